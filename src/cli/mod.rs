@@ -1,0 +1,90 @@
+//! The command line: one module per subcommand. Every failure is a [`CliError`] that prints as
+//! one line and maps to an exit code (2 for bad input, 1 for a failed run).
+
+mod run;
+mod schema;
+mod validate;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// A deterministic, tick-based network simulator for peer-to-peer data-sync protocols.
+#[derive(Debug, Parser)]
+#[command(name = "sim", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a scenario and write its outputs (summary.json, sync_state/, deliveries.csv).
+    Run(run::RunArgs),
+    /// Check a scenario without running it.
+    Validate(validate::ValidateArgs),
+    /// Print the JSON Schema of scenario files.
+    Schema,
+}
+
+/// Scenario selection shared by `run` and `validate`.
+#[derive(Debug, clap::Args)]
+pub struct ScenarioArgs {
+    /// The scenario file (JSON).
+    pub scenario: PathBuf,
+    /// Override the scenario's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Override a scenario field by its dotted path, e.g. --set sync.backoff.interval=4
+    /// or --set nodes.A.availability.p=0.5 (repeatable; VALUE is JSON, or else a string).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+}
+
+impl ScenarioArgs {
+    fn load(&self) -> Result<crate::scenario::Plan, CliError> {
+        Ok(crate::scenario::load(&self.scenario, &self.set, self.seed)?)
+    }
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The scenario or an argument was refused.
+    #[error(transparent)]
+    Input(#[from] crate::scenario::InputError),
+    /// The output folder could not be written.
+    #[error(transparent)]
+    Output(#[from] crate::report::OutputError),
+    /// Two runs of the same scenario and seed differed.
+    #[error("determinism check failed: {0}")]
+    NotDeterministic(String),
+    /// Writing to standard output failed.
+    #[error("cannot write to standard output: {0}")]
+    Stdout(#[from] std::io::Error),
+}
+
+impl CliError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Input(_) => 2,
+            CliError::Output(crate::report::OutputError::Io { .. }) => 1,
+            CliError::Output(_) => 2,
+            CliError::NotDeterministic(_) | CliError::Stdout(_) => 1,
+        }
+    }
+}
+
+/// Runs the parsed command line.
+pub fn main(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Validate(args) => validate::validate(args),
+        Command::Schema => schema::schema(),
+    }
+}
+
+/// The default output folder of a plan: `out/<name>-s<seed>`.
+pub fn default_out_dir(plan: &crate::scenario::Plan) -> PathBuf {
+    PathBuf::from("out").join(plan.run_dir_name())
+}

@@ -1,0 +1,128 @@
+//! `sim run SCENARIO`: runs a scenario and writes its run folder.
+
+use super::{CliError, ScenarioArgs};
+use crate::report;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub(super) struct RunArgs {
+    #[command(flatten)]
+    scenario: ScenarioArgs,
+    /// Output folder [default: out/<scenario name>-s<seed>].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Run twice and fail unless both runs give byte-identical outputs.
+    #[arg(long)]
+    check_determinism: bool,
+    /// Also print every node's sync-state table at the end, as the seed PoC does.
+    #[arg(long)]
+    tables: bool,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
+    let plan = args.scenario.load()?;
+    let dir = args.out.clone().unwrap_or_else(|| super::default_out_dir(&plan));
+    report::output::check_target(&dir)?;
+
+    #[allow(clippy::disallowed_methods)] // wall time of the run, for the report line only
+    let started = std::time::Instant::now();
+    let run = crate::execute(&plan);
+    let wall = started.elapsed();
+
+    if args.check_determinism {
+        let again = crate::execute(&plan);
+        if let Some(diff) = first_difference(&run.files, &again.files) {
+            return Err(CliError::NotDeterministic(format!(
+                "{}: two runs with seed {} differ in {diff} (fingerprints {} and {})",
+                args.scenario.scenario.display(),
+                plan.seed,
+                run.summary.fingerprint,
+                again.summary.fingerprint
+            )));
+        }
+    }
+    report::write_run_dir(&dir, &run.files)?;
+
+    if args.quiet {
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    if args.tables {
+        for (i, node) in plan.nodes.iter().enumerate() {
+            let table = &run.files[&format!("sync_state/{}.txt", node.name)];
+            if i > 0 {
+                writeln!(out)?;
+            }
+            out.write_all(table)?;
+        }
+        writeln!(out)?;
+    }
+    if args.check_determinism {
+        writeln!(
+            out,
+            "determinism: ok, two runs gave {} identical files (fingerprint {})",
+            run.files.len(),
+            run.summary.fingerprint
+        )?;
+    }
+    writeln!(out, "{}", result_line(&run.summary, wall, &dir))?;
+    Ok(())
+}
+
+fn first_difference(a: &report::RunFiles, b: &report::RunFiles) -> Option<String> {
+    for (path, bytes) in a {
+        match b.get(path) {
+            None => return Some(format!("{path} (missing from the second run)")),
+            Some(other) if other != bytes => return Some(path.clone()),
+            Some(_) => {}
+        }
+    }
+    b.keys().find(|p| !a.contains_key(*p)).map(|p| format!("{p} (missing from the first run)"))
+}
+
+fn si(x: f64) -> String {
+    if x >= 1e9 {
+        format!("{:.1} G", x / 1e9)
+    } else if x >= 1e6 {
+        format!("{:.1} M", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.1} k", x / 1e3)
+    } else {
+        format!("{x:.0} ")
+    }
+}
+
+/// The one-line result: delivery, traffic, and simulated ticks, events, ev/s and wall time.
+fn result_line(s: &crate::metrics::Summary, wall: std::time::Duration, dir: &std::path::Path) -> String {
+    let d = &s.delivery;
+    let delivered = match d.ratio {
+        Some(r) => format!("delivered {}/{} ({:.1}%)", d.delivered, d.expected, r * 100.0),
+        None => "nothing to deliver".to_string(),
+    };
+    let converged = match d.convergence_tick {
+        Some(t) => format!("converged at tick {t}"),
+        None if d.expected > 0 => "not converged".to_string(),
+        None => String::new(),
+    };
+    let multiplier = match s.traffic.multiplier_packets {
+        Some(m) => format!(", x{m:.1} per delivery"),
+        None => String::new(),
+    };
+    let secs = wall.as_secs_f64();
+    let rate = if secs > 0.0 { si(s.events as f64 / secs) } else { "- ".into() };
+    format!(
+        "{} s{}: {delivered}, {converged}; {} packets, {}B{multiplier}; {} ticks, {} events in {:.1} ms ({rate}ev/s) -> {}",
+        s.scenario.name,
+        s.seed,
+        s.traffic.packets_sent,
+        si(s.traffic.bytes_sent as f64),
+        s.ticks,
+        s.events,
+        secs * 1000.0,
+        dir.display()
+    )
+}

@@ -1,0 +1,309 @@
+//! `summary.json`: the run's metrics, computed from the counters at the end of the run.
+
+use super::Collector;
+use crate::engine::RunOutput;
+use crate::engine::time::Tick;
+use crate::protocol::sync::Kind;
+use crate::scenario::Plan;
+use indexmap::IndexMap;
+use serde::Serialize;
+
+/// The simulator that wrote a summary.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SimulatorInfo {
+    /// Always "syncsim".
+    pub name: &'static str,
+    /// The crate version.
+    pub version: &'static str,
+}
+
+/// The scenario a summary is about.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ScenarioInfo {
+    /// The scenario's name.
+    pub name: String,
+    /// SHA-256 of the effective scenario (seed and description blanked).
+    pub hash: String,
+}
+
+/// Delivery of messages to the members of their groups.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct DeliverySummary {
+    /// (node, message) pairs expected: for every message, every member of its group except the author.
+    pub expected: u64,
+    /// Expected pairs that were delivered before the end of the run.
+    pub delivered: u64,
+    /// delivered ÷ expected; null when nothing was expected.
+    pub ratio: Option<f64>,
+    /// The tick of the last expected delivery if all were delivered, else null.
+    pub convergence_tick: Option<Tick>,
+}
+
+/// Percentiles (nearest rank) of a set of values; null when the set is empty.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Percentiles<T> {
+    /// Median.
+    pub p50: Option<T>,
+    /// 90th percentile.
+    pub p90: Option<T>,
+    /// 99th percentile.
+    pub p99: Option<T>,
+    /// Maximum.
+    pub max: Option<T>,
+}
+
+/// Counters of one item kind.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct KindSummary {
+    /// Packets put on links.
+    pub sent: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Lost on links plus lost at offline receivers.
+    pub lost: u64,
+    /// Lost by the links' loss models.
+    pub lost_link: u64,
+    /// Arrived at an offline (or, with `reliability`, non-processing) receiver.
+    pub lost_offline: u64,
+    /// Arrived and were processed.
+    pub received: u64,
+    /// Processed messages the receiver already held.
+    pub duplicates: u64,
+}
+
+/// Traffic of the whole run.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Traffic {
+    /// Packets put on links (all kinds).
+    pub packets_sent: u64,
+    /// Bytes of those packets: encoded 2/MVDS payload size plus `links.overhead_bytes` each.
+    pub bytes_sent: u64,
+    /// packets_lost_link + packets_lost_offline.
+    pub packets_lost: u64,
+    /// Lost by the links' loss models.
+    pub packets_lost_link: u64,
+    /// Arrived at an offline receiver.
+    pub packets_lost_offline: u64,
+    /// Still on a link when the run ended.
+    pub packets_in_flight: u64,
+    /// packets_sent ÷ delivered (useful deliveries); null when nothing was delivered.
+    pub multiplier_packets: Option<f64>,
+    /// bytes_sent ÷ delivered; null when nothing was delivered.
+    pub multiplier_bytes: Option<f64>,
+    /// The same counters per kind: message, ack, offer, request.
+    pub by_kind: IndexMap<&'static str, KindSummary>,
+}
+
+/// Per-node figures.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct NodeSummary {
+    /// Deliveries to this node (expected: messages of its groups authored by others).
+    pub delivery: DeliverySummary,
+    /// Packets this node sent.
+    pub packets_sent: u64,
+    /// Their bytes.
+    pub bytes_sent: u64,
+    /// Packets that reached it and were processed.
+    pub packets_received: u64,
+    /// Packets that reached it while offline.
+    pub packets_lost_offline: u64,
+    /// Messages it holds at the end (its own and delivered ones).
+    pub messages_held: u64,
+    /// Messages refused because the sender does not share their group with this node.
+    pub messages_refused: u64,
+}
+
+/// The contents of `summary.json`.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Summary {
+    /// Who wrote it.
+    pub simulator: SimulatorInfo,
+    /// The scenario.
+    pub scenario: ScenarioInfo,
+    /// Root seed.
+    pub seed: u64,
+    /// Hash of the ordered event stream.
+    pub fingerprint: String,
+    /// Ticks simulated (the scenario's duration).
+    pub ticks: Tick,
+    /// Milliseconds per tick.
+    pub tick_ms: u64,
+    /// Events processed (appends, packet arrivals, node steps).
+    pub events: u64,
+    /// Delivery over all nodes.
+    pub delivery: DeliverySummary,
+    /// Latency from append to delivery, in ticks, over delivered pairs.
+    pub latency_ticks: Percentiles<Tick>,
+    /// The same in seconds (ticks × tick_ms ÷ 1000).
+    pub latency_seconds: Percentiles<f64>,
+    /// Traffic.
+    pub traffic: Traffic,
+    /// Per node, in scenario order.
+    pub nodes: IndexMap<String, NodeSummary>,
+}
+
+/// Nearest-rank percentile `p` (in percent) of sorted values.
+pub fn percentile(sorted: &[Tick], p: usize) -> Option<Tick> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (p * sorted.len()).div_ceil(100).max(1);
+    Some(sorted[rank - 1])
+}
+
+fn delivery(expected: u64, delivered: u64, last: Option<Tick>) -> DeliverySummary {
+    DeliverySummary {
+        expected,
+        delivered,
+        ratio: (expected > 0).then(|| delivered as f64 / expected as f64),
+        convergence_tick: if expected > 0 && delivered == expected { last } else { None },
+    }
+}
+
+fn kind_summary(c: &super::KindCounters) -> KindSummary {
+    KindSummary {
+        sent: c.sent,
+        bytes: c.bytes,
+        lost: c.lost_link + c.lost_offline,
+        lost_link: c.lost_link,
+        lost_offline: c.lost_offline,
+        received: c.received,
+        duplicates: c.duplicates,
+    }
+}
+
+/// Computes the summary of a finished run.
+pub fn summarize(plan: &Plan, run: &RunOutput) -> Summary {
+    let m: &Collector = &run.metrics;
+    let n = plan.nodes.len();
+    let mut expected = vec![0u64; n];
+    for msg in &run.messages {
+        for &member in &plan.groups[msg.group.idx()].members {
+            if member != msg.author {
+                expected[member.idx()] += 1;
+            }
+        }
+    }
+    let mut delivered = vec![0u64; n];
+    let mut last = vec![None::<Tick>; n];
+    let mut latencies = Vec::with_capacity(m.deliveries.len());
+    for d in &m.deliveries {
+        let msg = &run.messages[d.msg.idx()];
+        if msg.author == d.node || !plan.groups[msg.group.idx()].members.contains(&d.node) {
+            continue;
+        }
+        delivered[d.node.idx()] += 1;
+        last[d.node.idx()] = last[d.node.idx()].max(Some(d.tick));
+        latencies.push(d.tick - msg.authored);
+    }
+    latencies.sort_unstable();
+    let total_expected: u64 = expected.iter().sum();
+    let total_delivered: u64 = delivered.iter().sum();
+    let total_last = last.iter().copied().max().flatten();
+
+    let tick_s = plan.tick_ms as f64 / 1000.0;
+    let latency_ticks = Percentiles {
+        p50: percentile(&latencies, 50),
+        p90: percentile(&latencies, 90),
+        p99: percentile(&latencies, 99),
+        max: latencies.last().copied(),
+    };
+    let secs = |t: Option<Tick>| t.map(|t| t as f64 * tick_s);
+    let latency_seconds = Percentiles {
+        p50: secs(latency_ticks.p50),
+        p90: secs(latency_ticks.p90),
+        p99: secs(latency_ticks.p99),
+        max: secs(latency_ticks.max),
+    };
+
+    let sum = |f: fn(&super::KindCounters) -> u64| m.by_kind.iter().map(f).sum::<u64>();
+    let packets_sent = sum(|k| k.sent);
+    let bytes_sent = sum(|k| k.bytes);
+    let lost_link = sum(|k| k.lost_link);
+    let lost_offline = sum(|k| k.lost_offline);
+    let per_delivery = |x: u64| (total_delivered > 0).then(|| x as f64 / total_delivered as f64);
+    let traffic = Traffic {
+        packets_sent,
+        bytes_sent,
+        packets_lost: lost_link + lost_offline,
+        packets_lost_link: lost_link,
+        packets_lost_offline: lost_offline,
+        packets_in_flight: m.in_flight,
+        multiplier_packets: per_delivery(packets_sent),
+        multiplier_bytes: per_delivery(bytes_sent),
+        by_kind: Kind::ALL
+            .iter()
+            .map(|&k| (k.name(), kind_summary(&m.by_kind[k as usize])))
+            .collect(),
+    };
+
+    let nodes = plan
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, node)| {
+            let c = &m.nodes[i];
+            (
+                node.name.clone(),
+                NodeSummary {
+                    delivery: delivery(expected[i], delivered[i], last[i]),
+                    packets_sent: c.packets_sent,
+                    bytes_sent: c.bytes_sent,
+                    packets_received: c.packets_received,
+                    packets_lost_offline: c.packets_lost_offline,
+                    messages_held: run.tables_end[i].len() as u64,
+                    messages_refused: run.sync_stats[i].refused,
+                },
+            )
+        })
+        .collect();
+
+    Summary {
+        simulator: SimulatorInfo {
+            name: "syncsim",
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        scenario: ScenarioInfo {
+            name: plan.name().to_string(),
+            hash: plan.hash.clone(),
+        },
+        seed: plan.seed,
+        fingerprint: run.fingerprint.clone(),
+        ticks: plan.duration,
+        tick_ms: plan.tick_ms,
+        events: run.events,
+        delivery: delivery(total_expected, total_delivered, total_last),
+        latency_ticks,
+        latency_seconds,
+        traffic,
+        nodes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<Tick> = (1..=10).collect();
+        assert_eq!(percentile(&v, 50), Some(5));
+        assert_eq!(percentile(&v, 90), Some(9));
+        assert_eq!(percentile(&v, 99), Some(10));
+        assert_eq!(percentile(&[7], 1), Some(7));
+        assert_eq!(percentile(&[], 50), None);
+        let v: Vec<Tick> = (1..=200).collect();
+        assert_eq!(percentile(&v, 99), Some(198));
+    }
+
+    #[test]
+    fn ratio_and_convergence_need_everything_delivered() {
+        let d = delivery(4, 3, Some(9));
+        assert_eq!(d.ratio, Some(0.75));
+        assert_eq!(d.convergence_tick, None);
+        let d = delivery(4, 4, Some(9));
+        assert_eq!(d.convergence_tick, Some(9));
+        let d = delivery(0, 0, None);
+        assert_eq!((d.ratio, d.convergence_tick), (None, None));
+    }
+}

@@ -1,0 +1,133 @@
+//! Writing a run folder without ever leaving a half-written or mixed one.
+//!
+//! All files go into a fresh staging folder beside the target (`.<name>.staging-<pid>`); only when
+//! every file is written is the staging folder renamed into place. An earlier run folder at the
+//! target is first renamed aside and removed only after the swap. A target that exists and is not
+//! a syncsim run folder (no `summary.json`) and not empty is never touched.
+
+use super::RunFiles;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Why a run folder could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The target exists and does not look like a run folder.
+    #[error("{0}: refusing to replace a folder that is not a syncsim run folder (it has no summary.json); choose another --out")]
+    NotARunDir(PathBuf),
+    /// The target exists and is a file.
+    #[error("{0}: exists and is not a folder; choose another --out")]
+    NotADir(PathBuf),
+    /// A file system operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
+    move |source| OutputError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Checks that `dir` may be (re)written, without writing anything.
+pub fn check_target(dir: &Path) -> Result<(), OutputError> {
+    match fs::metadata(dir) {
+        Err(_) => Ok(()),
+        Ok(m) if !m.is_dir() => Err(OutputError::NotADir(dir.to_path_buf())),
+        Ok(_) => {
+            let empty = fs::read_dir(dir).map_err(io(dir))?.next().is_none();
+            if empty || dir.join("summary.json").is_file() {
+                Ok(())
+            } else {
+                Err(OutputError::NotARunDir(dir.to_path_buf()))
+            }
+        }
+    }
+}
+
+/// Writes `files` as the run folder `dir`, replacing an earlier run folder atomically.
+pub fn write_run_dir(dir: &Path, files: &RunFiles) -> Result<(), OutputError> {
+    check_target(dir)?;
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent).map_err(io(&parent))?;
+    let base = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "run".into());
+    let pid = std::process::id();
+    let staging = parent.join(format!(".{base}.staging-{pid}"));
+    let old = parent.join(format!(".{base}.old-{pid}"));
+    let _ = fs::remove_dir_all(&staging);
+    let result = (|| {
+        for (rel, bytes) in files {
+            let path = staging.join(rel);
+            if let Some(p) = path.parent() {
+                fs::create_dir_all(p).map_err(io(p))?;
+            }
+            let mut f = fs::File::create(&path).map_err(io(&path))?;
+            f.write_all(bytes).map_err(io(&path))?;
+            f.sync_all().map_err(io(&path))?;
+        }
+        let replacing = dir.exists();
+        if replacing {
+            fs::rename(dir, &old).map_err(io(dir))?;
+        }
+        if let Err(e) = fs::rename(&staging, dir) {
+            if replacing {
+                let _ = fs::rename(&old, dir);
+            }
+            return Err(io(dir)(e));
+        }
+        if replacing {
+            let _ = fs::remove_dir_all(&old);
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&staging);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(content: &str) -> RunFiles {
+        let mut f = RunFiles::new();
+        f.insert("summary.json".into(), content.as_bytes().to_vec());
+        f.insert("sync_state/A.txt".into(), b"table".to_vec());
+        f
+    }
+
+    #[test]
+    fn writes_then_replaces_a_run_folder_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("run-s1");
+        write_run_dir(&dir, &files("one")).unwrap();
+        fs::write(dir.join("stale.txt"), "from before").unwrap();
+        write_run_dir(&dir, &files("two")).unwrap();
+        assert_eq!(fs::read_to_string(dir.join("summary.json")).unwrap(), "two");
+        assert!(!dir.join("stale.txt").exists());
+        let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(leftovers, [std::ffi::OsString::from("run-s1")]);
+    }
+
+    #[test]
+    fn refuses_to_replace_a_folder_that_is_not_a_run() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("precious.txt"), "keep").unwrap();
+        let err = write_run_dir(tmp.path(), &files("x")).unwrap_err();
+        assert!(matches!(err, OutputError::NotARunDir(_)));
+        assert_eq!(fs::read_to_string(tmp.path().join("precious.txt")).unwrap(), "keep");
+    }
+}

@@ -1,0 +1,134 @@
+//! The wire: the 2/MVDS protobuf types (generated from `proto/mvds.proto` by prost) and the
+//! encoded sizes of the packets the protocol sends.
+//!
+//! Protocol code never sees these types; it works with [`crate::protocol::sync::Packet`]. The
+//! simulator does not build a `Payload` for every packet it moves: it computes the size that
+//! the real encoding would have from the encoded size of each message (measured once, with
+//! prost, when the message is appended) and protobuf's length rules. The tests here encode real
+//! `Payload`s and check that both agree byte for byte.
+
+use prost::Message as _;
+use prost::encoding::{encoded_len_varint, key_len};
+use sha2::{Digest, Sha256};
+
+/// Types generated from `proto/mvds.proto` (package `vac.mvds`).
+pub mod mvds {
+    include!(concat!(env!("OUT_DIR"), "/vac.mvds.rs"));
+}
+
+/// Length of a message id (SHA-256) and of a group id, in bytes.
+pub const ID_LEN: usize = 32;
+
+/// Field numbers of `Payload`.
+const PAYLOAD_ACKS: u32 = 5001;
+const PAYLOAD_OFFERS: u32 = 5002;
+const PAYLOAD_REQUESTS: u32 = 5003;
+const PAYLOAD_MESSAGES: u32 = 5004;
+
+/// A group id: SHA-256 of the group's name, as the spec's 32-byte group ids.
+pub fn group_id(name: &str) -> [u8; ID_LEN] {
+    let mut h = Sha256::new();
+    h.update(b"GROUP_ID");
+    h.update(name.as_bytes());
+    h.finalize().into()
+}
+
+/// `SHA-256("MESSAGE_ID" || group_id || u64_le(timestamp) || body)`, the Go implementation's rule.
+pub fn message_id(group_id: &[u8; ID_LEN], timestamp: u64, body: &[u8]) -> [u8; ID_LEN] {
+    let mut h = Sha256::new();
+    h.update(b"MESSAGE_ID");
+    h.update(group_id);
+    h.update(timestamp.to_le_bytes());
+    h.update(body);
+    h.finalize().into()
+}
+
+/// The wire form of a message with no metadata.
+pub fn message(group_id: &[u8; ID_LEN], timestamp: u64, body: &[u8]) -> mvds::Message {
+    mvds::Message {
+        group_id: group_id.to_vec(),
+        timestamp: timestamp as i64,
+        body: body.to_vec(),
+        metadata: None,
+    }
+}
+
+/// Encoded length of `msg` (without a field key), measured by prost.
+pub fn message_len(msg: &mvds::Message) -> u32 {
+    msg.encoded_len() as u32
+}
+
+/// Size of one repeated `bytes` id field entry inside a `Payload` (key, length, 32 bytes).
+fn id_entry_len(field: u32) -> usize {
+    key_len(field) + encoded_len_varint(ID_LEN as u64) + ID_LEN
+}
+
+/// Encoded size of a `Payload` with the given numbers of acks, offers, requests, and messages
+/// whose own encoded lengths are `message_lens`.
+pub fn payload_len(
+    acks: usize,
+    offers: usize,
+    requests: usize,
+    message_lens: impl IntoIterator<Item = u32>,
+) -> usize {
+    let ids = acks * id_entry_len(PAYLOAD_ACKS)
+        + offers * id_entry_len(PAYLOAD_OFFERS)
+        + requests * id_entry_len(PAYLOAD_REQUESTS);
+    let msgs: usize = message_lens
+        .into_iter()
+        .map(|len| key_len(PAYLOAD_MESSAGES) + encoded_len_varint(len as u64) + len as usize)
+        .sum();
+    ids + msgs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_len_matches_real_encoding() {
+        let g = group_id("chat");
+        let m1 = message(&g, 1000, b"A: hello world");
+        let m2 = message(&g, 2000, &[7u8; 300]);
+        let id = message_id(&g, 1000, b"A: hello world").to_vec();
+        for (acks, offers, requests, msgs) in [
+            (1, 0, 0, vec![]),
+            (0, 0, 0, vec![m1.clone()]),
+            (3, 2, 1, vec![m1.clone(), m2.clone()]),
+            (0, 0, 0, vec![m2.clone()]),
+            (0, 0, 0, vec![]),
+        ] {
+            let real = mvds::Payload {
+                acks: vec![id.clone(); acks],
+                offers: vec![id.clone(); offers],
+                requests: vec![id.clone(); requests],
+                messages: msgs.clone(),
+            };
+            let computed = payload_len(acks, offers, requests, msgs.iter().map(message_len));
+            assert_eq!(computed, real.encode_to_vec().len());
+        }
+    }
+
+    #[test]
+    fn message_ids_follow_the_rule() {
+        let g = group_id("chat");
+        let a = message_id(&g, 1000, b"x");
+        assert_ne!(a, message_id(&g, 1001, b"x"));
+        assert_ne!(a, message_id(&group_id("other"), 1000, b"x"));
+        let mut h = Sha256::new();
+        h.update(b"MESSAGE_ID");
+        h.update(g);
+        h.update(1000u64.to_le_bytes());
+        h.update(b"x");
+        let expected: [u8; 32] = h.finalize().into();
+        assert_eq!(a, expected);
+    }
+
+    #[test]
+    fn decoding_an_encoded_message_round_trips() {
+        let m = message(&group_id("g"), 5, b"body");
+        let bytes = m.encode_to_vec();
+        assert_eq!(mvds::Message::decode(bytes.as_slice()).unwrap(), m);
+        assert_eq!(message_len(&m) as usize, bytes.len());
+    }
+}
