@@ -25,7 +25,10 @@ pub(super) struct RunArgs {
 
 pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
     let plan = args.scenario.load()?;
-    let dir = args.out.clone().unwrap_or_else(|| super::default_out_dir(&plan));
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| super::default_out_dir(&plan));
     report::output::check_target(&dir)?;
 
     #[allow(clippy::disallowed_methods)] // wall time of the run, for the report line only
@@ -81,7 +84,9 @@ fn first_difference(a: &report::RunFiles, b: &report::RunFiles) -> Option<String
             Some(_) => {}
         }
     }
-    b.keys().find(|p| !a.contains_key(*p)).map(|p| format!("{p} (missing from the first run)"))
+    b.keys()
+        .find(|p| !a.contains_key(*p))
+        .map(|p| format!("{p} (missing from the first run)"))
 }
 
 fn si(x: f64) -> String {
@@ -97,10 +102,19 @@ fn si(x: f64) -> String {
 }
 
 /// The one-line result: delivery, traffic, and simulated ticks, events, ev/s and wall time.
-fn result_line(s: &crate::metrics::Summary, wall: std::time::Duration, dir: &std::path::Path) -> String {
+fn result_line(
+    s: &crate::metrics::Summary,
+    wall: std::time::Duration,
+    dir: &std::path::Path,
+) -> String {
     let d = &s.delivery;
     let delivered = match d.ratio {
-        Some(r) => format!("delivered {}/{} ({:.1}%)", d.delivered, d.expected, r * 100.0),
+        Some(r) => format!(
+            "delivered {}/{} ({:.1}%)",
+            d.delivered,
+            d.expected,
+            r * 100.0
+        ),
         None => "nothing to deliver".to_string(),
     };
     let converged = match d.convergence_tick {
@@ -113,7 +127,11 @@ fn result_line(s: &crate::metrics::Summary, wall: std::time::Duration, dir: &std
         None => String::new(),
     };
     let secs = wall.as_secs_f64();
-    let rate = if secs > 0.0 { si(s.events as f64 / secs) } else { "- ".into() };
+    let rate = if secs > 0.0 {
+        si(s.events as f64 / secs)
+    } else {
+        "- ".into()
+    };
     format!(
         "{} s{}: {delivered}, {converged}; {} packets, {}B{multiplier}; {} ticks, {} events in {:.1} ms ({rate}ev/s) -> {}",
         s.scenario.name,

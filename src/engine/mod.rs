@@ -233,7 +233,8 @@ impl<'p> Sim<'p> {
             encoded_len: wire::message_len(&wire_msg),
         });
         self.counted(now);
-        self.fp.event(TAG_APPEND, &[now, a.node.0 as u64, msg.0 as u64]);
+        self.fp
+            .event(TAG_APPEND, &[now, a.node.0 as u64, msg.0 as u64]);
         self.nodes[a.node.idx()].sync.append(now, msg, a.group);
         self.reschedule(a.node, now);
     }
@@ -245,7 +246,14 @@ impl<'p> Sim<'p> {
         let first = packet.items()[0];
         self.fp.event(
             TAG_ARRIVE,
-            &[now, from.0 as u64, to.0 as u64, first.kind() as u64, first.msg().0 as u64, processed as u64],
+            &[
+                now,
+                from.0 as u64,
+                to.0 as u64,
+                first.kind() as u64,
+                first.msg().0 as u64,
+                processed as u64,
+            ],
         );
         if !processed {
             for item in packet.items() {
@@ -260,9 +268,13 @@ impl<'p> Sim<'p> {
             self.metrics.kind(item.kind()).received += 1;
         }
         let mut out = std::mem::take(&mut self.out);
-        self.nodes[to.idx()].sync.handle_packet(now, from, &packet, &mut out);
+        self.nodes[to.idx()]
+            .sync
+            .handle_packet(now, from, &packet, &mut out);
         let dups = self.nodes[to.idx()].sync.stats().duplicates - before;
-        self.metrics.kind(crate::protocol::sync::Kind::Message).duplicates += dups;
+        self.metrics
+            .kind(crate::protocol::sync::Kind::Message)
+            .duplicates += dups;
         self.apply(now, to, &mut out);
         self.out = out;
         self.reschedule(to, now);
@@ -290,8 +302,13 @@ impl<'p> Sim<'p> {
             match o {
                 Output::Send { to, packet } => self.send(now, node, to, packet),
                 Output::Deliver { msg, from: _ } => {
-                    self.fp.event(TAG_DELIVER, &[now, node.0 as u64, msg.0 as u64]);
-                    self.metrics.deliveries.push(Delivery { node, msg, tick: now });
+                    self.fp
+                        .event(TAG_DELIVER, &[now, node.0 as u64, msg.0 as u64]);
+                    self.metrics.deliveries.push(Delivery {
+                        node,
+                        msg,
+                        tick: now,
+                    });
                 }
             }
         }
@@ -318,7 +335,15 @@ impl<'p> Sim<'p> {
         let first = items[0];
         self.fp.event(
             TAG_SEND,
-            &[now, from.0 as u64, to.0 as u64, first.kind() as u64, first.msg().0 as u64, transit.latency, transit.lost as u64],
+            &[
+                now,
+                from.0 as u64,
+                to.0 as u64,
+                first.kind() as u64,
+                first.msg().0 as u64,
+                transit.latency,
+                transit.lost as u64,
+            ],
         );
         let kind = self.metrics.kind(first.kind());
         kind.sent += 1;
@@ -330,8 +355,11 @@ impl<'p> Sim<'p> {
         n.packets_sent += 1;
         n.bytes_sent += bytes;
         if !transit.lost {
-            self.queue
-                .push(now + transit.latency, Phase::Arrival, Event::Arrival { from, to, packet });
+            self.queue.push(
+                now + transit.latency,
+                Phase::Arrival,
+                Event::Arrival { from, to, packet },
+            );
         }
     }
 
@@ -343,7 +371,11 @@ impl<'p> Sim<'p> {
         let Some(due) = rt.sync.poll_timeout() else {
             return;
         };
-        let not_before = if rt.last_step == Some(now) { now + 1 } else { now };
+        let not_before = if rt.last_step == Some(now) {
+            now + 1
+        } else {
+            now
+        };
         let Some(t) = rt.availability.next_step_tick(due.max(not_before), epoch) else {
             return;
         };

@@ -7,7 +7,7 @@
 
 mod summary;
 
-pub use summary::{summarize, Summary};
+pub use summary::{Summary, summarize};
 
 use crate::engine::time::Tick;
 use crate::ids::{MsgRef, NodeId};

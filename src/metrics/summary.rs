@@ -156,7 +156,11 @@ fn delivery(expected: u64, delivered: u64, last: Option<Tick>) -> DeliverySummar
         expected,
         delivered,
         ratio: (expected > 0).then(|| delivered as f64 / expected as f64),
-        convergence_tick: if expected > 0 && delivered == expected { last } else { None },
+        convergence_tick: if expected > 0 && delivered == expected {
+            last
+        } else {
+            None
+        },
     }
 }
 

@@ -77,7 +77,9 @@ mod tests {
         let online: Vec<bool> = (0..10).map(|t| a.online_at(t)).collect();
         assert_eq!(
             online,
-            [true, true, false, false, false, true, true, false, false, false]
+            [
+                true, true, false, false, false, true, true, false, false, false
+            ]
         );
         let shifted = Availability::Periodic {
             on: 2,

@@ -144,6 +144,6 @@ mod tests {
         let x: Vec<Tick> = (0..20).map(|_| ba.transmit().latency).collect();
         let y: Vec<Tick> = (0..20).map(|_| ab_wide.transmit().latency).collect();
         assert_ne!(x, y);
-        assert_eq!(ab.transmit().lost, false);
+        assert!(!ab.transmit().lost);
     }
 }

@@ -8,7 +8,7 @@
 pub mod output;
 mod tables;
 
-pub use output::{write_run_dir, OutputError};
+pub use output::{OutputError, write_run_dir};
 pub use tables::{table_csv, table_text};
 
 use crate::engine::RunOutput;
@@ -22,15 +22,18 @@ pub type RunFiles = BTreeMap<String, Vec<u8>>;
 
 /// Hex of the first `n` bytes of an id.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// `deliveries.csv`: one row per delivery, in the order they happened.
 pub fn deliveries_csv(plan: &Plan, run: &RunOutput) -> String {
-    let mut s = String::from("node,message,group,author,authored_tick,delivered_tick,latency_ticks\n");
+    let mut s =
+        String::from("node,message,group,author,authored_tick,delivered_tick,latency_ticks\n");
     for d in &run.metrics.deliveries {
         let m = &run.messages[d.msg.idx()];
         let _ = writeln!(
@@ -54,18 +57,34 @@ pub fn render(plan: &Plan, run: &RunOutput, summary: &Summary) -> RunFiles {
     let mut json = serde_json::to_vec_pretty(summary).expect("a summary always serializes");
     json.push(b'\n');
     files.insert("summary.json".into(), json);
-    files.insert("deliveries.csv".into(), deliveries_csv(plan, run).into_bytes());
-    let mut scenario = serde_json::to_vec_pretty(&plan.scenario).expect("a scenario always serializes");
+    files.insert(
+        "deliveries.csv".into(),
+        deliveries_csv(plan, run).into_bytes(),
+    );
+    let mut scenario =
+        serde_json::to_vec_pretty(&plan.scenario).expect("a scenario always serializes");
     scenario.push(b'\n');
     files.insert("scenario.json".into(), scenario);
     for (i, node) in plan.nodes.iter().enumerate() {
         let name = &node.name;
         let end = &run.tables_end[i];
-        files.insert(format!("sync_state/{name}.txt"), table_text(plan, run, node_id(i), end, plan.duration).into_bytes());
-        files.insert(format!("sync_state/{name}.csv"), table_csv(plan, run, end).into_bytes());
+        files.insert(
+            format!("sync_state/{name}.txt"),
+            table_text(plan, run, node_id(i), end, plan.duration).into_bytes(),
+        );
+        files.insert(
+            format!("sync_state/{name}.csv"),
+            table_csv(plan, run, end).into_bytes(),
+        );
         for (tick, tables) in &run.tables_at {
-            files.insert(format!("sync_state/{name}.t{tick}.txt"), table_text(plan, run, node_id(i), &tables[i], *tick).into_bytes());
-            files.insert(format!("sync_state/{name}.t{tick}.csv"), table_csv(plan, run, &tables[i]).into_bytes());
+            files.insert(
+                format!("sync_state/{name}.t{tick}.txt"),
+                table_text(plan, run, node_id(i), &tables[i], *tick).into_bytes(),
+            );
+            files.insert(
+                format!("sync_state/{name}.t{tick}.csv"),
+                table_csv(plan, run, &tables[i]).into_bytes(),
+            );
         }
     }
     files

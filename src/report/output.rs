@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     /// The target exists and does not look like a run folder.
-    #[error("{0}: refusing to replace a folder that is not a syncsim run folder (it has no summary.json); choose another --out")]
+    #[error(
+        "{0}: refusing to replace a folder that is not a syncsim run folder (it has no summary.json); choose another --out"
+    )]
     NotARunDir(PathBuf),
     /// The target exists and is a file.
     #[error("{0}: exists and is not a folder; choose another --out")]
@@ -118,7 +120,10 @@ mod tests {
         write_run_dir(&dir, &files("two")).unwrap();
         assert_eq!(fs::read_to_string(dir.join("summary.json")).unwrap(), "two");
         assert!(!dir.join("stale.txt").exists());
-        let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let leftovers: Vec<_> = fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(leftovers, [std::ffi::OsString::from("run-s1")]);
     }
 
@@ -128,6 +133,9 @@ mod tests {
         fs::write(tmp.path().join("precious.txt"), "keep").unwrap();
         let err = write_run_dir(tmp.path(), &files("x")).unwrap_err();
         assert!(matches!(err, OutputError::NotARunDir(_)));
-        assert_eq!(fs::read_to_string(tmp.path().join("precious.txt")).unwrap(), "keep");
+        assert_eq!(
+            fs::read_to_string(tmp.path().join("precious.txt")).unwrap(),
+            "keep"
+        );
     }
 }

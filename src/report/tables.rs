@@ -21,7 +21,13 @@ use std::fmt::Write as _;
 const RULE: &str = "------------------------------------------------------------";
 
 /// The text table of `node` at `tick`.
-pub fn table_text(plan: &Plan, run: &RunOutput, node: NodeId, table: &NodeTable, tick: Tick) -> String {
+pub fn table_text(
+    plan: &Plan,
+    run: &RunOutput,
+    node: NodeId,
+    table: &NodeTable,
+    tick: Tick,
+) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "{} POV @{}", plan.nodes[node.idx()].name, tick);
     let _ = writeln!(s, "{RULE}");

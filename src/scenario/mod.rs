@@ -61,7 +61,12 @@ pub fn load(path: &Path, sets: &[String], seed: Option<u64>) -> Result<Plan, Inp
 }
 
 /// Parses, overrides and validates a scenario given as text; `file` names it in errors.
-pub fn parse(file: &str, text: &str, sets: &[String], seed: Option<u64>) -> Result<Plan, InputError> {
+pub fn parse(
+    file: &str,
+    text: &str,
+    sets: &[String],
+    seed: Option<u64>,
+) -> Result<Plan, InputError> {
     let mut doc: Value = serde_json::from_str(text).map_err(|e| {
         let full = e.to_string();
         let msg = match full.rfind(" at line ") {
@@ -82,6 +87,23 @@ pub fn parse(file: &str, text: &str, sets: &[String], seed: Option<u64>) -> Resu
             msg: "expected a JSON object (a scenario)".into(),
         });
     }
+    let typed = |doc: &Value, from_set: &dyn Fn(&str) -> String| {
+        serde_path_to_error::deserialize::<_, Scenario>(doc).map_err(|e| {
+            let path = e.path().to_string();
+            let note = from_set(&path);
+            InputError::Invalid {
+                file: file.to_string(),
+                msg: format!("{}{note}", e.into_inner()),
+                path,
+            }
+        })
+    };
+    if !sets.is_empty() {
+        // Fill in every default first, so that an override can reach into a defaulted field
+        // (`--set sync.backoff.interval=4` on a scenario that never mentions backoff).
+        let with_defaults = typed(&doc, &|_| String::new())?;
+        doc = serde_json::to_value(&with_defaults).expect("a scenario always serializes");
+    }
     let mut set_paths = Vec::new();
     for arg in sets {
         let o = Override::parse(arg)?;
@@ -94,19 +116,15 @@ pub fn parse(file: &str, text: &str, sets: &[String], seed: Option<u64>) -> Resu
     let from_set = |path: &str| {
         set_paths
             .iter()
-            .find(|(p, _)| path == p || path.starts_with(&format!("{p}.")) || path.starts_with(&format!("{p}[")))
+            .find(|(p, _)| {
+                path == p
+                    || path.starts_with(&format!("{p}."))
+                    || path.starts_with(&format!("{p}["))
+            })
             .map(|(_, arg)| format!(" (the value comes from --set {arg})"))
             .unwrap_or_default()
     };
-    let scenario: Scenario = serde_path_to_error::deserialize(&doc).map_err(|e| {
-        let path = e.path().to_string();
-        let note = from_set(&path);
-        InputError::Invalid {
-            file: file.to_string(),
-            msg: format!("{}{note}", e.into_inner()),
-            path,
-        }
-    })?;
+    let scenario = typed(&doc, &from_set)?;
     validate::validate(file, scenario).map_err(|e| match e {
         InputError::Invalid { file, path, msg } => {
             let note = from_set(&path);

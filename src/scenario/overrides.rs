@@ -34,9 +34,12 @@ impl Override {
             .ok_or_else(|| bad("expected PATH=VALUE, e.g. sync.backoff.interval=4"))?;
         let path: Vec<String> = path.trim().split('.').map(str::to_string).collect();
         if path.iter().any(String::is_empty) {
-            return Err(bad("the path has an empty segment (expected e.g. nodes.A.availability.p)"));
+            return Err(bad(
+                "the path has an empty segment (expected e.g. nodes.A.availability.p)",
+            ));
         }
-        let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
+        let value =
+            serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
         Ok(Self {
             arg: arg.to_string(),
             path,
@@ -52,7 +55,11 @@ impl Override {
         for (i, seg) in self.path.iter().enumerate() {
             let last = i + 1 == self.path.len();
             let walked = self.path[..i].join(".");
-            let at = if walked.is_empty() { "the top level".to_string() } else { format!("`{walked}`") };
+            let at = if walked.is_empty() {
+                "the top level".to_string()
+            } else {
+                format!("`{walked}`")
+            };
             here = match here {
                 Value::Object(map) => {
                     if !resolved.is_empty() {
@@ -63,18 +70,26 @@ impl Override {
                         map.insert(seg.clone(), self.value.clone());
                         return Ok(resolved);
                     }
-                    map.entry(seg.clone()).or_insert_with(|| Value::Object(Default::default()))
+                    map.entry(seg.clone())
+                        .or_insert_with(|| Value::Object(Default::default()))
                 }
                 Value::Array(items) => {
                     let index = match seg.parse::<usize>() {
                         Ok(n) if n < items.len() => n,
                         Ok(n) => {
-                            return Err(self.error(format!("index {n} is out of range at {at} (it has {} elements)", items.len())));
+                            return Err(self.error(format!(
+                                "index {n} is out of range at {at} (it has {} elements)",
+                                items.len()
+                            )));
                         }
                         Err(_) => items
                             .iter()
-                            .position(|v| v.get("name").and_then(Value::as_str) == Some(seg.as_str()))
-                            .ok_or_else(|| self.error(format!("no element named {seg:?} at {at}")))?,
+                            .position(|v| {
+                                v.get("name").and_then(Value::as_str) == Some(seg.as_str())
+                            })
+                            .ok_or_else(|| {
+                                self.error(format!("no element named {seg:?} at {at}"))
+                            })?,
                     };
                     resolved.push_str(&format!("[{index}]"));
                     if last {
@@ -91,7 +106,9 @@ impl Override {
                         Value::String(_) => "a string",
                         _ => "a value",
                     };
-                    return Err(self.error(format!("cannot go into {at}: it is {kind}, not an object or array")));
+                    return Err(self.error(format!(
+                        "cannot go into {at}: it is {kind}, not an object or array"
+                    )));
                 }
             };
         }
@@ -132,8 +149,18 @@ mod tests {
         );
         assert_eq!(doc["nodes"][1]["x"], json!(true));
         assert_eq!(doc["nodes"][0]["availability"]["kind"], json!("always"));
-        assert!(set(&mut doc, "nodes.Z.x=1").unwrap_err().to_string().contains("no element named \"Z\""));
-        assert!(set(&mut doc, "nodes.5.x=1").unwrap_err().to_string().contains("out of range"));
+        assert!(
+            set(&mut doc, "nodes.Z.x=1")
+                .unwrap_err()
+                .to_string()
+                .contains("no element named \"Z\"")
+        );
+        assert!(
+            set(&mut doc, "nodes.5.x=1")
+                .unwrap_err()
+                .to_string()
+                .contains("out of range")
+        );
     }
 
     #[test]
@@ -146,9 +173,24 @@ mod tests {
 
     #[test]
     fn malformed_arguments_are_refused() {
-        assert!(Override::parse("sync.backoff").unwrap_err().to_string().contains("expected PATH=VALUE"));
-        assert!(Override::parse("sync..x=1").unwrap_err().to_string().contains("empty segment"));
+        assert!(
+            Override::parse("sync.backoff")
+                .unwrap_err()
+                .to_string()
+                .contains("expected PATH=VALUE")
+        );
+        assert!(
+            Override::parse("sync..x=1")
+                .unwrap_err()
+                .to_string()
+                .contains("empty segment")
+        );
         let mut doc = json!({"seed": 1});
-        assert!(set(&mut doc, "seed.x=1").unwrap_err().to_string().contains("it is a number"));
+        assert!(
+            set(&mut doc, "seed.x=1")
+                .unwrap_err()
+                .to_string()
+                .contains("it is a number")
+        );
     }
 }

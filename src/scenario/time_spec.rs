@@ -45,26 +45,46 @@ impl TimeSpec {
             "s" => 1_000,
             "min" => 60_000,
             "h" => 3_600_000,
-            "" => return Err(format!("{text:?} has no unit (write ticks as a bare number, or use ms, s, min, h)")),
-            other => return Err(format!("unknown time unit {other:?} in {text:?} (expected ms, s, min or h)")),
+            "" => {
+                return Err(format!(
+                    "{text:?} has no unit (write ticks as a bare number, or use ms, s, min, h)"
+                ));
+            }
+            other => {
+                return Err(format!(
+                    "unknown time unit {other:?} in {text:?} (expected ms, s, min or h)"
+                ));
+            }
         };
         let (int, frac) = number.split_once('.').unwrap_or((number, ""));
-        if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) || (number.contains('.') && frac.is_empty()) {
-            return Err(format!("{text:?} is not a duration like \"500ms\" or \"2.5s\""));
+        if int.is_empty()
+            || !int.bytes().all(|b| b.is_ascii_digit())
+            || !frac.bytes().all(|b| b.is_ascii_digit())
+            || (number.contains('.') && frac.is_empty())
+        {
+            return Err(format!(
+                "{text:?} is not a duration like \"500ms\" or \"2.5s\""
+            ));
         }
         if frac.len() > 9 {
             return Err(format!("{text:?} has too many decimals"));
         }
         let overflow = || format!("{text:?} is too large");
         let int: u64 = int.parse().map_err(|_| overflow())?;
-        let frac_value: u64 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| overflow())? };
+        let frac_value: u64 = if frac.is_empty() {
+            0
+        } else {
+            frac.parse().map_err(|_| overflow())?
+        };
         let scale = 10u64.pow(frac.len() as u32);
         let whole = int.checked_mul(unit_ms).ok_or_else(overflow)?;
         let part = frac_value * unit_ms;
         if part % scale != 0 {
             return Err(format!("{text:?} is not a whole number of milliseconds"));
         }
-        Ok(TimeSpec::Millis(whole.checked_add(part / scale).ok_or_else(overflow)?))
+        Ok(TimeSpec::Millis(
+            whole.checked_add(part / scale).ok_or_else(overflow)?,
+        ))
     }
 }
 
@@ -98,12 +118,14 @@ impl<'de> Deserialize<'de> for TimeSpec {
                 Ok(TimeSpec::Ticks(v))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<TimeSpec, E> {
-                u64::try_from(v)
-                    .map(TimeSpec::Ticks)
-                    .map_err(|_| E::custom(format!("expected a non-negative number of ticks, got {v}")))
+                u64::try_from(v).map(TimeSpec::Ticks).map_err(|_| {
+                    E::custom(format!("expected a non-negative number of ticks, got {v}"))
+                })
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<TimeSpec, E> {
-                Err(E::custom(format!("expected a whole number of ticks, got {v} (for fractions of a second write e.g. \"0.5s\")")))
+                Err(E::custom(format!(
+                    "expected a whole number of ticks, got {v} (for fractions of a second write e.g. \"0.5s\")"
+                )))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<TimeSpec, E> {
                 TimeSpec::parse(v).map_err(E::custom)
@@ -141,8 +163,16 @@ mod tests {
         assert_eq!(TimeSpec::parse("2min"), Ok(TimeSpec::Millis(120_000)));
         assert_eq!(TimeSpec::parse("1h"), Ok(TimeSpec::Millis(3_600_000)));
         assert!(TimeSpec::parse("10").unwrap_err().contains("no unit"));
-        assert!(TimeSpec::parse("10 parsecs").unwrap_err().contains("unknown time unit"));
-        assert!(TimeSpec::parse("0.5ms").unwrap_err().contains("whole number"));
+        assert!(
+            TimeSpec::parse("10 parsecs")
+                .unwrap_err()
+                .contains("unknown time unit")
+        );
+        assert!(
+            TimeSpec::parse("0.5ms")
+                .unwrap_err()
+                .contains("whole number")
+        );
         assert!(TimeSpec::parse("s").is_err());
         assert!(TimeSpec::parse("1.s").is_err());
         assert!(TimeSpec::parse("99999999999999999999s").is_err());
@@ -163,6 +193,9 @@ mod tests {
         assert_eq!(t, TimeSpec::Millis(3000));
         assert!(serde_json::from_str::<TimeSpec>("-1").is_err());
         assert!(serde_json::from_str::<TimeSpec>("1.5").is_err());
-        assert_eq!(serde_json::to_string(&TimeSpec::Millis(3000)).unwrap(), "\"3000ms\"");
+        assert_eq!(
+            serde_json::to_string(&TimeSpec::Millis(3000)).unwrap(),
+            "\"3000ms\""
+        );
     }
 }

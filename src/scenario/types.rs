@@ -61,13 +61,13 @@ pub struct NodeSpec {
     pub availability: AvailabilitySpec,
 }
 
-/// When a node is online.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+/// When a node is online. (Variants without parameters are written as empty struct variants so
+/// that unknown fields beside their `kind` are refused.)
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AvailabilitySpec {
     /// Always online.
-    #[default]
-    Always,
+    Always {},
     /// The seed PoC's model: the node always steps, but processes each incoming packet only with
     /// probability `p` (otherwise the packet is lost, counted as lost_offline).
     Reliability {
@@ -124,14 +124,13 @@ pub struct LinksSpec {
 }
 
 /// Which pairs of nodes are linked.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TopologySpec {
     /// Every pair of nodes.
-    #[default]
-    FullMesh,
+    FullMesh {},
     /// Exactly the pairs in `links.list`.
-    Explicit,
+    Explicit {},
 }
 
 /// One two-way link.
@@ -175,12 +174,11 @@ impl Default for LatencySpec {
 }
 
 /// A loss model.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum LossSpec {
     /// No loss.
-    #[default]
-    None,
+    None {},
     /// Each packet lost independently with probability p.
     Bernoulli {
         /// Loss probability in [0, 1].
@@ -314,4 +312,22 @@ pub struct OutputsSpec {
     /// `sync_state/<node>.t<tick>.txt`/`.csv`. Default none (the tables at the end are always written).
     #[serde(default)]
     pub tables_at: Vec<TimeSpec>,
+}
+
+impl Default for AvailabilitySpec {
+    fn default() -> Self {
+        AvailabilitySpec::Always {}
+    }
+}
+
+impl Default for TopologySpec {
+    fn default() -> Self {
+        TopologySpec::FullMesh {}
+    }
+}
+
+impl Default for LossSpec {
+    fn default() -> Self {
+        LossSpec::None {}
+    }
 }

@@ -1,10 +1,10 @@
 //! Semantic checks of a parsed scenario and its resolution into a [`Plan`]. The first problem
 //! found is returned, with the JSON path of the offending value.
 
+use super::InputError;
 use super::plan::{Plan, PlanAppend, PlanGroup, PlanLink, PlanNode};
 use super::time_spec::TimeSpec;
 use super::types::*;
-use super::InputError;
 use crate::engine::rng::Probability;
 use crate::engine::time::Tick;
 use crate::ids::{GroupId, NodeId};
@@ -33,7 +33,9 @@ impl Checker<'_> {
         let ok = !name.is_empty()
             && name.len() <= 100
             && !name.starts_with('.')
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
         if ok {
             Ok(())
         } else {
@@ -56,7 +58,13 @@ impl Checker<'_> {
     fn at_least(&self, path: &str, t: TimeSpec, min: Tick, what: &str) -> R<Tick> {
         let ticks = self.ticks(t);
         if ticks < min {
-            return self.err(path, format!("expected {what} of at least {min} tick{}, got {t} ({ticks} ticks)", if min == 1 { "" } else { "s" }));
+            return self.err(
+                path,
+                format!(
+                    "expected {what} of at least {min} tick{}, got {t} ({ticks} ticks)",
+                    if min == 1 { "" } else { "s" }
+                ),
+            );
         }
         Ok(ticks)
     }
@@ -64,7 +72,13 @@ impl Checker<'_> {
     fn node(&self, path: &str, index: &BTreeMap<&str, NodeId>, name: &str) -> R<NodeId> {
         match index.get(name) {
             Some(&id) => Ok(id),
-            None => self.err(path, format!("unknown node {name:?} (the scenario's nodes are {})", list(index.keys()))),
+            None => self.err(
+                path,
+                format!(
+                    "unknown node {name:?} (the scenario's nodes are {})",
+                    list(index.keys())
+                ),
+            ),
         }
     }
 
@@ -77,7 +91,10 @@ impl Checker<'_> {
                 let lo = self.at_least(&format!("{path}.min"), min, 1, "a latency")?;
                 let hi = self.ticks(max);
                 if hi < lo {
-                    return self.err(format!("{path}.max"), format!("expected max >= min ({min} = {lo} ticks), got {max} ({hi} ticks)"));
+                    return self.err(
+                        format!("{path}.max"),
+                        format!("expected max >= min ({min} = {lo} ticks), got {max} ({hi} ticks)"),
+                    );
                 }
                 Latency::Uniform { min: lo, max: hi }
             }
@@ -86,7 +103,7 @@ impl Checker<'_> {
 
     fn loss(&self, path: &str, spec: &LossSpec) -> R<Loss> {
         Ok(match *spec {
-            LossSpec::None => Loss::None,
+            LossSpec::None {} => Loss::None,
             LossSpec::Bernoulli { p } => Loss::Bernoulli {
                 p: self.probability(&format!("{path}.p"), p)?,
             },
@@ -108,7 +125,10 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
     let mut c = Checker { file, tick_ms: 1 };
     c.name("name", "scenario", &s.name)?;
     if s.tick_ms == 0 {
-        return c.err("tick_ms", "expected a tick length of at least 1 millisecond, got 0");
+        return c.err(
+            "tick_ms",
+            "expected a tick length of at least 1 millisecond, got 0",
+        );
     }
     c.tick_ms = s.tick_ms;
     let duration = c.at_least("duration", s.duration, 1, "a duration")?;
@@ -123,11 +143,14 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
         let path = format!("nodes[{i}]");
         c.name(&format!("{path}.name"), "node", &n.name)?;
         if node_index.insert(&n.name, NodeId(i as u32)).is_some() {
-            return c.err(format!("{path}.name"), format!("duplicate node name {:?}", n.name));
+            return c.err(
+                format!("{path}.name"),
+                format!("duplicate node name {:?}", n.name),
+            );
         }
         let path = format!("{path}.availability");
         let availability = match n.availability {
-            AvailabilitySpec::Always => Availability::Always,
+            AvailabilitySpec::Always {} => Availability::Always,
             AvailabilitySpec::Reliability { p } => Availability::Reliability {
                 p: c.probability(&format!("{path}.p"), p)?,
             },
@@ -150,7 +173,10 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
         let path = format!("groups[{gi}]");
         c.name(&format!("{path}.name"), "group", &g.name)?;
         if group_index.insert(&g.name, GroupId(gi as u32)).is_some() {
-            return c.err(format!("{path}.name"), format!("duplicate group name {:?}", g.name));
+            return c.err(
+                format!("{path}.name"),
+                format!("duplicate group name {:?}", g.name),
+            );
         }
         if g.members.is_empty() {
             return c.err(format!("{path}.members"), "expected at least one member");
@@ -159,7 +185,10 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
         for (mi, m) in g.members.iter().enumerate() {
             let id = c.node(&format!("{path}.members[{mi}]"), &node_index, m)?;
             if members.contains(&id) {
-                return c.err(format!("{path}.members[{mi}]"), format!("{m:?} is listed twice"));
+                return c.err(
+                    format!("{path}.members[{mi}]"),
+                    format!("{m:?} is listed twice"),
+                );
             }
             members.push(id);
         }
@@ -167,14 +196,20 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
             let spath = format!("{path}.sharing.{who}");
             let id = c.node(&spath, &node_index, who)?;
             if !members.contains(&id) {
-                return c.err(spath, format!("{who:?} is not a member of group {:?}", g.name));
+                return c.err(
+                    spath,
+                    format!("{who:?} is not a member of group {:?}", g.name),
+                );
             }
             let mut seen = BTreeSet::new();
             for (pi, p) in peers.iter().enumerate() {
                 let ppath = format!("{spath}[{pi}]");
                 let pid = c.node(&ppath, &node_index, p)?;
                 if !members.contains(&pid) {
-                    return c.err(ppath, format!("{p:?} is not a member of group {:?}", g.name));
+                    return c.err(
+                        ppath,
+                        format!("{p:?} is not a member of group {:?}", g.name),
+                    );
                 }
                 if pid == id {
                     return c.err(ppath, format!("{who:?} cannot share a group with itself"));
@@ -208,7 +243,13 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
         let a = c.node(&format!("{path}.between[0]"), &node_index, &l.between[0])?;
         let b = c.node(&format!("{path}.between[1]"), &node_index, &l.between[1])?;
         if a == b {
-            return c.err(format!("{path}.between"), format!("a link needs two different nodes, got {:?} twice", l.between[0]));
+            return c.err(
+                format!("{path}.between"),
+                format!(
+                    "a link needs two different nodes, got {:?} twice",
+                    l.between[0]
+                ),
+            );
         }
         let latency = match &l.latency {
             Some(spec) => c.latency(&format!("{path}.latency"), spec)?,
@@ -219,13 +260,30 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
             None => default_loss.clone(),
         };
         let (a, b) = (a.min(b), a.max(b));
-        if listed.insert((a, b), PlanLink { a, b, latency, loss }).is_some() {
-            return c.err(format!("{path}.between"), format!("the link between {:?} and {:?} is listed twice", l.between[0], l.between[1]));
+        if listed
+            .insert(
+                (a, b),
+                PlanLink {
+                    a,
+                    b,
+                    latency,
+                    loss,
+                },
+            )
+            .is_some()
+        {
+            return c.err(
+                format!("{path}.between"),
+                format!(
+                    "the link between {:?} and {:?} is listed twice",
+                    l.between[0], l.between[1]
+                ),
+            );
         }
     }
     let links: Vec<PlanLink> = match s.links.topology {
-        TopologySpec::Explicit => listed.into_values().collect(),
-        TopologySpec::FullMesh => {
+        TopologySpec::Explicit {} => listed.into_values().collect(),
+        TopologySpec::FullMesh {} => {
             let n = nodes.len() as u32;
             let mut links = Vec::with_capacity((n as usize) * (n as usize).saturating_sub(1) / 2);
             for a in 0..n {
@@ -271,16 +329,27 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
         let path = format!("workload.appends[{ai}]");
         let node = c.node(&format!("{path}.node"), &node_index, &a.node)?;
         let Some(&group) = group_index.get(a.group.as_str()) else {
-            return c.err(format!("{path}.group"), format!("unknown group {:?} (the scenario's groups are {})", a.group, list(group_index.keys())));
+            return c.err(
+                format!("{path}.group"),
+                format!(
+                    "unknown group {:?} (the scenario's groups are {})",
+                    a.group,
+                    list(group_index.keys())
+                ),
+            );
         };
         if !groups[group.idx()].members.contains(&node) {
-            return c.err(format!("{path}.node"), format!("{:?} is not a member of group {:?}", a.node, a.group));
+            return c.err(
+                format!("{path}.node"),
+                format!("{:?} is not a member of group {:?}", a.node, a.group),
+            );
         }
         let tick = c.ticks(a.tick);
         if tick >= duration {
             return c.err(format!("{path}.tick"), format!("expected a tick before the end of the run (duration {duration}), got {} ({tick} ticks)", a.tick));
         }
-        let id = crate::wire::message_id(&groups[group.idx()].id, tick * s.tick_ms, a.body.as_bytes());
+        let id =
+            crate::wire::message_id(&groups[group.idx()].id, tick * s.tick_ms, a.body.as_bytes());
         if let Some(first) = ids.insert(id, ai) {
             return c.err(path, format!("the same message (group, tick and body) as workload.appends[{first}]: message ids would collide"));
         }

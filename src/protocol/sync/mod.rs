@@ -340,7 +340,13 @@ impl SyncNode {
     }
 
     /// Processes a packet from `from` arriving at `now`.
-    pub fn handle_packet(&mut self, now: Tick, from: NodeId, packet: &Packet, out: &mut Vec<Output>) {
+    pub fn handle_packet(
+        &mut self,
+        now: Tick,
+        from: NodeId,
+        packet: &Packet,
+        out: &mut Vec<Output>,
+    ) {
         for &item in packet.items() {
             match item {
                 Item::Ack(msg) => self.on_ack(msg, from),

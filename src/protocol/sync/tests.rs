@@ -107,7 +107,10 @@ fn receiving_delivers_holds_and_acks_immediately_in_the_seed_model() {
     let out = receive(&mut c, 3, A, Item::Message { msg: M, group: G });
     assert_eq!(out, [Output::Deliver { msg: M, from: A }, ack_to(A, M)]);
     let r = c.record(M, A).unwrap();
-    assert_eq!((r.hold, r.ack, r.send_count, r.send_time), (true, false, 0, 0));
+    assert_eq!(
+        (r.hold, r.ack, r.send_count, r.send_time),
+        (true, false, 0, 0)
+    );
     // No forwarding: no record for B, nothing to send.
     assert_eq!(c.record(M, B), None);
     assert_eq!(c.poll_timeout(), None);
@@ -157,7 +160,15 @@ fn message_from_a_peer_that_does_not_share_the_group_is_refused() {
     assert!(!c.holds(M));
     assert_eq!(c.stats().refused, 1);
     // And a message of a group it shares with nobody.
-    let out = receive(&mut c, 2, A, Item::Message { msg: M, group: GroupId(9) });
+    let out = receive(
+        &mut c,
+        2,
+        A,
+        Item::Message {
+            msg: M,
+            group: GroupId(9),
+        },
+    );
     assert_eq!(out, []);
     assert_eq!(c.stats().refused, 2);
 }
@@ -176,7 +187,15 @@ fn hold_is_never_sent_to_and_unknown_acks_are_counted() {
 fn table_lists_messages_in_the_order_the_node_got_them() {
     let mut a = node(A, seed_config());
     a.append(1, MsgRef(4), G);
-    receive(&mut a, 2, B, Item::Message { msg: MsgRef(1), group: G });
+    receive(
+        &mut a,
+        2,
+        B,
+        Item::Message {
+            msg: MsgRef(1),
+            group: G,
+        },
+    );
     let order: Vec<MsgRef> = a.table().map(|(m, _, _)| m).collect();
     assert_eq!(order, [MsgRef(4), MsgRef(1)]);
 }

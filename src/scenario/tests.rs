@@ -1,0 +1,294 @@
+//! Parsing and validation: every kind of mistake gets one message naming the place.
+
+use super::*;
+use serde_json::{Value, json};
+
+fn base() -> Value {
+    json!({
+        "name": "t",
+        "duration": 50,
+        "nodes": [{"name": "A"}, {"name": "B"}, {"name": "C"}],
+        "groups": [{"name": "g", "members": ["A", "B", "C"]}],
+        "workload": {"appends": [{"node": "A", "tick": 1, "group": "g", "body": "x"}]}
+    })
+}
+
+fn parse_value(doc: &Value, sets: &[&str]) -> Result<Plan, InputError> {
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    parse("t.json", &doc.to_string(), &sets, None)
+}
+
+fn error_of(doc: Value) -> String {
+    parse_value(&doc, &[]).unwrap_err().to_string()
+}
+
+fn with(mut doc: Value, path: &str, value: Value) -> Value {
+    let mut here = &mut doc;
+    let segs: Vec<&str> = path.split('.').collect();
+    for seg in &segs[..segs.len() - 1] {
+        here = match seg.parse::<usize>() {
+            Ok(i) => &mut here[i],
+            Err(_) => &mut here[*seg],
+        };
+    }
+    let last = segs[segs.len() - 1];
+    match last.parse::<usize>() {
+        Ok(i) => here[i] = value,
+        Err(_) => here[last] = value,
+    }
+    doc
+}
+
+#[test]
+fn the_base_scenario_loads_with_defaults() {
+    let plan = parse_value(&base(), &[]).unwrap();
+    assert_eq!(plan.seed, 1);
+    assert_eq!(plan.tick_ms, 1000);
+    assert_eq!(plan.links.len(), 3, "full mesh of three nodes");
+    assert_eq!(plan.sync.epoch, 1);
+    assert_eq!(
+        plan.sync.backoff,
+        crate::protocol::sync::Backoff::Fixed { interval: 2 }
+    );
+    assert!(plan.sync.forwarding);
+    assert_eq!(
+        plan.groups[0].sharing[0],
+        [crate::ids::NodeId(1), crate::ids::NodeId(2)]
+    );
+}
+
+#[test]
+fn syntax_errors_name_line_and_column() {
+    let e = parse("t.json", "{\n  \"name\": \"t\",\n  oops\n}", &[], None).unwrap_err();
+    assert!(matches!(e, InputError::Syntax { line: 3, .. }), "{e}");
+    assert!(e.to_string().starts_with("t.json:3:"), "{e}");
+}
+
+#[test]
+fn unknown_fields_are_refused_with_their_path() {
+    let e = error_of(with(base(), "nodes.1.colour", json!("red")));
+    assert!(
+        e.contains("at `nodes[1]`") || e.contains("at `nodes[1].colour`"),
+        "{e}"
+    );
+    assert!(e.contains("unknown field `colour`"), "{e}");
+    let e = error_of(with(base(), "sync", json!({"backof": {}})));
+    assert!(e.contains("unknown field `backof`"), "{e}");
+}
+
+#[test]
+fn wrong_types_are_refused_with_their_path() {
+    let e = error_of(with(base(), "duration", json!("long")));
+    assert!(e.contains("at `duration`"), "{e}");
+    let e = error_of(with(base(), "seed", json!(-3)));
+    assert!(e.contains("at `seed`"), "{e}");
+    let e = error_of(with(
+        base(),
+        "nodes.0.availability",
+        json!({"kind": "reliability", "p": "high"}),
+    ));
+    assert!(e.contains("nodes[0].availability"), "{e}");
+}
+
+#[test]
+fn unknown_nodes_and_groups_are_named() {
+    let e = error_of(with(base(), "groups.0.members.2", json!("Z")));
+    assert_eq!(
+        e,
+        "t.json: at `groups[0].members[2]`: unknown node \"Z\" (the scenario's nodes are \"A\", \"B\", \"C\")"
+    );
+    let e = error_of(with(base(), "workload.appends.0.group", json!("nope")));
+    assert!(
+        e.contains("at `workload.appends[0].group`: unknown group \"nope\""),
+        "{e}"
+    );
+    let e = error_of(with(
+        base(),
+        "links",
+        json!({"list": [{"between": ["A", "Q"]}]}),
+    ));
+    assert!(
+        e.contains("at `links.list[0].between[1]`: unknown node \"Q\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn probabilities_outside_zero_one_are_refused() {
+    let e = error_of(with(
+        base(),
+        "nodes.0.availability",
+        json!({"kind": "reliability", "p": 1.5}),
+    ));
+    assert_eq!(
+        e,
+        "t.json: at `nodes[0].availability.p`: expected a probability in [0, 1], got 1.5"
+    );
+    let e = error_of(with(
+        base(),
+        "links",
+        json!({"loss": {"kind": "bernoulli", "p": -0.1}}),
+    ));
+    assert!(
+        e.contains("at `links.loss.p`: expected a probability in [0, 1], got -0.1"),
+        "{e}"
+    );
+}
+
+#[test]
+fn ranges_must_be_ordered_and_latency_positive() {
+    let e = error_of(with(
+        base(),
+        "links",
+        json!({"latency": {"kind": "uniform", "min": 5, "max": 2}}),
+    ));
+    assert!(
+        e.contains("at `links.latency.max`: expected max >= min"),
+        "{e}"
+    );
+    let e = error_of(with(
+        base(),
+        "links",
+        json!({"latency": {"kind": "fixed", "delay": 0}}),
+    ));
+    assert!(
+        e.contains("at `links.latency.delay`: expected a latency of at least 1 tick"),
+        "{e}"
+    );
+}
+
+#[test]
+fn other_impossible_values_are_refused() {
+    for (path, value, expect) in [
+        ("duration", json!(0), "at `duration`"),
+        ("tick_ms", json!(0), "at `tick_ms`"),
+        ("name", json!("../evil"), "at `name`"),
+        ("nodes.1.name", json!("A"), "duplicate node name"),
+        ("groups.0.members.1", json!("A"), "listed twice"),
+        (
+            "workload.appends.0.tick",
+            json!(50),
+            "before the end of the run",
+        ),
+        ("sync", json!({"epoch": 0}), "at `sync.epoch`"),
+        (
+            "sync",
+            json!({"backoff": {"kind": "fixed", "interval": 0}}),
+            "at `sync.backoff.interval`",
+        ),
+        (
+            "outputs",
+            json!({"tables_at": [99]}),
+            "at `outputs.tables_at[0]`",
+        ),
+        ("nodes", json!([]), "at least one node"),
+        (
+            "groups.0.sharing",
+            json!({"A": ["A"]}),
+            "cannot share a group with itself",
+        ),
+    ] {
+        let e = error_of(with(base(), path, value));
+        assert!(e.contains(expect), "{path}: {e}");
+    }
+}
+
+#[test]
+fn an_append_by_a_non_member_is_refused() {
+    let doc = with(base(), "groups.0.members", json!(["B", "C"]));
+    let e = error_of(doc);
+    assert!(
+        e.contains("at `workload.appends[0].node`: \"A\" is not a member of group \"g\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn identical_appends_are_refused() {
+    let doc = with(
+        base(),
+        "workload.appends",
+        json!([
+            {"node": "A", "tick": 1, "group": "g", "body": "x"},
+            {"node": "B", "tick": 1, "group": "g", "body": "x"}
+        ]),
+    );
+    assert!(error_of(doc).contains("as workload.appends[0]"));
+}
+
+#[test]
+fn set_overrides_nested_fields_and_errors_name_the_override() {
+    let plan = parse_value(
+        &base(),
+        &[
+            "sync.backoff.interval=4",
+            "nodes.B.availability={\"kind\":\"reliability\",\"p\":0.3}",
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        plan.sync.backoff,
+        crate::protocol::sync::Backoff::Fixed { interval: 4 }
+    );
+    assert_eq!(
+        plan.scenario.nodes[1].availability,
+        AvailabilitySpec::Reliability { p: 0.3 }
+    );
+    let e = parse_value(&base(), &["nodes.B.availability.p=2"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("unknown field `p`") || e.contains("nodes[1].availability"),
+        "{e}"
+    );
+    let e = parse_value(&base(), &["sync.backoff.interval=0"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("(the value comes from --set sync.backoff.interval=0)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn seed_override_wins_and_keeps_the_hash() {
+    let a = parse_value(&base(), &[]).unwrap();
+    let b = parse("t.json", &base().to_string(), &[], Some(99)).unwrap();
+    assert_eq!(b.seed, 99);
+    assert_eq!(a.hash, b.hash);
+    let c = parse_value(&base(), &["duration=51"]).unwrap();
+    assert_ne!(a.hash, c.hash);
+}
+
+#[test]
+fn field_order_does_not_change_the_hash() {
+    let text = base().to_string();
+    let reordered = r#"{"workload":{"appends":[{"body":"x","group":"g","tick":1,"node":"A"}]},
+        "groups":[{"members":["A","B","C"],"name":"g"}],
+        "nodes":[{"name":"A"},{"name":"B"},{"name":"C"}],"duration":50,"name":"t"}"#;
+    let a = parse("t.json", &text, &[], None).unwrap();
+    let b = parse("t.json", reordered, &[], None).unwrap();
+    assert_eq!(a.hash, b.hash);
+    // Writing a default out explicitly is the same scenario too.
+    let explicit = with(base(), "tick_ms", json!(1000));
+    assert_eq!(parse_value(&explicit, &[]).unwrap().hash, a.hash);
+}
+
+#[test]
+fn durations_with_units_convert_with_tick_ms() {
+    let doc = with(
+        with(base(), "tick_ms", json!(300)),
+        "duration",
+        json!("1min"),
+    );
+    let plan = parse_value(&doc, &[]).unwrap();
+    assert_eq!(plan.duration, 200);
+}
+
+#[test]
+fn a_scenario_that_is_not_an_object_is_refused() {
+    let e = parse("t.json", "[1, 2]", &[], None)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(e, "t.json: at `.`: expected a JSON object (a scenario)");
+}
