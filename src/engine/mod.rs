@@ -286,6 +286,12 @@ impl<'p> Sim<'p> {
             return; // superseded by an earlier step
         }
         rt.next_step = None;
+        if rt.sync.poll_timeout().is_none_or(|due| due > now) {
+            // The work it was woken for went away (an ACK arrived first): no step.
+            self.reschedule(node, now);
+            return;
+        }
+        let rt = &mut self.nodes[node.idx()];
         rt.last_step = Some(now);
         self.counted(now);
         self.fp.event(TAG_STEP, &[now, node.0 as u64]);
