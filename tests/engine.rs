@@ -38,9 +38,21 @@ fn two_reliable_nodes_exchange_one_message_and_one_ack() {
     assert_eq!(s.traffic.by_kind["message"].sent, 1);
     assert_eq!(s.traffic.by_kind["ack"].sent, 1);
     assert_eq!(s.traffic.multiplier_packets, Some(2.0));
-    assert_eq!(file(&r, "sync_state/A.txt"), "A POV @20\n------------------------------------------------------------\n".to_string()
-        + &format!("{} | B: hold @2(1) |\n", &file(&r, "deliveries.csv").lines().nth(1).unwrap().split(',').nth(1).unwrap()[..8])
-        + "------------------------------------------------------------\n");
+    assert_eq!(
+        file(&r, "sync_state/A.txt"),
+        "A POV @20\n------------------------------------------------------------\n".to_string()
+            + &format!(
+                "{} | B: hold @2(1) |\n",
+                &file(&r, "deliveries.csv")
+                    .lines()
+                    .nth(1)
+                    .unwrap()
+                    .split(',')
+                    .nth(1)
+                    .unwrap()[..8]
+            )
+            + "------------------------------------------------------------\n"
+    );
     // Events: one append, two arrivals (message, ack), two steps (A at 0 sends, B at 1 acks).
     // A's resend step at 2 is dropped: the ACK arrived earlier in that tick.
     assert_eq!(s.events, 1 + 2 + 2);
@@ -76,7 +88,10 @@ fn byte_counts_are_encoded_payload_sizes_plus_overhead() {
     let message = syncsim::wire::message(&syncsim::wire::group_id("g"), 0, b"hello");
     let expected = 3 + 1 + syncsim::wire::message_len(&message) as u64 + 28;
     assert_eq!(t.by_kind["message"].bytes, expected);
-    assert_eq!(t.bytes_sent, t.by_kind["ack"].bytes + t.by_kind["message"].bytes);
+    assert_eq!(
+        t.bytes_sent,
+        t.by_kind["ack"].bytes + t.by_kind["message"].bytes
+    );
 }
 
 #[test]
@@ -141,7 +156,10 @@ fn an_unrelated_node_does_not_change_what_others_draw() {
             {"node": "B", "tick": 3, "group": "g", "body": "2"}]}
     });
     let mut extended = base.clone();
-    extended["nodes"].as_array_mut().unwrap().push(json!({"name": "Z", "availability": {"kind": "reliability", "p": 0.2}}));
+    extended["nodes"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "Z", "availability": {"kind": "reliability", "p": 0.2}}));
     let a = run(&base);
     let b = run(&extended);
     assert_eq!(a.output.metrics.deliveries, b.output.metrics.deliveries);
@@ -164,7 +182,10 @@ fn loss_is_counted_and_changes_the_run() {
 
 #[test]
 fn same_seed_same_bytes_other_seed_other_fingerprint() {
-    let doc = plan(&serde_json::from_str(&std::fs::read_to_string("scenarios/mobile_desktop.json").unwrap()).unwrap());
+    let doc = plan(
+        &serde_json::from_str(&std::fs::read_to_string("scenarios/mobile_desktop.json").unwrap())
+            .unwrap(),
+    );
     let a = syncsim::execute(&doc);
     let b = syncsim::execute(&doc);
     assert_eq!(a.files, b.files);

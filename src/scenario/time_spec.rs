@@ -79,7 +79,7 @@ impl TimeSpec {
         let scale = 10u64.pow(frac.len() as u32);
         let whole = int.checked_mul(unit_ms).ok_or_else(overflow)?;
         let part = frac_value * unit_ms;
-        if part % scale != 0 {
+        if !part.is_multiple_of(scale) {
             return Err(format!("{text:?} is not a whole number of milliseconds"));
         }
         Ok(TimeSpec::Millis(

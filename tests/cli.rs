@@ -1,0 +1,456 @@
+//! The `sim` command line: the main job, determinism, overrides, and every kind of bad input.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const MOBILE_DESKTOP: &str = "scenarios/mobile_desktop.json";
+
+fn sim() -> Command {
+    Command::cargo_bin("sim").unwrap()
+}
+
+fn scenario_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(MOBILE_DESKTOP)
+}
+
+/// Every file under `dir`, by relative path.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.insert(rel, fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn summary(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(dir.join("summary.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn run_writes_the_outputs_into_the_default_folder_and_prints_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = sim()
+        .current_dir(tmp.path())
+        .args(["run", scenario_path().to_str().unwrap()])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let stdout = String::from_utf8(out).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(
+        stdout.starts_with("mobile_desktop s1: delivered 3/4 (75.0%), not converged;"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("2000 ticks") && stdout.contains("ev/s") && stdout.contains("ms"),
+        "{stdout}"
+    );
+    let dir = tmp.path().join("out/mobile_desktop-s1");
+    let files = tree(&dir);
+    for f in [
+        "summary.json",
+        "deliveries.csv",
+        "scenario.json",
+        "sync_state/A.txt",
+        "sync_state/A.csv",
+        "sync_state/C.txt",
+        "sync_state/B.t50.txt",
+        "sync_state/C.t500.csv",
+    ] {
+        assert!(files.contains_key(f), "missing {f}: {:?}", files.keys());
+    }
+    let s = summary(&dir);
+    for key in [
+        "scenario",
+        "seed",
+        "fingerprint",
+        "ticks",
+        "delivery",
+        "latency_ticks",
+        "traffic",
+    ] {
+        assert!(s.get(key).is_some(), "summary lacks {key}");
+    }
+    for key in ["expected", "delivered", "ratio", "convergence_tick"] {
+        assert!(s["delivery"].get(key).is_some(), "delivery lacks {key}");
+    }
+    for key in [
+        "packets_sent",
+        "bytes_sent",
+        "packets_lost",
+        "multiplier_packets",
+        "multiplier_bytes",
+        "by_kind",
+    ] {
+        assert!(s["traffic"].get(key).is_some(), "traffic lacks {key}");
+    }
+}
+
+#[test]
+fn a_table_reads_like_the_seeds_print_sync_state() {
+    let tmp = tempfile::tempdir().unwrap();
+    sim()
+        .args(["run", MOBILE_DESKTOP, "--out"])
+        .arg(tmp.path().join("r"))
+        .assert()
+        .success();
+    let a = fs::read_to_string(tmp.path().join("r/sync_state/A.txt")).unwrap();
+    let lines: Vec<&str> = a.lines().collect();
+    assert_eq!(lines[0], "A POV @2000");
+    assert_eq!(lines[1], "-".repeat(60));
+    assert_eq!(lines.len(), 5, "{a}");
+    // A's own message: both peers hold it now, after several sends each.
+    let own = lines[2];
+    assert!(
+        own.contains(" | B: hold @") && own.contains(" | C: hold @"),
+        "{own}"
+    );
+    // B's message at A: A holds it from B, never sent it (the seed's `hold @0(0)`).
+    assert!(lines[3].ends_with("| B: hold @0(0) |"), "{}", lines[3]);
+    // C never hears of B's message: B and C are not linked and nothing is forwarded.
+    let c = fs::read_to_string(tmp.path().join("r/sync_state/C.txt")).unwrap();
+    assert_eq!(c.lines().count(), 4, "{c}");
+}
+
+#[test]
+fn same_scenario_and_seed_give_a_byte_identical_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["one", "two"] {
+        sim()
+            .args(["run", MOBILE_DESKTOP, "-q", "--out"])
+            .arg(tmp.path().join(name))
+            .assert()
+            .success()
+            .stdout("");
+    }
+    let one = tree(&tmp.path().join("one"));
+    assert!(one.len() > 10);
+    assert_eq!(one, tree(&tmp.path().join("two")));
+}
+
+#[test]
+fn different_seeds_give_different_fingerprints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut fingerprints = std::collections::BTreeSet::new();
+    for seed in ["1", "2", "3"] {
+        let dir = tmp.path().join(seed);
+        sim()
+            .args(["run", MOBILE_DESKTOP, "-q", "--seed", seed, "--out"])
+            .arg(&dir)
+            .assert()
+            .success();
+        let s = summary(&dir);
+        assert_eq!(s["seed"].as_u64().unwrap().to_string(), seed);
+        fingerprints.insert(s["fingerprint"].as_str().unwrap().to_string());
+    }
+    assert_eq!(fingerprints.len(), 3);
+}
+
+#[test]
+fn check_determinism_passes() {
+    let tmp = tempfile::tempdir().unwrap();
+    sim()
+        .args(["run", MOBILE_DESKTOP, "--check-determinism", "--out"])
+        .arg(tmp.path().join("r"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("determinism: ok, two runs gave"));
+}
+
+#[test]
+fn set_overrides_a_nested_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("r");
+    sim()
+        .args([
+            "run",
+            MOBILE_DESKTOP,
+            "-q",
+            "--set",
+            "sync.backoff.interval=7",
+            "--set",
+            "nodes.B.availability.p=1",
+            "--out",
+        ])
+        .arg(&dir)
+        .assert()
+        .success();
+    let effective: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("scenario.json")).unwrap()).unwrap();
+    assert_eq!(effective["sync"]["backoff"]["interval"], 7);
+    assert_eq!(effective["nodes"][1]["availability"]["p"], 1.0);
+    // With B always processing, A's first send reaches B at once; A resends every 7 ticks.
+    let deliveries = fs::read_to_string(dir.join("deliveries.csv")).unwrap();
+    let b_row = deliveries.lines().find(|l| l.starts_with("B,")).unwrap();
+    let latency: u64 = b_row.rsplit(',').next().unwrap().parse().unwrap();
+    assert!(latency <= 3, "{b_row}");
+    let a = fs::read_to_string(dir.join("sync_state/A.csv")).unwrap();
+    for row in a
+        .lines()
+        .skip(1)
+        .filter(|r| r.contains(",chat,B,1,0,0,") && !r.ends_with(",0,0"))
+    {
+        let fields: Vec<u64> = row
+            .rsplit(',')
+            .take(2)
+            .map(|x| x.parse().unwrap())
+            .collect();
+        let (send_time, send_count) = (fields[0], fields[1]);
+        assert_eq!(
+            (send_time - 1) % 7,
+            0,
+            "send times are 1 + 7k: {row} ({send_count} sends)"
+        );
+    }
+    let default = tmp.path().join("d");
+    sim()
+        .args(["run", MOBILE_DESKTOP, "-q", "--out"])
+        .arg(&default)
+        .assert()
+        .success();
+    assert_ne!(
+        summary(&dir)["scenario"]["hash"],
+        summary(&default)["scenario"]["hash"]
+    );
+}
+
+#[test]
+fn validate_and_schema() {
+    sim()
+        .args(["validate", MOBILE_DESKTOP])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "ok: 3 nodes, 1 group, 2 links, 2 appends; 2000 ticks of 1000 ms; seed 1",
+        ));
+    let out = sim()
+        .arg("schema")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let schema: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let props = &schema["properties"];
+    for key in [
+        "name", "seed", "tick_ms", "duration", "nodes", "groups", "links", "sync", "workload",
+        "outputs",
+    ] {
+        assert!(props.get(key).is_some(), "schema lacks {key}");
+    }
+    assert_eq!(
+        schema["required"],
+        serde_json::json!(["name", "duration", "nodes"])
+    );
+}
+
+/// A bad scenario: exit 2, one line on stderr with the expected text, nothing written, and an
+/// earlier run folder at the same place untouched.
+fn refused(scenario: &str, args: &[&str], expected: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    sim()
+        .args(["run", MOBILE_DESKTOP, "-q", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let before = tree(&out);
+    let path = tmp.path().join("bad.json");
+    fs::write(&path, scenario).unwrap();
+    let assert = sim()
+        .current_dir(tmp.path())
+        .arg("run")
+        .arg(&path)
+        .args(args)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stdout("");
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("error: {}", path.display()))
+            || stderr.starts_with("error: --set"),
+        "{stderr}"
+    );
+    for e in expected {
+        assert!(stderr.contains(e), "expected {e:?} in {stderr}");
+    }
+    assert_eq!(tree(&out), before, "the earlier results were touched");
+    assert!(
+        !tmp.path().join("out").exists(),
+        "something was written to the default folder"
+    );
+    let leftovers: Vec<_> = fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+}
+
+fn good() -> serde_json::Value {
+    serde_json::from_str(&fs::read_to_string(MOBILE_DESKTOP).unwrap()).unwrap()
+}
+
+fn good_with(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    let mut v = good();
+    edit(&mut v);
+    serde_json::to_string_pretty(&v).unwrap()
+}
+
+#[test]
+fn bad_input_syntax_error() {
+    refused(
+        "{\n  \"name\": \"x\",\n  \"duration\": 10,\n  \"nodes\": [\n}\n",
+        &[],
+        &[":5:1: not valid JSON"],
+    );
+}
+
+#[test]
+fn bad_input_unknown_field() {
+    refused(
+        &good_with(|v| v["sync"]["backof"] = serde_json::json!(1)),
+        &[],
+        &[
+            "at `sync.backof`",
+            "unknown field `backof`, expected one of `mode`",
+        ],
+    );
+}
+
+#[test]
+fn bad_input_wrong_type() {
+    refused(
+        &good_with(|v| v["duration"] = serde_json::json!(true)),
+        &[],
+        &[
+            "at `duration`",
+            "invalid type: boolean `true`",
+            "a number of ticks",
+        ],
+    );
+}
+
+#[test]
+fn bad_input_unknown_node() {
+    refused(
+        &good_with(|v| v["links"]["list"][1]["between"][1] = serde_json::json!("D")),
+        &[],
+        &["at `links.list[1].between[1]`", "unknown node \"D\""],
+    );
+}
+
+#[test]
+fn bad_input_probability_outside_zero_one() {
+    refused(
+        &good_with(|v| v["nodes"][0]["availability"]["p"] = serde_json::json!(1.1)),
+        &[],
+        &[
+            "at `nodes[0].availability.p`",
+            "expected a probability in [0, 1], got 1.1",
+        ],
+    );
+}
+
+#[test]
+fn bad_input_min_greater_than_max() {
+    refused(
+        &good_with(|v| {
+            v["links"]["latency"] = serde_json::json!({"kind": "uniform", "min": 3, "max": 1})
+        }),
+        &[],
+        &["at `links.latency.max`", "expected max >= min"],
+    );
+}
+
+#[test]
+fn bad_input_bad_set() {
+    refused(
+        &good_with(|_| {}),
+        &["--set", "nodes.Q.availability.p=0.5"],
+        &["--set nodes.Q.availability.p=0.5", "no element named \"Q\""],
+    );
+    refused(
+        &good_with(|_| {}),
+        &["--set", "links.latency.min=0"],
+        &[
+            "at `links.latency.min`",
+            "(the value comes from --set links.latency.min=0)",
+        ],
+    );
+}
+
+#[test]
+fn bad_input_unreadable_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("missing.json");
+    sim()
+        .current_dir(tmp.path())
+        .arg("run")
+        .arg(&missing)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with(format!(
+            "error: {}: cannot read the file:",
+            missing.display()
+        )));
+    // A folder is not a scenario either.
+    sim()
+        .current_dir(tmp.path())
+        .arg("validate")
+        .arg(tmp.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot read the file"));
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn an_out_folder_that_is_not_a_run_is_never_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("thesis.tex"), "years of work").unwrap();
+    sim()
+        .args(["run", MOBILE_DESKTOP, "--out"])
+        .arg(tmp.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "refusing to replace a folder that is not a syncsim run folder",
+        ));
+    assert_eq!(
+        fs::read_to_string(tmp.path().join("thesis.tex")).unwrap(),
+        "years of work"
+    );
+}
+
+#[test]
+fn mobile_desktop_summary_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("r");
+    sim()
+        .args(["run", MOBILE_DESKTOP, "-q", "--out"])
+        .arg(&dir)
+        .assert()
+        .success();
+    insta::assert_snapshot!(fs::read_to_string(dir.join("summary.json")).unwrap());
+}
