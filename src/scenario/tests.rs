@@ -183,6 +183,21 @@ fn other_impossible_values_are_refused() {
         ),
         ("nodes", json!([]), "at least one node"),
         (
+            "duration",
+            json!(u64::MAX),
+            "expected at most 9007199254740992 ticks",
+        ),
+        (
+            "tick_ms",
+            json!(u64::MAX / 2),
+            "more milliseconds than a message timestamp",
+        ),
+        (
+            "links",
+            json!({"latency": {"kind": "fixed", "delay": 10_000_000_000_000_000u64}}),
+            "at `links.latency.delay`: expected at most",
+        ),
+        (
             "groups.0.sharing",
             json!({"A": ["A"]}),
             "cannot share a group with itself",

@@ -20,6 +20,9 @@ struct Checker<'a> {
 
 type R<T> = Result<T, InputError>;
 
+/// The largest time a scenario may name, in ticks (2^53): sums of a few such times never overflow.
+pub const MAX_TICKS: Tick = 1 << 53;
+
 impl Checker<'_> {
     fn err<T>(&self, path: impl Into<String>, msg: impl Into<String>) -> R<T> {
         Err(InputError::Invalid {
@@ -51,12 +54,20 @@ impl Checker<'_> {
         }
     }
 
-    fn ticks(&self, t: TimeSpec) -> Tick {
-        t.to_ticks(self.tick_ms)
+    /// `t` in ticks, refusing times beyond [`MAX_TICKS`] (so that sums of times cannot overflow).
+    fn ticks(&self, path: &str, t: TimeSpec) -> R<Tick> {
+        let ticks = t.to_ticks(self.tick_ms);
+        if ticks > MAX_TICKS {
+            return self.err(
+                path,
+                format!("expected at most {MAX_TICKS} ticks, got {t} ({ticks} ticks)"),
+            );
+        }
+        Ok(ticks)
     }
 
     fn at_least(&self, path: &str, t: TimeSpec, min: Tick, what: &str) -> R<Tick> {
-        let ticks = self.ticks(t);
+        let ticks = self.ticks(path, t)?;
         if ticks < min {
             return self.err(
                 path,
@@ -89,7 +100,7 @@ impl Checker<'_> {
             },
             LatencySpec::Uniform { min, max } => {
                 let lo = self.at_least(&format!("{path}.min"), min, 1, "a latency")?;
-                let hi = self.ticks(max);
+                let hi = self.ticks(&format!("{path}.max"), max)?;
                 if hi < lo {
                     return self.err(
                         format!("{path}.max"),
@@ -132,6 +143,12 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
     }
     c.tick_ms = s.tick_ms;
     let duration = c.at_least("duration", s.duration, 1, "a duration")?;
+    if duration
+        .checked_mul(s.tick_ms)
+        .is_none_or(|ms| ms > i64::MAX as u64)
+    {
+        return c.err("duration", format!("the run would last {duration} ticks of {} ms: more milliseconds than a message timestamp (int64) holds", s.tick_ms));
+    }
 
     // Nodes.
     if s.nodes.is_empty() {
@@ -156,8 +173,8 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
             },
             AvailabilitySpec::Periodic { on, off, phase } => Availability::Periodic {
                 on: c.at_least(&format!("{path}.on"), on, 1, "an online span")?,
-                off: c.ticks(off),
-                phase: c.ticks(phase),
+                off: c.ticks(&format!("{path}.off"), off)?,
+                phase: c.ticks(&format!("{path}.phase"), phase)?,
             },
         };
         nodes.push(PlanNode {
@@ -344,7 +361,7 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
                 format!("{:?} is not a member of group {:?}", a.node, a.group),
             );
         }
-        let tick = c.ticks(a.tick);
+        let tick = c.ticks(&format!("{path}.tick"), a.tick)?;
         if tick >= duration {
             return c.err(format!("{path}.tick"), format!("expected a tick before the end of the run (duration {duration}), got {} ({tick} ticks)", a.tick));
         }
@@ -364,7 +381,7 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
     // Outputs.
     let mut tables_at = Vec::with_capacity(s.outputs.tables_at.len());
     for (ti, &t) in s.outputs.tables_at.iter().enumerate() {
-        let tick = c.ticks(t);
+        let tick = c.ticks(&format!("outputs.tables_at[{ti}]"), t)?;
         if tick >= duration {
             return c.err(format!("outputs.tables_at[{ti}]"), format!("expected a tick before the end of the run (duration {duration}), got {t} ({tick} ticks)"));
         }
