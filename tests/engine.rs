@@ -82,16 +82,15 @@ fn byte_counts_are_encoded_payload_sizes_plus_overhead() {
     doc["links"] = json!({"overhead_bytes": 28});
     let r = run(&doc);
     let t = &r.summary.traffic;
-    // An ACK payload: field 5001 key (3 bytes) + length (1) + 32-byte id.
-    assert_eq!(t.by_kind["ack"].bytes, 36 + 28);
-    // A Message payload: key (3) + length (1) + Message{group_id 32, timestamp 0, body "hello"}.
+    // An ACK entry: field 5001 key (3 bytes) + length (1) + 32-byte id.
+    assert_eq!(t.by_kind["ack"].bytes, 36);
+    // A message entry: key (3) + length (1) + Message{group_id 32, timestamp 0, body "hello"}.
     let message = syncsim::wire::message(&syncsim::wire::group_id("g"), 0, b"hello");
-    let expected = 3 + 1 + syncsim::wire::message_len(&message) as u64 + 28;
+    let expected = 3 + 1 + syncsim::wire::message_len(&message) as u64;
     assert_eq!(t.by_kind["message"].bytes, expected);
-    assert_eq!(
-        t.bytes_sent,
-        t.by_kind["ack"].bytes + t.by_kind["message"].bytes
-    );
+    // Packets: the two payloads plus 28 bytes of overhead each.
+    assert_eq!(t.packets_sent, 2);
+    assert_eq!(t.bytes_sent, 36 + expected + 2 * 28);
 }
 
 #[test]

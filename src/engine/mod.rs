@@ -2,16 +2,23 @@
 //!
 //! # The run loop
 //! The loop pops events in `(tick, phase, seq)` order and jumps straight to the next tick that has
-//! an event: idle ticks cost nothing. Within a tick the phases are, in order: appends (the
-//! workload), packet arrivals, node steps, table snapshots. A node is stepped only when its sync
-//! state machine reports work due (`poll_timeout`), at the first tick that is at or after the due
-//! tick, a multiple of the sync `epoch`, and a tick at which the node is online; at most once per
-//! tick. The engine never scans all nodes or all records.
+//! an event: idle ticks cost nothing. Within a tick the phases are, in order: group membership
+//! changes, appends (explicit and generated), packet arrivals, node steps, table snapshots. A
+//! node is stepped only when its sync state machine reports work due (`poll_timeout`), at the
+//! first tick that is at or after the due tick, a multiple of the node's `epoch`, and a tick at
+//! which the node is online; at most once per tick. The engine never scans all nodes or all
+//! records.
 //!
 //! # Packets
 //! sender → link (latency drawn, then loss decided) → arrival event at the receiver. A packet
 //! that arrives while the receiver is offline is lost and counted as such. Packets still in
 //! flight when the run ends are counted as `in_flight`.
+//!
+//! # Generated traffic
+//! Each (generator, node) pair is a Poisson process with its own stream
+//! (`workload/<generator index>/<node>`): gaps are exponential, kept in millionths of a tick so
+//! that several appends may fall in one tick; an append falls in the tick its time lies in.
+//! Bodies are random bytes of the drawn size from the same stream.
 //!
 //! # Determinism
 //! The run is a pure function of the [`Plan`]: all randomness comes from streams derived from
@@ -25,13 +32,15 @@ pub mod time;
 
 use crate::ids::{GroupId, MsgRef, NodeId};
 use crate::metrics::{Collector, Delivery};
-use crate::net::{Availability, Link};
-use crate::protocol::sync::{Output, Packet, Record, SyncNode, SyncStats};
-use crate::scenario::Plan;
+use crate::net::{AvailabilityState, Link};
+use crate::protocol::sync::{Item, MessageMeta, Output, Packet, Record, SyncNode, SyncStats};
+use crate::scenario::{BodySize, Plan};
 use crate::wire;
 use fingerprint::Fingerprint;
 use queue::{EventQueue, Phase};
+use rand::Rng;
 use rng::Stream;
+use std::collections::HashMap;
 use time::Tick;
 
 /// A message of the run, as appended.
@@ -47,6 +56,8 @@ pub struct MessageInfo {
     pub authored: Tick,
     /// Encoded size of its wire `Message`.
     pub encoded_len: u32,
+    /// Ephemeral.
+    pub ephemeral: bool,
 }
 
 /// One row of a sync-state table: a held message and its records.
@@ -68,7 +79,7 @@ pub type NodeTable = Vec<TableRow>;
 pub struct RunOutput {
     /// Hash of the ordered event stream.
     pub fingerprint: String,
-    /// Events processed (appends, arrivals, steps).
+    /// Events processed (membership changes, appends, arrivals, steps).
     pub events: u64,
     /// The last tick at which an event was processed.
     pub last_event_tick: Option<Tick>,
@@ -89,9 +100,18 @@ const TAG_SEND: u64 = 2;
 const TAG_ARRIVE: u64 = 3;
 const TAG_DELIVER: u64 = 4;
 const TAG_STEP: u64 = 5;
+const TAG_CHANGE: u64 = 6;
+
+/// Millionths of a tick, the clock of generated traffic.
+const MICRO: u64 = 1_000_000;
 
 enum Event {
+    Change {
+        group: u32,
+        change: u32,
+    },
     Append(u32),
+    Generate(u32),
     Arrival {
         from: NodeId,
         to: NodeId,
@@ -103,8 +123,7 @@ enum Event {
 
 struct NodeRt {
     sync: SyncNode,
-    availability: Availability,
-    availability_rng: Stream,
+    availability: AvailabilityState,
     /// Links out of this node: `(peer, index into links)`, sorted by peer.
     links: Vec<(NodeId, u32)>,
     /// The tick of the pending step event, if any (older step events are stale).
@@ -112,12 +131,34 @@ struct NodeRt {
     last_step: Option<Tick>,
 }
 
+impl NodeRt {
+    fn linked(&self, peer: NodeId) -> bool {
+        self.links.binary_search_by_key(&peer, |(q, _)| *q).is_ok()
+    }
+}
+
+/// One (generator, node) Poisson process.
+struct GenSlot {
+    generator: u32,
+    node: NodeId,
+    /// Time of the next append, in millionths of a tick.
+    next: u64,
+    rng: Stream,
+    last: Option<MsgRef>,
+}
+
 struct Sim<'p> {
     plan: &'p Plan,
     queue: EventQueue<Event>,
     nodes: Vec<NodeRt>,
     links: Vec<Link>,
+    /// Current members of each group, sorted.
+    members: Vec<Vec<NodeId>>,
     messages: Vec<MessageInfo>,
+    catalog: Vec<MessageMeta>,
+    ids: HashMap<[u8; 32], MsgRef>,
+    append_msg: Vec<Option<MsgRef>>,
+    slots: Vec<GenSlot>,
     metrics: Collector,
     fp: Fingerprint,
     out: Vec<Output>,
@@ -133,15 +174,29 @@ pub fn run(plan: &Plan) -> RunOutput {
     sim.finish()
 }
 
+fn exp_gap(rng: &mut Stream, mean_ticks: f64) -> u64 {
+    let micro = libm::ceil(rng::exponential(rng, mean_ticks * MICRO as f64));
+    if micro >= 1.0 {
+        micro.min(9.0e18) as u64
+    } else {
+        1
+    }
+}
+
 impl<'p> Sim<'p> {
     fn new(plan: &'p Plan) -> Self {
         let mut nodes: Vec<NodeRt> = plan
             .nodes
             .iter()
             .map(|n| NodeRt {
-                sync: SyncNode::new(plan.sync.clone()),
-                availability: n.availability.clone(),
-                availability_rng: rng::stream(plan.seed, &format!("node/{}/availability", n.name)),
+                sync: SyncNode::new(
+                    n.sync.clone(),
+                    rng::stream(plan.seed, &format!("node/{}/protocol", n.name)),
+                ),
+                availability: AvailabilityState::new(
+                    n.availability.clone(),
+                    rng::stream(plan.seed, &format!("node/{}/availability", n.name)),
+                ),
                 links: Vec::new(),
                 next_step: None,
                 last_step: None,
@@ -149,51 +204,106 @@ impl<'p> Sim<'p> {
             .collect();
         let mut links = Vec::with_capacity(plan.links.len() * 2);
         for l in &plan.links {
-            for (from, to) in [(l.a, l.b), (l.b, l.a)] {
+            for (from, to, dir) in [(l.a, l.b, &l.ab), (l.b, l.a, &l.ba)] {
                 nodes[from.idx()].links.push((to, links.len() as u32));
                 links.push(Link::new(
                     plan.seed,
-                    (from, &plan.nodes[from.idx()].name),
-                    (to, &plan.nodes[to.idx()].name),
-                    l.latency.clone(),
-                    l.loss.clone(),
+                    from,
+                    to,
+                    dir.latency.clone(),
+                    dir.loss.clone(),
                 ));
             }
         }
         for n in &mut nodes {
             n.links.sort_unstable();
         }
+        let members: Vec<Vec<NodeId>> = plan.groups.iter().map(|g| g.members.clone()).collect();
+        let mut queue = EventQueue::default();
         for (gi, g) in plan.groups.iter().enumerate() {
-            for (member, sharing) in g.members.iter().zip(&g.sharing) {
-                let rt = &mut nodes[member.idx()];
-                let reachable: Vec<NodeId> = sharing
-                    .iter()
-                    .copied()
-                    .filter(|p| rt.links.binary_search_by_key(p, |(q, _)| *q).is_ok())
-                    .collect();
-                rt.sync.set_sharing(GroupId(gi as u32), reachable);
+            for (ci, c) in g.changes.iter().enumerate() {
+                queue.push(
+                    c.tick,
+                    Phase::Membership,
+                    Event::Change {
+                        group: gi as u32,
+                        change: ci as u32,
+                    },
+                );
             }
         }
-        let mut queue = EventQueue::default();
         for (i, a) in plan.appends.iter().enumerate() {
             queue.push(a.tick, Phase::Append, Event::Append(i as u32));
+        }
+        let mut slots = Vec::new();
+        for (gi, g) in plan.generators.iter().enumerate() {
+            for &node in &g.nodes {
+                let mut rng = rng::stream(
+                    plan.seed,
+                    &format!("workload/{gi}/{}", plan.nodes[node.idx()].name),
+                );
+                let next = (g.from * MICRO).saturating_add(exp_gap(&mut rng, g.mean_interval));
+                if next / MICRO < g.to {
+                    queue.push(
+                        next / MICRO,
+                        Phase::Append,
+                        Event::Generate(slots.len() as u32),
+                    );
+                }
+                slots.push(GenSlot {
+                    generator: gi as u32,
+                    node,
+                    next,
+                    rng,
+                    last: None,
+                });
+            }
         }
         for &t in &plan.tables_at {
             queue.push(t, Phase::Snapshot, Event::Snapshot);
         }
-        Self {
+        let mut sim = Self {
             plan,
             queue,
             nodes,
             links,
+            members,
             messages: Vec::with_capacity(plan.appends.len()),
+            catalog: Vec::with_capacity(plan.appends.len()),
+            ids: HashMap::new(),
+            append_msg: vec![None; plan.appends.len()],
+            slots,
             metrics: Collector::new(plan.nodes.len()),
             fp: Fingerprint::default(),
             out: Vec::new(),
             events: 0,
             last_event_tick: None,
             tables_at: Vec::new(),
+        };
+        for g in 0..plan.groups.len() {
+            let members = sim.members[g].clone();
+            for m in members {
+                sim.update_sharing(0, GroupId(g as u32), m);
+            }
         }
+        sim
+    }
+
+    /// Recomputes the peers `node` shares `group` with: its sharing list, restricted to the
+    /// current members it has a link to (nothing if it is not a member).
+    fn update_sharing(&mut self, now: Tick, group: GroupId, node: NodeId) {
+        let members = &self.members[group.idx()];
+        let peers = if members.binary_search(&node).is_ok() {
+            let rt = &self.nodes[node.idx()];
+            self.plan.groups[group.idx()]
+                .sharing_of(node, members)
+                .into_iter()
+                .filter(|&p| rt.linked(p))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        self.nodes[node.idx()].sync.set_sharing(now, group, peers);
     }
 
     fn run(&mut self) {
@@ -203,7 +313,11 @@ impl<'p> Sim<'p> {
             }
             let (now, _phase, event) = self.queue.pop().expect("peeked");
             match event {
+                Event::Change { group, change } => {
+                    self.on_change(now, group as usize, change as usize)
+                }
                 Event::Append(i) => self.on_append(now, i as usize),
+                Event::Generate(slot) => self.on_generate(now, slot as usize),
                 Event::Arrival { from, to, packet } => self.on_arrival(now, from, to, packet),
                 Event::Step(node) => self.on_step(now, node),
                 Event::Snapshot => {
@@ -219,30 +333,126 @@ impl<'p> Sim<'p> {
         self.last_event_tick = Some(now);
     }
 
-    fn on_append(&mut self, now: Tick, i: usize) {
-        let a = &self.plan.appends[i];
-        let group = &self.plan.groups[a.group.idx()];
-        let timestamp = now * self.plan.tick_ms;
-        let wire_msg = wire::message(&group.id, timestamp, &a.body);
-        let msg = MsgRef(self.messages.len() as u32);
-        self.messages.push(MessageInfo {
-            id: wire::message_id(&group.id, timestamp, &a.body),
-            group: a.group,
-            author: a.node,
-            authored: now,
-            encoded_len: wire::message_len(&wire_msg),
-        });
+    fn on_change(&mut self, now: Tick, g: usize, c: usize) {
+        let change = &self.plan.groups[g].changes[c];
+        let (node, join) = (change.node, change.join);
         self.counted(now);
         self.fp
-            .event(TAG_APPEND, &[now, a.node.0 as u64, msg.0 as u64]);
-        self.nodes[a.node.idx()].sync.append(now, msg, a.group);
-        self.reschedule(a.node, now);
+            .event(TAG_CHANGE, &[now, g as u64, node.0 as u64, join as u64]);
+        let members = &mut self.members[g];
+        match members.binary_search(&node) {
+            Err(i) if join => members.insert(i, node),
+            Ok(i) if !join => {
+                members.remove(i);
+            }
+            _ => unreachable!("validated: joins of non-members, leaves of members"),
+        }
+        let mut affected = self.members[g].clone();
+        if !join {
+            affected.push(node);
+        }
+        for m in affected {
+            self.update_sharing(now, GroupId(g as u32), m);
+            self.reschedule(m, now);
+        }
+    }
+
+    /// Registers a new message and has `node` append it. Returns `None` if a message with the same
+    /// id exists already.
+    fn append(
+        &mut self,
+        now: Tick,
+        node: NodeId,
+        group: GroupId,
+        body: &[u8],
+        ephemeral: bool,
+        parents: &[MsgRef],
+    ) -> Option<MsgRef> {
+        let g = &self.plan.groups[group.idx()];
+        let timestamp = now * self.plan.tick_ms;
+        let id = wire::message_id(&g.id, timestamp, body);
+        if self.ids.contains_key(&id) {
+            return None;
+        }
+        let parent_ids: Vec<[u8; 32]> = parents.iter().map(|p| self.messages[p.idx()].id).collect();
+        let wire_msg = wire::message_with(&g.id, timestamp, body, &parent_ids, ephemeral);
+        let msg = MsgRef(self.messages.len() as u32);
+        self.ids.insert(id, msg);
+        self.messages.push(MessageInfo {
+            id,
+            group,
+            author: node,
+            authored: now,
+            encoded_len: wire::message_len(&wire_msg),
+            ephemeral,
+        });
+        self.catalog.push(MessageMeta {
+            group,
+            ephemeral,
+            parents: parents.into(),
+        });
+        self.metrics.workload.appended += 1;
+        self.counted(now);
+        self.fp
+            .event(TAG_APPEND, &[now, node.0 as u64, msg.0 as u64]);
+        self.nodes[node.idx()].sync.append(now, msg, &self.catalog);
+        self.reschedule(node, now);
+        Some(msg)
+    }
+
+    fn on_append(&mut self, now: Tick, i: usize) {
+        let a = &self.plan.appends[i];
+        let parents: Vec<MsgRef> = a
+            .parents
+            .iter()
+            .map(|&p| self.append_msg[p].expect("parents are appended first"))
+            .collect();
+        self.append_msg[i] =
+            self.append(now, a.node, a.group, &a.body.clone(), a.ephemeral, &parents);
+    }
+
+    fn on_generate(&mut self, now: Tick, s: usize) {
+        let slot = &mut self.slots[s];
+        let g = &self.plan.generators[slot.generator as usize];
+        let node = slot.node;
+        let size = match g.body {
+            BodySize::Fixed(n) => n,
+            BodySize::Uniform(lo, hi) => {
+                rng::uniform_inclusive(&mut slot.rng, lo as u64, hi as u64) as u32
+            }
+        };
+        let mut body = vec![0u8; size as usize];
+        slot.rng.fill_bytes(&mut body);
+        let parents: Vec<MsgRef> = if g.chain {
+            slot.last.into_iter().collect()
+        } else {
+            Vec::new()
+        };
+        slot.next = slot
+            .next
+            .saturating_add(exp_gap(&mut slot.rng, g.mean_interval));
+        let (next, to, group, ephemeral) = (slot.next, g.to, g.group, g.ephemeral);
+        if next / MICRO < to {
+            self.queue
+                .push(next / MICRO, Phase::Append, Event::Generate(s as u32));
+        }
+        if self.members[group.idx()].binary_search(&node).is_err() {
+            self.metrics.workload.skipped_not_member += 1;
+            return;
+        }
+        match self.append(now, node, group, &body, ephemeral, &parents) {
+            Some(msg) => {
+                if !ephemeral {
+                    self.slots[s].last = Some(msg);
+                }
+            }
+            None => self.metrics.workload.duplicate_ids += 1,
+        }
     }
 
     fn on_arrival(&mut self, now: Tick, from: NodeId, to: NodeId, packet: Packet) {
         self.counted(now);
-        let rt = &mut self.nodes[to.idx()];
-        let processed = rt.availability.receives(now, &mut rt.availability_rng);
+        let processed = self.nodes[to.idx()].availability.receives(now);
         let first = packet.items()[0];
         self.fp.event(
             TAG_ARRIVE,
@@ -252,6 +462,7 @@ impl<'p> Sim<'p> {
                 to.0 as u64,
                 first.kind() as u64,
                 first.msg().0 as u64,
+                packet.items().len() as u64,
                 processed as u64,
             ],
         );
@@ -259,18 +470,20 @@ impl<'p> Sim<'p> {
             for item in packet.items() {
                 self.metrics.kind(item.kind()).lost_offline += 1;
             }
+            self.metrics.packets.lost_offline += 1;
             self.metrics.nodes[to.idx()].packets_lost_offline += 1;
             return;
         }
+        self.metrics.packets.received += 1;
         self.metrics.nodes[to.idx()].packets_received += 1;
-        let before = self.nodes[to.idx()].sync.stats().duplicates;
         for item in packet.items() {
             self.metrics.kind(item.kind()).received += 1;
         }
+        let before = self.nodes[to.idx()].sync.stats().duplicates;
         let mut out = std::mem::take(&mut self.out);
         self.nodes[to.idx()]
             .sync
-            .handle_packet(now, from, &packet, &mut out);
+            .handle_packet(now, from, &packet, &self.catalog, &mut out);
         let dups = self.nodes[to.idx()].sync.stats().duplicates - before;
         self.metrics
             .kind(crate::protocol::sync::Kind::Message)
@@ -291,12 +504,13 @@ impl<'p> Sim<'p> {
             self.reschedule(node, now);
             return;
         }
-        let rt = &mut self.nodes[node.idx()];
-        rt.last_step = Some(now);
+        self.nodes[node.idx()].last_step = Some(now);
         self.counted(now);
         self.fp.event(TAG_STEP, &[now, node.0 as u64]);
         let mut out = std::mem::take(&mut self.out);
-        self.nodes[node.idx()].sync.step(now, &mut out);
+        self.nodes[node.idx()]
+            .sync
+            .step(now, &self.catalog, &mut out);
         self.apply(now, node, &mut out);
         self.out = out;
         self.reschedule(node, now);
@@ -326,19 +540,23 @@ impl<'p> Sim<'p> {
             Ok(i) => rt.links[i].1 as usize,
             Err(_) => unreachable!("the sync protocol only sends to linked peers"),
         };
-        let items = packet.items();
-        let (mut acks, mut msg_lens) = (0usize, Vec::new());
-        for item in items {
-            match *item {
-                crate::protocol::sync::Item::Ack(_) => acks += 1,
-                crate::protocol::sync::Item::Message { msg, .. } => {
-                    msg_lens.push(self.messages[msg.idx()].encoded_len)
-                }
-            }
+        let mut payload_bytes = 0u64;
+        for &item in packet.items() {
+            let bytes = match item {
+                Item::Ack(_) => wire::ack_entry_len(),
+                Item::Offer(_) => wire::offer_entry_len(),
+                Item::Request(_) => wire::request_entry_len(),
+                Item::Message(m) => wire::message_entry_len(self.messages[m.idx()].encoded_len),
+            } as u64;
+            payload_bytes += bytes;
+            let k = self.metrics.kind(item.kind());
+            k.sent += 1;
+            k.bytes += bytes;
         }
-        let bytes = wire::payload_len(acks, 0, 0, msg_lens) as u64 + self.plan.overhead_bytes;
-        let transit = self.links[link].transmit();
-        let first = items[0];
+        let bytes = payload_bytes + self.plan.overhead_bytes;
+        let plan = self.plan;
+        let transit = self.links[link].transmit(&|n: NodeId| plan.nodes[n.idx()].name.clone());
+        let first = packet.items()[0];
         self.fp.event(
             TAG_SEND,
             &[
@@ -347,22 +565,25 @@ impl<'p> Sim<'p> {
                 to.0 as u64,
                 first.kind() as u64,
                 first.msg().0 as u64,
+                packet.items().len() as u64,
                 transit.latency,
                 transit.lost as u64,
             ],
         );
-        let kind = self.metrics.kind(first.kind());
-        kind.sent += 1;
-        kind.bytes += bytes;
-        if transit.lost {
-            kind.lost_link += 1;
-        }
+        let p = &mut self.metrics.packets;
+        p.sent += 1;
+        p.bytes += bytes;
         let n = &mut self.metrics.nodes[from.idx()];
         n.packets_sent += 1;
         n.bytes_sent += bytes;
-        if !transit.lost {
+        if transit.lost {
+            self.metrics.packets.lost_link += 1;
+            for item in packet.items() {
+                self.metrics.kind(item.kind()).lost_link += 1;
+            }
+        } else {
             self.queue.push(
-                now + transit.latency,
+                now.saturating_add(transit.latency),
                 Phase::Arrival,
                 Event::Arrival { from, to, packet },
             );
@@ -371,23 +592,23 @@ impl<'p> Sim<'p> {
 
     /// Makes sure the node has a step event at the first tick it has work due.
     fn reschedule(&mut self, node: NodeId, now: Tick) {
-        let epoch = self.plan.sync.epoch;
         let duration = self.plan.duration;
         let rt = &mut self.nodes[node.idx()];
         let Some(due) = rt.sync.poll_timeout() else {
             return;
         };
+        let epoch = rt.sync.config().epoch;
         let not_before = if rt.last_step == Some(now) {
             now + 1
         } else {
             now
         };
-        let Some(t) = rt.availability.next_step_tick(due.max(not_before), epoch) else {
+        let Some(t) = rt
+            .availability
+            .next_step_tick(due.max(not_before), epoch, duration)
+        else {
             return;
         };
-        if t >= duration {
-            return;
-        }
         if rt.next_step.is_none_or(|s| t < s) {
             rt.next_step = Some(t);
             self.queue.push(t, Phase::Step, Event::Step(node));

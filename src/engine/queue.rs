@@ -11,14 +11,16 @@ use std::collections::BinaryHeap;
 /// The fixed order of work inside one tick.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Phase {
+    /// Group membership changes (joins, leaves).
+    Membership = 0,
     /// Workload injections: a node appends a message.
-    Append = 0,
+    Append = 1,
     /// Packet arrivals at their receivers.
-    Arrival = 1,
+    Arrival = 2,
     /// Node steps (the sync protocol's send rounds).
-    Step = 2,
+    Step = 3,
     /// Snapshots of the sync-state tables, after everything else in the tick.
-    Snapshot = 3,
+    Snapshot = 4,
 }
 
 struct Entry<E> {

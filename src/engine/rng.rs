@@ -64,6 +64,11 @@ impl Probability {
         self.p
     }
 
+    /// The integer threshold: an event happens when a uniform `u64` draw is below it.
+    pub fn threshold(self) -> u64 {
+        self.threshold
+    }
+
     /// Whether the event is certain (no draw needed).
     pub fn is_certain(self) -> bool {
         self.p >= 1.0
@@ -84,6 +89,41 @@ impl Probability {
         } else {
             rng.next_u64() < self.threshold
         }
+    }
+}
+
+/// A uniform `f64` in `[0, 1)` with 53 random bits.
+#[inline]
+pub fn unit_f64(rng: &mut Stream) -> f64 {
+    (rng.next_u64() >> 11) as f64 * (1.0 / 9_007_199_254_740_992.0)
+}
+
+/// A standard normal draw (Box–Muller, one value per two uniforms). Uses `libm`, whose
+/// functions are pure Rust and give the same bits on every platform.
+pub fn standard_normal(rng: &mut Stream) -> f64 {
+    let u1 = 1.0 - unit_f64(rng); // (0, 1]
+    let u2 = unit_f64(rng);
+    libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(2.0 * std::f64::consts::PI * u2)
+}
+
+/// An exponential draw with the given mean.
+pub fn exponential(rng: &mut Stream, mean: f64) -> f64 {
+    -mean * libm::log(1.0 - unit_f64(rng))
+}
+
+/// A geometric draw on `1, 2, ...` with mean `mean >= 1` (the number of trials up to and
+/// including the first success, success probability `1/mean`).
+pub fn geometric(rng: &mut Stream, mean: f64) -> u64 {
+    if mean <= 1.0 {
+        return 1;
+    }
+    let p = 1.0 / mean;
+    let u = 1.0 - unit_f64(rng); // (0, 1]
+    let k = libm::ceil(libm::log(u) / libm::log(1.0 - p));
+    if k.is_finite() && k >= 1.0 {
+        k.min(9.0e15) as u64
+    } else {
+        1
     }
 }
 
@@ -140,6 +180,41 @@ mod tests {
         assert!(Probability::new(1.0).sample(&mut r));
         assert!(!Probability::new(0.0).sample(&mut r));
         assert_eq!(r.next_u64(), untouched.next_u64());
+    }
+
+    fn mean_sd(xs: &[f64]) -> (f64, f64) {
+        let n = xs.len() as f64;
+        let mean = xs.iter().sum::<f64>() / n;
+        let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0);
+        (mean, var.sqrt())
+    }
+
+    #[test]
+    fn continuous_samplers_have_their_mean_and_spread() {
+        let mut r = stream(4, "s");
+        let normal: Vec<f64> = (0..50_000).map(|_| standard_normal(&mut r)).collect();
+        let (m, sd) = mean_sd(&normal);
+        assert!(m.abs() < 0.02 && (sd - 1.0).abs() < 0.02, "{m} {sd}");
+        let exp: Vec<f64> = (0..50_000).map(|_| exponential(&mut r, 5.0)).collect();
+        let (m, sd) = mean_sd(&exp);
+        assert!((m - 5.0).abs() < 0.1 && (sd - 5.0).abs() < 0.15, "{m} {sd}");
+        let geo: Vec<f64> = (0..50_000).map(|_| geometric(&mut r, 4.0) as f64).collect();
+        let (m, sd) = mean_sd(&geo);
+        // Geometric with p = 1/4: mean 4, sd sqrt(1-p)/p = 3.46.
+        assert!(
+            (m - 4.0).abs() < 0.08 && (sd - 3.464).abs() < 0.1,
+            "{m} {sd}"
+        );
+        assert!(geo.iter().all(|&k| k >= 1.0));
+        assert_eq!(geometric(&mut r, 1.0), 1);
+    }
+
+    #[test]
+    fn float_samplers_are_pinned() {
+        let mut r = stream(1, "pin");
+        let z = standard_normal(&mut r);
+        let mut again = stream(1, "pin");
+        assert_eq!(z.to_bits(), standard_normal(&mut again).to_bits());
     }
 
     #[test]

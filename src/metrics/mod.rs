@@ -1,9 +1,9 @@
 //! Counters collected during a run, and the summary computed from them.
 //!
-//! The engine only counts (packets, bytes, losses, deliveries); every derived figure (ratios,
-//! percentiles, multipliers) is computed once at the end by [`summarize`]. Definitions are part
-//! of the interface and are documented in the README; the summary's key order is fixed by the
-//! struct order below.
+//! The engine only counts (packets, items, bytes, losses, deliveries); every derived figure
+//! (ratios, percentiles, multipliers) is computed once at the end by [`summarize`]. Definitions
+//! are part of the interface and are documented in the README; the summary's key order is fixed
+//! by the struct order.
 
 mod summary;
 
@@ -13,12 +13,13 @@ use crate::engine::time::Tick;
 use crate::ids::{MsgRef, NodeId};
 use crate::protocol::sync::Kind;
 
-/// Counters of one item kind.
+/// Counters of packets, or of the items of one kind.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct KindCounters {
-    /// Packets of this kind put on a link.
+pub struct Counters {
+    /// Put on a link.
     pub sent: u64,
-    /// Their bytes (encoded size plus per-packet overhead).
+    /// Their bytes: for packets, the encoded payload plus the per-packet overhead; for items,
+    /// the item's own encoded entry in the payload.
     pub bytes: u64,
     /// Lost by the link's loss model.
     pub lost_link: u64,
@@ -26,7 +27,7 @@ pub struct KindCounters {
     pub lost_offline: u64,
     /// Arrived and processed.
     pub received: u64,
-    /// Processed, but carried a message the receiver already held.
+    /// Processed messages the receiver already held (items of kind message only).
     pub duplicates: u64,
 }
 
@@ -43,7 +44,8 @@ pub struct NodeCounters {
     pub packets_lost_offline: u64,
 }
 
-/// A message stored by a node for the first time (the author's own append is not a delivery).
+/// A message delivered to a node's application for the first time (an author's own append is
+/// not a delivery).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Delivery {
     /// The receiving node.
@@ -54,33 +56,51 @@ pub struct Delivery {
     pub tick: Tick,
 }
 
+/// Counters of the workload.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WorkloadCounters {
+    /// Messages appended (explicit and generated).
+    pub appended: u64,
+    /// Generated appends skipped because the node was not a member of the group then.
+    pub skipped_not_member: u64,
+    /// Generated appends that produced an id already appended (same group, tick and body): the
+    /// same message, so not a new one.
+    pub duplicate_ids: u64,
+}
+
 /// Everything the engine counts during a run.
 #[derive(Clone, Debug)]
 pub struct Collector {
-    /// Per item kind, indexed by `Kind as usize` (see [`Kind::ALL`]).
-    pub by_kind: [KindCounters; 4],
+    /// Packets of all kinds.
+    pub packets: Counters,
+    /// Items per kind, indexed by `Kind as usize` (see [`Kind::ALL`]).
+    pub by_kind: [Counters; 4],
     /// Per node, indexed by node id.
     pub nodes: Vec<NodeCounters>,
     /// Deliveries in the order they happened.
     pub deliveries: Vec<Delivery>,
     /// Packets still on a link when the run ended.
     pub in_flight: u64,
+    /// The workload.
+    pub workload: WorkloadCounters,
 }
 
 impl Collector {
     /// Zeroed counters for `nodes` nodes.
     pub fn new(nodes: usize) -> Self {
         Self {
+            packets: Counters::default(),
             by_kind: Default::default(),
             nodes: vec![NodeCounters::default(); nodes],
             deliveries: Vec::new(),
             in_flight: 0,
+            workload: WorkloadCounters::default(),
         }
     }
 
     /// The counters of `kind`.
     #[inline]
-    pub fn kind(&mut self, kind: Kind) -> &mut KindCounters {
+    pub fn kind(&mut self, kind: Kind) -> &mut Counters {
         &mut self.by_kind[kind as usize]
     }
 }

@@ -29,7 +29,8 @@ pub struct ScenarioInfo {
 /// Delivery of messages to the members of their groups.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct DeliverySummary {
-    /// (node, message) pairs expected: for every message, every member of its group except the author.
+    /// (node, message) pairs expected: for every message, every member of its group at the end of
+    /// the run except the author.
     pub expected: u64,
     /// Expected pairs that were delivered before the end of the run.
     pub delivered: u64,
@@ -52,12 +53,12 @@ pub struct Percentiles<T> {
     pub max: Option<T>,
 }
 
-/// Counters of one item kind.
+/// Counters of the items of one kind (in `record` packing, one item is one packet).
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct KindSummary {
-    /// Packets put on links.
+    /// Items put on links.
     pub sent: u64,
-    /// Their bytes.
+    /// Their encoded entries' bytes (without the packet overhead).
     pub bytes: u64,
     /// Lost on links plus lost at offline receivers.
     pub lost: u64,
@@ -90,8 +91,19 @@ pub struct Traffic {
     pub multiplier_packets: Option<f64>,
     /// bytes_sent ÷ delivered; null when nothing was delivered.
     pub multiplier_bytes: Option<f64>,
-    /// The same counters per kind: message, ack, offer, request.
+    /// Items per kind: message, ack, offer, request.
     pub by_kind: IndexMap<&'static str, KindSummary>,
+}
+
+/// What the workload appended.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct WorkloadSummary {
+    /// Messages appended (explicit and generated; ephemeral included).
+    pub appended: u64,
+    /// Generated appends skipped because the node was not a member of the group then.
+    pub skipped_not_member: u64,
+    /// Generated appends whose id (group, tick, body) was already taken: the same message.
+    pub duplicate_ids: u64,
 }
 
 /// Per-node figures.
@@ -138,6 +150,8 @@ pub struct Summary {
     pub latency_seconds: Percentiles<f64>,
     /// Traffic.
     pub traffic: Traffic,
+    /// The workload.
+    pub workload: WorkloadSummary,
     /// Per node, in scenario order.
     pub nodes: IndexMap<String, NodeSummary>,
 }
@@ -164,7 +178,7 @@ fn delivery(expected: u64, delivered: u64, last: Option<Tick>) -> DeliverySummar
     }
 }
 
-fn kind_summary(c: &super::KindCounters) -> KindSummary {
+fn kind_summary(c: &super::Counters) -> KindSummary {
     KindSummary {
         sent: c.sent,
         bytes: c.bytes,
@@ -182,7 +196,7 @@ pub fn summarize(plan: &Plan, run: &RunOutput) -> Summary {
     let n = plan.nodes.len();
     let mut expected = vec![0u64; n];
     for msg in &run.messages {
-        for &member in &plan.groups[msg.group.idx()].members {
+        for &member in &plan.groups[msg.group.idx()].final_members {
             if member != msg.author {
                 expected[member.idx()] += 1;
             }
@@ -193,7 +207,12 @@ pub fn summarize(plan: &Plan, run: &RunOutput) -> Summary {
     let mut latencies = Vec::with_capacity(m.deliveries.len());
     for d in &m.deliveries {
         let msg = &run.messages[d.msg.idx()];
-        if msg.author == d.node || !plan.groups[msg.group.idx()].members.contains(&d.node) {
+        if msg.author == d.node
+            || plan.groups[msg.group.idx()]
+                .final_members
+                .binary_search(&d.node)
+                .is_err()
+        {
             continue;
         }
         delivered[d.node.idx()] += 1;
@@ -220,11 +239,9 @@ pub fn summarize(plan: &Plan, run: &RunOutput) -> Summary {
         max: secs(latency_ticks.max),
     };
 
-    let sum = |f: fn(&super::KindCounters) -> u64| m.by_kind.iter().map(f).sum::<u64>();
-    let packets_sent = sum(|k| k.sent);
-    let bytes_sent = sum(|k| k.bytes);
-    let lost_link = sum(|k| k.lost_link);
-    let lost_offline = sum(|k| k.lost_offline);
+    let p = &m.packets;
+    let (packets_sent, bytes_sent, lost_link, lost_offline) =
+        (p.sent, p.bytes, p.lost_link, p.lost_offline);
     let per_delivery = |x: u64| (total_delivered > 0).then(|| x as f64 / total_delivered as f64);
     let traffic = Traffic {
         packets_sent,
@@ -280,6 +297,11 @@ pub fn summarize(plan: &Plan, run: &RunOutput) -> Summary {
         latency_ticks,
         latency_seconds,
         traffic,
+        workload: WorkloadSummary {
+            appended: m.workload.appended,
+            skipped_not_member: m.workload.skipped_not_member,
+            duplicate_ids: m.workload.duplicate_ids,
+        },
         nodes,
     }
 }

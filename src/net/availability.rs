@@ -1,14 +1,21 @@
 //! When a node is online.
 //!
-//! - `Always`: steps at every step tick, processes every packet.
-//! - `Reliability { p }` (the seed PoC's model): steps at every step tick, but processes each
-//!   incoming packet only with probability `p`; the other packets are lost as if it were offline.
-//!   One draw per arriving packet from the node's stream `node/<name>/availability`.
-//! - `Periodic { on, off, phase }`: online at tick `t` iff `(t + phase) mod (on + off) < on`; an
-//!   offline node neither steps nor receives. No randomness.
+//! | kind | online at tick t | randomness |
+//! |---|---|---|
+//! | `Always` | always | none |
+//! | `Reliability { p }` | always steps; each arriving packet is processed with probability `p` (the seed PoC) | one draw per arriving packet |
+//! | `Periodic { on, off, phase }` | `(t + phase) mod (on + off) < on` | none |
+//! | `Bernoulli { p }` | independently each tick with probability `p` | one value per tick, read by position in the stream, so it does not depend on which ticks are asked about |
+//! | `Markov { mean_on, mean_off }` | two states with geometric sojourns of those means; starts in its stationary distribution | one draw per sojourn |
+//! | `Intervals { spans }` | inside one of the `[from, to)` spans | none |
+//!
+//! An offline node neither steps nor receives. Every query is at or after the engine's current
+//! tick, which only grows; the Markov chain is generated forward lazily and its past forgotten.
 
-use crate::engine::rng::{Probability, Stream};
+use crate::engine::rng::{self, Probability, Stream};
 use crate::engine::time::{Tick, align_up};
+use rand::Rng;
+use std::collections::VecDeque;
 
 /// A node's availability model, in ticks.
 #[derive(Clone, Debug, PartialEq)]
@@ -19,46 +26,162 @@ pub enum Availability {
     Reliability { p: Probability },
     /// On for `on` ticks, off for `off` ticks, shifted by `phase`.
     Periodic { on: Tick, off: Tick, phase: Tick },
+    /// Online each tick independently with probability `p`.
+    Bernoulli { p: Probability },
+    /// Two-state Markov chain with geometric sojourns (means in ticks, at least 1).
+    Markov { mean_on: f64, mean_off: f64 },
+    /// Online inside the sorted, disjoint `[from, to)` spans.
+    Intervals { spans: Vec<(Tick, Tick)> },
 }
 
-impl Availability {
+/// An availability model with its stream and state, for one node.
+#[derive(Clone, Debug)]
+pub struct AvailabilityState {
+    model: Availability,
+    rng: Stream,
+    /// Markov sojourns generated so far: `(start, end, online)`, contiguous.
+    sojourns: VecDeque<(Tick, Tick, bool)>,
+}
+
+/// How many candidate ticks or sojourns a search for the next online tick examines at most.
+const SEARCH_LIMIT: u64 = 10_000_000;
+
+impl AvailabilityState {
+    /// The model with its stream (`node/<name>/availability`).
+    pub fn new(model: Availability, rng: Stream) -> Self {
+        Self {
+            model,
+            rng,
+            sojourns: VecDeque::new(),
+        }
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Availability {
+        &self.model
+    }
+
+    fn bernoulli_at(&mut self, p: Probability, t: Tick) -> bool {
+        if p.is_certain() || p.is_impossible() {
+            return p.is_certain();
+        }
+        self.rng.set_word_pos(u128::from(t) * 2);
+        self.rng.next_u64() < p.threshold()
+    }
+
+    /// The Markov sojourn containing `t`, generating forward as needed.
+    fn sojourn_at(&mut self, t: Tick) -> (Tick, Tick, bool) {
+        let Availability::Markov { mean_on, mean_off } = self.model else {
+            unreachable!("markov only")
+        };
+        if self.sojourns.is_empty() {
+            let on = rng::unit_f64(&mut self.rng) < mean_on / (mean_on + mean_off);
+            let len = rng::geometric(&mut self.rng, if on { mean_on } else { mean_off });
+            self.sojourns.push_back((0, len, on));
+        }
+        loop {
+            let &(_, end, on) = self.sojourns.back().expect("non-empty");
+            if end > t {
+                break;
+            }
+            let len = rng::geometric(&mut self.rng, if on { mean_off } else { mean_on });
+            self.sojourns.push_back((end, end.saturating_add(len), !on));
+        }
+        let i = self.sojourns.partition_point(|&(_, end, _)| end <= t);
+        self.sojourns[i]
+    }
+
+    /// Forgets Markov sojourns that end at or before `now` (no query will ask about them).
+    fn forget_before(&mut self, now: Tick) {
+        while self.sojourns.len() > 1 && self.sojourns.front().is_some_and(|&(_, e, _)| e <= now) {
+            self.sojourns.pop_front();
+        }
+    }
+
     /// Whether the node is online (steps, can receive) at tick `t`.
-    pub fn online_at(&self, t: Tick) -> bool {
-        match *self {
+    pub fn online_at(&mut self, t: Tick) -> bool {
+        match self.model {
             Availability::Always | Availability::Reliability { .. } => true,
             Availability::Periodic { on, off, phase } => {
                 off == 0 || (t.wrapping_add(phase)) % (on + off) < on
             }
+            Availability::Bernoulli { p } => self.bernoulli_at(p, t),
+            Availability::Markov { .. } => self.sojourn_at(t).2,
+            Availability::Intervals { ref spans } => {
+                let i = spans.partition_point(|&(from, _)| from <= t);
+                i > 0 && t < spans[i - 1].1
+            }
         }
     }
 
-    /// Whether a packet arriving at tick `t` is processed. Draws from `rng` only for
-    /// `Reliability` with `0 < p < 1`.
-    pub fn receives(&self, t: Tick, rng: &mut Stream) -> bool {
-        match self {
-            Availability::Reliability { p } => p.sample(rng),
-            other => other.online_at(t),
+    /// Whether a packet arriving at the current tick `now` is processed.
+    pub fn receives(&mut self, now: Tick) -> bool {
+        self.forget_before(now);
+        match self.model {
+            Availability::Reliability { p } => p.sample(&mut self.rng),
+            _ => self.online_at(now),
         }
     }
 
-    /// The first tick `>= from` that is a multiple of `epoch` and at which the node is online,
-    /// or `None` if there is none (a periodic schedule that never lines up with the epoch).
-    pub fn next_step_tick(&self, from: Tick, epoch: Tick) -> Option<Tick> {
+    /// The first tick in `from..until` that is a multiple of `epoch` and at which the node is
+    /// online, or `None`.
+    pub fn next_step_tick(&mut self, from: Tick, epoch: Tick, until: Tick) -> Option<Tick> {
         let mut t = align_up(from, epoch);
-        match *self {
-            Availability::Always | Availability::Reliability { .. } => Some(t),
+        match self.model.clone() {
+            Availability::Always | Availability::Reliability { .. } => {}
             Availability::Periodic { on, off, .. } => {
-                // Within one period of steps every phase position has been seen: bounded search.
-                let period = on + off;
-                for _ in 0..=period {
-                    if self.online_at(t) {
-                        return Some(t);
+                // Within one period of steps every phase position has been seen.
+                for _ in 0..=(on + off).min(SEARCH_LIMIT) {
+                    if t >= until || self.online_at(t) {
+                        break;
                     }
                     t = t.checked_add(epoch)?;
                 }
-                None
+                if !self.online_at(t) {
+                    return None;
+                }
+            }
+            Availability::Bernoulli { p } => {
+                if p.is_impossible() {
+                    return None;
+                }
+                let mut tries = 0;
+                while t < until && !self.bernoulli_at(p, t) {
+                    t = t.checked_add(epoch)?;
+                    tries += 1;
+                    if tries > SEARCH_LIMIT {
+                        return None;
+                    }
+                }
+            }
+            Availability::Markov { .. } => {
+                let mut tries = 0;
+                while t < until {
+                    let (_, end, on) = self.sojourn_at(t);
+                    if on {
+                        break;
+                    }
+                    t = align_up(end, epoch);
+                    tries += 1;
+                    if tries > SEARCH_LIMIT {
+                        return None;
+                    }
+                }
+            }
+            Availability::Intervals { spans } => {
+                let i = spans.partition_point(|&(_, to)| to <= t);
+                let mut found = None;
+                for &(s, e) in &spans[i..] {
+                    let c = align_up(t.max(s), epoch);
+                    if c < e {
+                        found = Some(c);
+                        break;
+                    }
+                }
+                t = found?;
             }
         }
+        (t < until).then_some(t)
     }
 }
 
@@ -67,13 +190,22 @@ mod tests {
     use super::*;
     use crate::engine::rng::stream;
 
+    fn state(model: Availability) -> AvailabilityState {
+        AvailabilityState::new(model, stream(5, "node/A/availability"))
+    }
+
+    fn duty(model: Availability, ticks: Tick) -> f64 {
+        let mut s = state(model);
+        (0..ticks).filter(|&t| s.online_at(t)).count() as f64 / ticks as f64
+    }
+
     #[test]
     fn periodic_follows_on_off_and_phase() {
-        let a = Availability::Periodic {
+        let mut a = state(Availability::Periodic {
             on: 2,
             off: 3,
             phase: 0,
-        };
+        });
         let online: Vec<bool> = (0..10).map(|t| a.online_at(t)).collect();
         assert_eq!(
             online,
@@ -81,47 +213,141 @@ mod tests {
                 true, true, false, false, false, true, true, false, false, false
             ]
         );
-        let shifted = Availability::Periodic {
+        let mut shifted = state(Availability::Periodic {
             on: 2,
             off: 3,
             phase: 4,
-        };
-        // (0 + 4) % 5 = 4 -> off; (1 + 4) % 5 = 0 -> on.
+        });
         assert!(!shifted.online_at(0));
         assert!(shifted.online_at(1));
         assert!(shifted.online_at(2));
         assert!(!shifted.online_at(3));
+        assert!(
+            (duty(
+                Availability::Periodic {
+                    on: 2,
+                    off: 3,
+                    phase: 1
+                },
+                10_000
+            ) - 0.4)
+                .abs()
+                < 1e-9
+        );
     }
 
     #[test]
     fn next_step_tick_skips_offline_and_aligns_to_epoch() {
-        let a = Availability::Periodic {
+        let mut a = state(Availability::Periodic {
             on: 2,
             off: 3,
             phase: 0,
-        };
-        assert_eq!(a.next_step_tick(2, 1), Some(5));
-        assert_eq!(a.next_step_tick(1, 1), Some(1));
-        // Epoch 5 and on-window [0, 2) of period 5: multiples of 5 are always online.
-        assert_eq!(a.next_step_tick(3, 5), Some(5));
-        // Epoch 5 never lines up with an on-window [3, 4) of period 5.
-        let never = Availability::Periodic {
+        });
+        assert_eq!(a.next_step_tick(2, 1, 100), Some(5));
+        assert_eq!(a.next_step_tick(1, 1, 100), Some(1));
+        assert_eq!(a.next_step_tick(3, 5, 100), Some(5));
+        assert_eq!(a.next_step_tick(2, 1, 5), None, "past the end of the run");
+        let mut never = state(Availability::Periodic {
             on: 1,
             off: 4,
             phase: 2,
-        };
-        assert_eq!(never.next_step_tick(0, 5), None);
-        assert_eq!(Availability::Always.next_step_tick(7, 3), Some(9));
+        });
+        assert_eq!(never.next_step_tick(0, 5, 1000), None);
+        assert_eq!(
+            state(Availability::Always).next_step_tick(7, 3, 100),
+            Some(9)
+        );
     }
 
     #[test]
     fn reliability_draws_per_packet() {
-        let a = Availability::Reliability {
+        let mut a = state(Availability::Reliability {
             p: Probability::new(0.1),
-        };
-        let mut r = stream(5, "node/A/availability");
-        let processed = (0..10_000).filter(|&t| a.receives(t, &mut r)).count();
+        });
+        let processed = (0..10_000).filter(|&t| a.receives(t)).count();
         assert!((850..1150).contains(&processed), "{processed}");
         assert!(a.online_at(3));
+    }
+
+    #[test]
+    fn bernoulli_duty_cycle_and_answers_independent_of_query_order() {
+        let model = Availability::Bernoulli {
+            p: Probability::new(0.3),
+        };
+        assert!((duty(model.clone(), 100_000) - 0.3).abs() < 0.01);
+        let mut a = state(model.clone());
+        let forward: Vec<bool> = (0..50).map(|t| a.online_at(t)).collect();
+        let mut b = state(model);
+        let sparse: Vec<bool> = (0..50)
+            .rev()
+            .map(|t| b.online_at(t))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        assert_eq!(forward, sparse);
+        let mut c = state(Availability::Bernoulli {
+            p: Probability::new(0.3),
+        });
+        let t = c.next_step_tick(10, 1, 1000).unwrap();
+        assert!(c.online_at(t));
+        assert!((10..t).all(|u| !c.online_at(u)));
+    }
+
+    #[test]
+    fn markov_duty_cycle_and_sojourn_means() {
+        let model = Availability::Markov {
+            mean_on: 20.0,
+            mean_off: 80.0,
+        };
+        assert!((duty(model.clone(), 400_000) - 0.2).abs() < 0.015);
+        let mut s = state(model);
+        let states: Vec<bool> = (0..400_000).map(|t| s.online_at(t)).collect();
+        let (mut on_runs, mut off_runs) = (vec![], vec![]);
+        let mut run = 1;
+        for w in states.windows(2) {
+            if w[0] == w[1] {
+                run += 1;
+            } else {
+                if w[0] {
+                    on_runs.push(run)
+                } else {
+                    off_runs.push(run)
+                }
+                run = 1;
+            }
+        }
+        let mean = |v: &[u64]| v.iter().sum::<u64>() as f64 / v.len() as f64;
+        assert!((mean(&on_runs) - 20.0).abs() < 1.0, "{}", mean(&on_runs));
+        assert!((mean(&off_runs) - 80.0).abs() < 4.0, "{}", mean(&off_runs));
+    }
+
+    #[test]
+    fn markov_next_step_tick_lands_on_an_online_tick() {
+        let mut s = state(Availability::Markov {
+            mean_on: 3.0,
+            mean_off: 10.0,
+        });
+        let mut from = 0;
+        for _ in 0..100 {
+            let t = s.next_step_tick(from, 2, u64::MAX).unwrap();
+            assert_eq!(t % 2, 0);
+            assert!(s.online_at(t));
+            s.receives(t);
+            from = t + 1;
+        }
+    }
+
+    #[test]
+    fn intervals_are_half_open() {
+        let model = Availability::Intervals {
+            spans: vec![(2, 4), (10, 11)],
+        };
+        let mut s = state(model);
+        let online: Vec<Tick> = (0..15).filter(|&t| s.online_at(t)).collect();
+        assert_eq!(online, [2, 3, 10]);
+        assert_eq!(s.next_step_tick(4, 1, 100), Some(10));
+        assert_eq!(s.next_step_tick(3, 2, 100), Some(10));
+        assert_eq!(s.next_step_tick(11, 1, 100), None);
     }
 }

@@ -1,4 +1,13 @@
 //! Link directions: latency distributions and loss models.
+//!
+//! Latencies are whole ticks, at least 1. Continuous distributions are rounded to the nearest
+//! tick: `normal` is truncated at 1 tick (draws below are redrawn, up to 64 times, then 1);
+//! `exponential` and `lognormal` are raised to 1 tick when they round below it.
+//!
+//! Gilbert–Elliott loss is a two-state chain stepped once per packet: before each packet the
+//! state moves good→bad with `p_good_to_bad` or bad→good with `p_bad_to_good`, then the packet is
+//! lost with `loss_good` or `loss_bad`. Bursts in the bad state last `1 / p_bad_to_good` packets
+//! on average. Each direction starts in the good state.
 
 use crate::engine::rng::{self, Probability, Stream};
 use crate::engine::time::Tick;
@@ -11,6 +20,17 @@ pub enum Latency {
     Fixed { delay: Tick },
     /// Uniform over the integers `min..=max`.
     Uniform { min: Tick, max: Tick },
+    /// Normal with `mean` and `sd` (ticks), truncated at 1 tick.
+    Normal { mean: f64, sd: f64 },
+    /// Exponential with `mean` (ticks).
+    Exponential { mean: f64 },
+    /// Log-normal with `median` (ticks) and shape `sigma`.
+    LogNormal { median: f64, sigma: f64 },
+}
+
+fn to_ticks(x: f64) -> Tick {
+    let r = libm::round(x);
+    if r >= 1.0 { r.min(9.0e15) as Tick } else { 1 }
 }
 
 impl Latency {
@@ -20,6 +40,19 @@ impl Latency {
         match *self {
             Latency::Fixed { delay } => delay,
             Latency::Uniform { min, max } => rng::uniform_inclusive(rng, min, max),
+            Latency::Normal { mean, sd } => {
+                for _ in 0..64 {
+                    let x = libm::round(mean + sd * rng::standard_normal(rng));
+                    if x >= 1.0 {
+                        return x.min(9.0e15) as Tick;
+                    }
+                }
+                1
+            }
+            Latency::Exponential { mean } => to_ticks(rng::exponential(rng, mean)),
+            Latency::LogNormal { median, sigma } => {
+                to_ticks(median * libm::exp(sigma * rng::standard_normal(rng)))
+            }
         }
     }
 }
@@ -31,20 +64,16 @@ pub enum Loss {
     None,
     /// Each packet is lost independently with probability `p`.
     Bernoulli { p: Probability },
+    /// Two-state bursty loss, stepped per packet.
+    GilbertElliott {
+        p_good_to_bad: Probability,
+        p_bad_to_good: Probability,
+        loss_good: Probability,
+        loss_bad: Probability,
+    },
 }
 
-impl Loss {
-    /// Draws once and says whether this packet is lost.
-    #[inline]
-    pub fn sample(&self, rng: &mut Stream) -> bool {
-        match self {
-            Loss::None => false,
-            Loss::Bernoulli { p } => p.sample(rng),
-        }
-    }
-}
-
-/// One direction of a link, with its own random streams.
+/// One direction of a link, with its own random streams (created on first use).
 #[derive(Clone, Debug)]
 pub struct Link {
     /// Sending node.
@@ -55,8 +84,10 @@ pub struct Link {
     pub latency: Latency,
     /// Loss model.
     pub loss: Loss,
-    latency_rng: Stream,
-    loss_rng: Stream,
+    seed: u64,
+    streams: Option<Box<(Stream, Stream)>>,
+    /// Gilbert–Elliott state: in the bad state.
+    bad: bool,
 }
 
 /// What happened to one packet put on a link.
@@ -69,29 +100,58 @@ pub struct Transit {
 }
 
 impl Link {
-    /// A link direction whose streams are derived from the run seed and the node names.
-    pub fn new(
-        seed: u64,
-        (from, from_name): (NodeId, &str),
-        (to, to_name): (NodeId, &str),
-        latency: Latency,
-        loss: Loss,
-    ) -> Self {
+    /// A link direction; its streams `link/<from>-><to>/latency` and `.../loss` are derived from
+    /// the run seed and the node names when the first packet is sent.
+    pub fn new(seed: u64, from: NodeId, to: NodeId, latency: Latency, loss: Loss) -> Self {
         Self {
             from,
             to,
             latency,
             loss,
-            latency_rng: rng::stream(seed, &format!("link/{from_name}->{to_name}/latency")),
-            loss_rng: rng::stream(seed, &format!("link/{from_name}->{to_name}/loss")),
+            seed,
+            streams: None,
+            bad: false,
         }
     }
 
-    /// Puts one packet on the link: latency first, then loss.
+    /// Puts one packet on the link: latency first, then loss. `names` gives node names (for the
+    /// stream labels) on first use.
     #[inline]
-    pub fn transmit(&mut self) -> Transit {
-        let latency = self.latency.sample(&mut self.latency_rng);
-        let lost = self.loss.sample(&mut self.loss_rng);
+    pub fn transmit(&mut self, names: &dyn Fn(NodeId) -> String) -> Transit {
+        let (seed, from, to) = (self.seed, self.from, self.to);
+        let streams = self.streams.get_or_insert_with(|| {
+            let (f, t) = (names(from), names(to));
+            Box::new((
+                rng::stream(seed, &format!("link/{f}->{t}/latency")),
+                rng::stream(seed, &format!("link/{f}->{t}/loss")),
+            ))
+        });
+        let (latency_rng, loss_rng) = (&mut streams.0, &mut streams.1);
+        let latency = self.latency.sample(latency_rng);
+        let lost = match &self.loss {
+            Loss::None => false,
+            Loss::Bernoulli { p } => p.sample(loss_rng),
+            Loss::GilbertElliott {
+                p_good_to_bad,
+                p_bad_to_good,
+                loss_good,
+                loss_bad,
+            } => {
+                let switch = if self.bad {
+                    p_bad_to_good
+                } else {
+                    p_good_to_bad
+                };
+                if switch.sample(loss_rng) {
+                    self.bad = !self.bad;
+                }
+                if self.bad {
+                    loss_bad.sample(loss_rng)
+                } else {
+                    loss_good.sample(loss_rng)
+                }
+            }
+        };
         Transit { latency, lost }
     }
 }
@@ -100,24 +160,37 @@ impl Link {
 mod tests {
     use super::*;
 
-    fn link(loss: Loss) -> Link {
-        Link::new(
-            11,
-            (NodeId(0), "A"),
-            (NodeId(1), "B"),
-            Latency::Uniform { min: 1, max: 3 },
-            loss,
-        )
+    fn names(n: NodeId) -> String {
+        ["A", "B"][n.idx()].to_string()
+    }
+
+    fn link(latency: Latency, loss: Loss) -> Link {
+        Link::new(11, NodeId(0), NodeId(1), latency, loss)
+    }
+
+    fn draws(latency: Latency, n: usize) -> Vec<f64> {
+        let mut l = link(latency, Loss::None);
+        (0..n).map(|_| l.transmit(&names).latency as f64).collect()
+    }
+
+    fn mean_sd(xs: &[f64]) -> (f64, f64) {
+        let n = xs.len() as f64;
+        let mean = xs.iter().sum::<f64>() / n;
+        let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0);
+        (mean, var.sqrt())
     }
 
     #[test]
     fn turning_on_loss_does_not_shift_latency_draws() {
-        let mut clean = link(Loss::None);
-        let mut lossy = link(Loss::Bernoulli {
-            p: Probability::new(0.5),
-        });
-        let a: Vec<Tick> = (0..200).map(|_| clean.transmit().latency).collect();
-        let b: Vec<Transit> = (0..200).map(|_| lossy.transmit()).collect();
+        let mut clean = link(Latency::Uniform { min: 1, max: 3 }, Loss::None);
+        let mut lossy = link(
+            Latency::Uniform { min: 1, max: 3 },
+            Loss::Bernoulli {
+                p: Probability::new(0.5),
+            },
+        );
+        let a: Vec<Tick> = (0..200).map(|_| clean.transmit(&names).latency).collect();
+        let b: Vec<Transit> = (0..200).map(|_| lossy.transmit(&names)).collect();
         assert_eq!(a, b.iter().map(|t| t.latency).collect::<Vec<_>>());
         let lost = b.iter().filter(|t| t.lost).count();
         assert!((60..140).contains(&lost), "{lost}");
@@ -126,24 +199,90 @@ mod tests {
 
     #[test]
     fn directions_draw_from_different_streams() {
-        let mut ab = link(Loss::None);
-        let mut ba = Link::new(
-            11,
-            (NodeId(1), "B"),
-            (NodeId(0), "A"),
-            Latency::Uniform { min: 1, max: 1000 },
-            Loss::None,
-        );
-        let mut ab_wide = Link::new(
-            11,
-            (NodeId(0), "A"),
-            (NodeId(1), "B"),
-            Latency::Uniform { min: 1, max: 1000 },
-            Loss::None,
-        );
-        let x: Vec<Tick> = (0..20).map(|_| ba.transmit().latency).collect();
-        let y: Vec<Tick> = (0..20).map(|_| ab_wide.transmit().latency).collect();
+        let wide = Latency::Uniform { min: 1, max: 1000 };
+        let mut ab = Link::new(11, NodeId(0), NodeId(1), wide.clone(), Loss::None);
+        let mut ba = Link::new(11, NodeId(1), NodeId(0), wide, Loss::None);
+        let x: Vec<Tick> = (0..20).map(|_| ab.transmit(&names).latency).collect();
+        let y: Vec<Tick> = (0..20).map(|_| ba.transmit(&names).latency).collect();
         assert_ne!(x, y);
-        assert!(!ab.transmit().lost);
+    }
+
+    #[test]
+    fn uniform_latency_has_its_mean() {
+        let (m, _) = mean_sd(&draws(Latency::Uniform { min: 2, max: 10 }, 40_000));
+        assert!((m - 6.0).abs() < 0.05, "{m}");
+    }
+
+    #[test]
+    fn normal_latency_has_its_mean_and_spread_and_is_at_least_one() {
+        let xs = draws(
+            Latency::Normal {
+                mean: 50.0,
+                sd: 10.0,
+            },
+            40_000,
+        );
+        let (m, sd) = mean_sd(&xs);
+        assert!(
+            (m - 50.0).abs() < 0.3 && (sd - 10.0).abs() < 0.3,
+            "{m} {sd}"
+        );
+        let low = draws(Latency::Normal { mean: 1.0, sd: 3.0 }, 5_000);
+        assert!(low.iter().all(|&x| x >= 1.0));
+    }
+
+    #[test]
+    fn exponential_latency_has_its_mean() {
+        let xs = draws(Latency::Exponential { mean: 20.0 }, 40_000);
+        let (m, sd) = mean_sd(&xs);
+        assert!(
+            (m - 20.0).abs() < 0.4 && (sd - 20.0).abs() < 0.6,
+            "{m} {sd}"
+        );
+    }
+
+    #[test]
+    fn lognormal_latency_has_its_median_and_mean() {
+        let mut xs = draws(
+            Latency::LogNormal {
+                median: 30.0,
+                sigma: 0.5,
+            },
+            40_000,
+        );
+        xs.sort_by(f64::total_cmp);
+        let median = xs[xs.len() / 2];
+        assert!((29.0..=31.0).contains(&median), "{median}");
+        // Mean of a log-normal: median * exp(sigma^2 / 2) = 30 * 1.133 = 34.0.
+        let (m, _) = mean_sd(&xs);
+        assert!((m - 34.0).abs() < 0.5, "{m}");
+    }
+
+    #[test]
+    fn gilbert_elliott_loses_in_bursts_of_the_stated_length() {
+        let ge = Loss::GilbertElliott {
+            p_good_to_bad: Probability::new(0.02),
+            p_bad_to_good: Probability::new(0.25),
+            loss_good: Probability::new(0.0),
+            loss_bad: Probability::new(1.0),
+        };
+        let mut l = link(Latency::Fixed { delay: 1 }, ge);
+        let lost: Vec<bool> = (0..200_000).map(|_| l.transmit(&names).lost).collect();
+        // Runs of losses are the bad-state sojourns: geometric with mean 1 / 0.25 = 4 packets.
+        let mut runs = vec![];
+        let mut run = 0;
+        for &x in &lost {
+            if x {
+                run += 1;
+            } else if run > 0 {
+                runs.push(run as f64);
+                run = 0;
+            }
+        }
+        let (mean_run, _) = mean_sd(&runs);
+        assert!((mean_run - 4.0).abs() < 0.2, "{mean_run}");
+        // Stationary loss rate: 0.02 / (0.02 + 0.25) = 0.074.
+        let rate = lost.iter().filter(|&&x| x).count() as f64 / lost.len() as f64;
+        assert!((rate - 0.074).abs() < 0.006, "{rate}");
     }
 }

@@ -1,4 +1,5 @@
-//! The network: links between nodes (latency, loss) and the availability of nodes.
+//! The network: links between nodes (latency, loss), the topologies that generate them, and the
+//! availability of nodes.
 //!
 //! A link direction `A->B` has its own latency distribution, loss model and two random streams
 //! (`link/A->B/latency`, `link/A->B/loss`). Every packet draws its latency first and its loss
@@ -9,6 +10,7 @@
 
 mod availability;
 mod link;
+pub mod topology;
 
-pub use availability::Availability;
-pub use link::{Latency, Link, Loss};
+pub use availability::{Availability, AvailabilityState};
+pub use link::{Latency, Link, Loss, Transit};

@@ -13,8 +13,11 @@ mod types;
 mod validate;
 
 pub use overrides::Override;
-pub use plan::{Plan, PlanAppend, PlanGroup, PlanLink, PlanNode};
-pub use time_spec::TimeSpec;
+pub use plan::{
+    BodySize, Plan, PlanAppend, PlanChange, PlanDirection, PlanGenerator, PlanGroup, PlanLink,
+    PlanNode,
+};
+pub use time_spec::{FloatTicks, TimeSpec};
 pub use types::*;
 
 use serde_json::Value;

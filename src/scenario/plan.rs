@@ -1,19 +1,36 @@
-//! The resolved plan of a run: a validated scenario with names turned into dense ids, times into
-//! ticks, and probabilities into samplers. The engine reads only this.
+//! The resolved plan of a run: a validated scenario with names turned into dense ids, templates
+//! and node counts expanded, topologies generated, times turned into ticks, and probabilities
+//! into samplers. The engine reads only this.
 
 use super::Scenario;
 use crate::engine::time::Tick;
 use crate::ids::{GroupId, NodeId};
 use crate::net::{Availability, Latency, Loss};
 use crate::protocol::sync::SyncConfig;
+use std::collections::BTreeMap;
 
 /// A node of the plan.
 #[derive(Clone, Debug)]
 pub struct PlanNode {
     /// Its name.
     pub name: String,
+    /// The template it was made from, if any.
+    pub template: Option<String>,
     /// When it is online.
     pub availability: Availability,
+    /// Its sync configuration.
+    pub sync: SyncConfig,
+}
+
+/// A join or leave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanChange {
+    /// When (applied before anything else in that tick).
+    pub tick: Tick,
+    /// Who.
+    pub node: NodeId,
+    /// Join (true) or leave (false).
+    pub join: bool,
 }
 
 /// A group of the plan.
@@ -23,23 +40,51 @@ pub struct PlanGroup {
     pub name: String,
     /// Its 32-byte id.
     pub id: [u8; 32],
-    /// Its members, in scenario order.
+    /// Its members at tick 0, sorted.
     pub members: Vec<NodeId>,
-    /// For each member (same order as `members`), the members it shares the group with.
-    pub sharing: Vec<Vec<NodeId>>,
+    /// Explicit sharing lists (member → nodes, sorted); members not listed share with all other
+    /// members. Always intersected with the current members.
+    pub sharing: BTreeMap<NodeId, Vec<NodeId>>,
+    /// Joins and leaves, sorted by tick (stable).
+    pub changes: Vec<PlanChange>,
+    /// Its members at the end of the run, sorted.
+    pub final_members: Vec<NodeId>,
 }
 
-/// A two-way link (`a < b`); each direction gets its own random streams.
+impl PlanGroup {
+    /// The peers `member` shares the group with when the members are `members` (sorted).
+    pub fn sharing_of(&self, member: NodeId, members: &[NodeId]) -> Vec<NodeId> {
+        match self.sharing.get(&member) {
+            Some(list) => list
+                .iter()
+                .copied()
+                .filter(|p| members.binary_search(p).is_ok())
+                .collect(),
+            None => members.iter().copied().filter(|&p| p != member).collect(),
+        }
+    }
+}
+
+/// Latency and loss of one link direction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlanDirection {
+    /// Latency distribution.
+    pub latency: Latency,
+    /// Loss model.
+    pub loss: Loss,
+}
+
+/// A two-way link (`a < b`); each direction has its own settings and random streams.
 #[derive(Clone, Debug)]
 pub struct PlanLink {
     /// One end (the smaller id).
     pub a: NodeId,
     /// The other end.
     pub b: NodeId,
-    /// Latency distribution of both directions.
-    pub latency: Latency,
-    /// Loss model of both directions.
-    pub loss: Loss,
+    /// The direction a→b.
+    pub ab: PlanDirection,
+    /// The direction b→a.
+    pub ba: PlanDirection,
 }
 
 /// One explicit append.
@@ -53,6 +98,40 @@ pub struct PlanAppend {
     pub group: GroupId,
     /// The body.
     pub body: Vec<u8>,
+    /// Ephemeral.
+    pub ephemeral: bool,
+    /// Indices of earlier appends that are its parents.
+    pub parents: Vec<usize>,
+}
+
+/// Body sizes of generated messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodySize {
+    /// Always this many bytes.
+    Fixed(u32),
+    /// Uniform over min..=max bytes.
+    Uniform(u32, u32),
+}
+
+/// A Poisson traffic generator.
+#[derive(Clone, Debug)]
+pub struct PlanGenerator {
+    /// Appending nodes, sorted.
+    pub nodes: Vec<NodeId>,
+    /// The group.
+    pub group: GroupId,
+    /// Mean gap between two appends of one node, in ticks.
+    pub mean_interval: f64,
+    /// Body sizes.
+    pub body: BodySize,
+    /// Window start.
+    pub from: Tick,
+    /// Window end (exclusive).
+    pub to: Tick,
+    /// Ephemeral messages.
+    pub ephemeral: bool,
+    /// Each message's parent is the node's previous one of this generator.
+    pub chain: bool,
 }
 
 /// A validated run plan.
@@ -69,7 +148,7 @@ pub struct Plan {
     pub tick_ms: u64,
     /// Ticks `0 .. duration` are simulated.
     pub duration: Tick,
-    /// Nodes, in scenario order (index = [`NodeId`]).
+    /// Nodes, in scenario order with counts expanded (index = [`NodeId`]).
     pub nodes: Vec<PlanNode>,
     /// Groups, in scenario order (index = [`GroupId`]).
     pub groups: Vec<PlanGroup>,
@@ -77,10 +156,10 @@ pub struct Plan {
     pub links: Vec<PlanLink>,
     /// Bytes added to each packet's encoded size.
     pub overhead_bytes: u64,
-    /// Sync configuration of every node.
-    pub sync: SyncConfig,
     /// Explicit appends, in file order.
     pub appends: Vec<PlanAppend>,
+    /// Traffic generators, in file order.
+    pub generators: Vec<PlanGenerator>,
     /// Ticks at whose end tables are written (sorted, unique, all `< duration`).
     pub tables_at: Vec<Tick>,
 }

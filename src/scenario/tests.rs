@@ -45,14 +45,14 @@ fn the_base_scenario_loads_with_defaults() {
     assert_eq!(plan.seed, 1);
     assert_eq!(plan.tick_ms, 1000);
     assert_eq!(plan.links.len(), 3, "full mesh of three nodes");
-    assert_eq!(plan.sync.epoch, 1);
+    assert_eq!(plan.nodes[0].sync.epoch, 1);
     assert_eq!(
-        plan.sync.backoff,
+        plan.nodes[0].sync.backoff,
         crate::protocol::sync::Backoff::Fixed { interval: 2 }
     );
-    assert!(plan.sync.forwarding);
+    assert!(plan.nodes[0].sync.forwarding);
     assert_eq!(
-        plan.groups[0].sharing[0],
+        plan.groups[0].sharing_of(crate::ids::NodeId(0), &plan.groups[0].members),
         [crate::ids::NodeId(1), crate::ids::NodeId(2)]
     );
 }
@@ -242,12 +242,12 @@ fn set_overrides_nested_fields_and_errors_name_the_override() {
     )
     .unwrap();
     assert_eq!(
-        plan.sync.backoff,
+        plan.nodes[0].sync.backoff,
         crate::protocol::sync::Backoff::Fixed { interval: 4 }
     );
     assert_eq!(
         plan.scenario.nodes[1].availability,
-        AvailabilitySpec::Reliability { p: 0.3 }
+        Some(AvailabilitySpec::Reliability { p: 0.3 })
     );
     let e = parse_value(&base(), &["nodes.B.availability.p=2"])
         .unwrap_err()

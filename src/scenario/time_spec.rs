@@ -151,6 +151,88 @@ impl JsonSchema for TimeSpec {
     }
 }
 
+/// A time that may be fractional, for distribution parameters (means, medians): a number of
+/// ticks (`2.5`) or a duration with a unit (`"750ms"`), converted with `tick_ms` exactly.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FloatTicks {
+    /// A number of ticks.
+    Ticks(f64),
+    /// A duration in milliseconds (written with a unit).
+    Millis(u64),
+}
+
+impl FloatTicks {
+    /// The value in ticks of `tick_ms` milliseconds.
+    pub fn to_ticks(self, tick_ms: u64) -> f64 {
+        match self {
+            FloatTicks::Ticks(t) => t,
+            FloatTicks::Millis(ms) => ms as f64 / tick_ms.max(1) as f64,
+        }
+    }
+}
+
+impl fmt::Display for FloatTicks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FloatTicks::Ticks(t) => write!(f, "{t}"),
+            FloatTicks::Millis(ms) => write!(f, "{ms}ms"),
+        }
+    }
+}
+
+impl Serialize for FloatTicks {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            FloatTicks::Ticks(t) => s.serialize_f64(*t),
+            FloatTicks::Millis(_) => s.serialize_str(&self.to_string()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for FloatTicks {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = FloatTicks;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number of ticks (may be fractional) or a duration like \"500ms\" or \"2.5s\"")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<FloatTicks, E> {
+                Ok(FloatTicks::Ticks(v as f64))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<FloatTicks, E> {
+                Ok(FloatTicks::Ticks(v as f64))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<FloatTicks, E> {
+                Ok(FloatTicks::Ticks(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<FloatTicks, E> {
+                match TimeSpec::parse(v).map_err(E::custom)? {
+                    TimeSpec::Millis(ms) => Ok(FloatTicks::Millis(ms)),
+                    TimeSpec::Ticks(t) => Ok(FloatTicks::Ticks(t as f64)),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for FloatTicks {
+    fn schema_name() -> Cow<'static, str> {
+        "FloatTicks".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A number of ticks (may be fractional), or a duration with a unit (ms, s, min, h), converted to ticks with tick_ms.",
+            "oneOf": [
+                { "type": "number" },
+                { "type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?\\s*(ms|s|min|h)$" }
+            ]
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,8 @@
 //! The scenario file's types, with their defaults. Every field not marked required has a default
-//! named here and in the README; unknown fields are errors.
+//! named here and in the README; unknown fields are errors. Variants without parameters are
+//! written as empty struct variants so that unknown fields beside their `kind` are refused.
 
-use super::time_spec::TimeSpec;
+use super::time_spec::{FloatTicks, TimeSpec};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -23,15 +24,18 @@ pub struct Scenario {
     pub tick_ms: u64,
     /// How long the run lasts: ticks 0 .. duration-1 are simulated. Required.
     pub duration: TimeSpec,
+    /// Node templates by name: settings shared by the nodes that name them. Default none.
+    #[serde(default)]
+    pub templates: BTreeMap<String, TemplateSpec>,
     /// The nodes. Required, at least one.
     pub nodes: Vec<NodeSpec>,
-    /// The groups (message scopes) and who shares them with whom. Default none.
+    /// The groups (message scopes), their members and who shares them with whom. Default none.
     #[serde(default)]
     pub groups: Vec<GroupSpec>,
     /// The links between nodes. Default: a full mesh, latency 1 tick, no loss.
     #[serde(default)]
     pub links: LinksSpec,
-    /// The sync protocol's settings, for every node.
+    /// The sync protocol's settings for every node (templates and nodes may override them).
     #[serde(default)]
     pub sync: SyncSpec,
     /// What the nodes' applications append.
@@ -50,19 +54,42 @@ fn default_tick_ms() -> u64 {
     1000
 }
 
-/// One node.
+/// Settings shared by the nodes of a template.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateSpec {
+    /// Availability of the template's nodes. Default: the node's own, else always.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability: Option<AvailabilitySpec>,
+    /// Sync settings overriding the scenario's `sync` for the template's nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<SyncOverride>,
+}
+
+/// One node, or `count` nodes made from a template.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct NodeSpec {
-    /// Unique name (letters, digits, `_`, `-`, `.`); names its sync-state files.
-    pub name: String,
-    /// When the node is online. Default `{"kind": "always"}`.
-    #[serde(default)]
-    pub availability: AvailabilitySpec,
+    /// The node's name (letters, digits, `_`, `-`, `.`); with `count`, the prefix of the names
+    /// `<name>-0 .. <name>-<count-1>`. Required unless `template` is given (then the template's
+    /// name is the prefix).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A template from `templates` whose settings the node takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// How many nodes this entry makes (named `<prefix>-<i>`). Default: one node named `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    /// When the node is online. Default: the template's, else `{"kind": "always"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability: Option<AvailabilitySpec>,
+    /// Sync settings overriding the template's and the scenario's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<SyncOverride>,
 }
 
-/// When a node is online. (Variants without parameters are written as empty struct variants so
-/// that unknown fields beside their `kind` are refused.)
+/// When a node is online.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AvailabilitySpec {
@@ -81,10 +108,57 @@ pub enum AvailabilitySpec {
         on: TimeSpec,
         /// Length of the offline span.
         off: TimeSpec,
-        /// Shift of the cycle: where in the cycle tick 0 falls. Default 0.
+        /// Shift of the cycle. Default 0.
         #[serde(default)]
         phase: TimeSpec,
     },
+    /// Online at each tick independently with probability p.
+    Bernoulli {
+        /// Probability in [0, 1] of being online at a tick.
+        p: f64,
+    },
+    /// Two-state Markov chain: online and offline spans of geometric lengths with these means
+    /// (each at least 1 tick); starts in its stationary distribution.
+    Markov {
+        /// Mean length of an online span.
+        mean_on: FloatTicks,
+        /// Mean length of an offline span.
+        mean_off: FloatTicks,
+    },
+    /// Online inside the listed [from, to) spans (sorted, not overlapping), offline elsewhere.
+    Intervals {
+        /// The online spans.
+        spans: Vec<[TimeSpec; 2]>,
+    },
+}
+
+impl Default for AvailabilitySpec {
+    fn default() -> Self {
+        AvailabilitySpec::Always {}
+    }
+}
+
+/// A change of a group's membership.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GroupChange {
+    /// When (before duration).
+    pub tick: TimeSpec,
+    /// The node joining or leaving.
+    pub node: String,
+    /// "join" or "leave".
+    pub action: ChangeAction,
+}
+
+/// Join or leave.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeAction {
+    /// Become a member: sharing with the other members starts, and they start syncing the
+    /// group's messages with the node.
+    Join,
+    /// Stop being a member: every record for and of the node in the group is dropped.
+    Leave,
 }
 
 /// A group: a scope of messages, its members, and with whom each member shares it.
@@ -93,12 +167,15 @@ pub enum AvailabilitySpec {
 pub struct GroupSpec {
     /// Unique name (letters, digits, `_`, `-`, `.`); the 32-byte group id is SHA-256("GROUP_ID" || name).
     pub name: String,
-    /// The member nodes (at least one).
+    /// The members at tick 0: node names, `"@<template>"` for every node of a template, `"*"` for all nodes.
     pub members: Vec<String>,
-    /// Per member, the members it shares the group with. A member not listed shares it with
-    /// every other member. Default: every member shares with every other member.
+    /// Per member, the nodes it shares the group with (node names, `@template`, `*`), always
+    /// restricted to the current members. A member not listed shares with every other member.
     #[serde(default)]
     pub sharing: BTreeMap<String, Vec<String>>,
+    /// Joins and leaves during the run. Default none.
+    #[serde(default)]
+    pub changes: Vec<GroupChange>,
 }
 
 /// The links between nodes.
@@ -117,8 +194,9 @@ pub struct LinksSpec {
     /// Bytes added to every packet's encoded size (transport headers). Default 0.
     #[serde(default)]
     pub overhead_bytes: u64,
-    /// With topology `explicit`, the links; with `full_mesh`, per-link overrides of latency and
-    /// loss. Each link is two-way; each direction draws from its own random streams.
+    /// With topology `explicit`, the links; otherwise per-link overrides of latency and loss
+    /// (a listed pair the topology lacks is added). Each link is two-way; each direction draws
+    /// from its own random streams.
     #[serde(default)]
     pub list: Vec<LinkSpec>,
 }
@@ -131,23 +209,60 @@ pub enum TopologySpec {
     FullMesh {},
     /// Exactly the pairs in `links.list`.
     Explicit {},
+    /// One node linked to every other.
+    Star {
+        /// The center node.
+        center: String,
+    },
+    /// A uniformly random simple graph where every node has k links (n * k even, k < n), from
+    /// the stream `topology`.
+    RandomRegular {
+        /// Links per node.
+        k: u32,
+    },
+    /// Every pair linked independently with probability p, from the stream `topology`.
+    ErdosRenyi {
+        /// Probability in [0, 1] of each link.
+        p: f64,
+    },
+}
+
+impl Default for TopologySpec {
+    fn default() -> Self {
+        TopologySpec::FullMesh {}
+    }
 }
 
 /// One two-way link.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LinkSpec {
-    /// The two nodes.
+    /// The two nodes [a, b].
     pub between: [String; 2],
-    /// Latency of this link (both directions). Default: `links.latency`.
+    /// Latency a→b (and b→a unless `reverse` says otherwise). Default: `links.latency`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<LatencySpec>,
-    /// Loss of this link (both directions). Default: `links.loss`.
+    /// Loss a→b (and b→a unless `reverse` says otherwise). Default: `links.loss`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<LossSpec>,
+    /// Settings of the b→a direction, for asymmetric links. Default: the same as a→b.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverse: Option<DirectionSpec>,
+}
+
+/// Settings of one link direction.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DirectionSpec {
+    /// Latency of this direction. Default: the link's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<LatencySpec>,
+    /// Loss of this direction. Default: the link's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss: Option<LossSpec>,
 }
 
-/// A latency distribution; every latency is at least 1 tick.
+/// A latency distribution; every latency is a whole number of ticks, at least 1.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum LatencySpec {
@@ -162,6 +277,25 @@ pub enum LatencySpec {
         min: TimeSpec,
         /// Largest latency (at least min).
         max: TimeSpec,
+    },
+    /// Normal, rounded to the nearest tick and truncated at 1 tick (lower draws are redrawn).
+    Normal {
+        /// Mean (> 0).
+        mean: FloatTicks,
+        /// Standard deviation (>= 0).
+        sd: FloatTicks,
+    },
+    /// Exponential, rounded to the nearest tick, at least 1.
+    Exponential {
+        /// Mean (> 0).
+        mean: FloatTicks,
+    },
+    /// Log-normal: median * exp(sigma * Z), rounded to the nearest tick, at least 1.
+    Lognormal {
+        /// Median (> 0).
+        median: FloatTicks,
+        /// Shape (>= 0), the standard deviation of the logarithm.
+        sigma: f64,
     },
 }
 
@@ -184,16 +318,41 @@ pub enum LossSpec {
         /// Loss probability in [0, 1].
         p: f64,
     },
+    /// Gilbert–Elliott bursty loss: a good and a bad state, stepped once per packet.
+    GilbertElliott {
+        /// Probability of moving from good to bad before a packet.
+        p_good_to_bad: f64,
+        /// Probability of moving from bad to good before a packet (mean burst 1/p packets).
+        p_bad_to_good: f64,
+        /// Loss probability in the good state. Default 0.
+        #[serde(default)]
+        loss_good: f64,
+        /// Loss probability in the bad state. Default 1.
+        #[serde(default = "one")]
+        loss_bad: f64,
+    },
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl Default for LossSpec {
+    fn default() -> Self {
+        LossSpec::None {}
+    }
 }
 
 /// The sync protocol's settings.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SyncSpec {
-    /// Sync mode. Default "batch".
+    /// "batch" (messages sent outright) or "interactive" (ids offered, messages sent on
+    /// request). Default "batch".
     #[serde(default)]
     pub mode: ModeSpec,
-    /// How items are packed into packets. Default "record".
+    /// "record" (every item its own packet, the seed) or "payload" (one 2/MVDS Payload per peer
+    /// per step, the spec). Default "record".
     #[serde(default)]
     pub packing: PackingSpec,
     /// Ticks between a node's steps; nodes step at multiples of epoch. Default 1.
@@ -203,13 +362,32 @@ pub struct SyncSpec {
     /// the seed PoC). Default "step".
     #[serde(default)]
     pub ack: AckSpec,
-    /// Retransmission backoff. Default `{"kind": "fixed", "interval": 2}` (the seed's).
+    /// Retransmission backoff of messages, offers and requests. Default `{"kind": "fixed", "interval": 2}` (the seed's).
     #[serde(default)]
     pub backoff: BackoffSpec,
     /// Store-and-forward: a node passes a received message on to the other peers it shares the
     /// group with. Default true (the spec); the seed PoC has it off.
     #[serde(default = "default_true")]
     pub forwarding: bool,
+    /// Capacity of each peer's list of offered ids not yet acked or requested; when full the
+    /// oldest is dropped. Default 1024.
+    #[serde(default = "default_offered_cap")]
+    pub offered_cap: u32,
+    /// Retransmit a request on its backoff until the message arrives (the Go implementation);
+    /// false: request once per offer received (BSP). Default true.
+    #[serde(default = "default_true")]
+    pub request_retransmit: bool,
+    /// "eventual" (deliver at once) or "consistent" (deliver once all parents are delivered,
+    /// requesting missing parents). Default "eventual".
+    #[serde(default)]
+    pub delivery: DeliverySpec,
+    /// Pull a peer's due times back to now when it is heard from after `contact_silence`.
+    /// Default false.
+    #[serde(default)]
+    pub reset_on_contact: bool,
+    /// How long a peer must have been silent for `reset_on_contact`. Default 10 ticks.
+    #[serde(default = "default_contact_silence")]
+    pub contact_silence: TimeSpec,
 }
 
 fn default_epoch() -> TimeSpec {
@@ -218,6 +396,14 @@ fn default_epoch() -> TimeSpec {
 
 fn default_true() -> bool {
     true
+}
+
+fn default_offered_cap() -> u32 {
+    1024
+}
+
+fn default_contact_silence() -> TimeSpec {
+    TimeSpec::Ticks(10)
 }
 
 impl Default for SyncSpec {
@@ -229,6 +415,59 @@ impl Default for SyncSpec {
             ack: AckSpec::default(),
             backoff: BackoffSpec::default(),
             forwarding: true,
+            offered_cap: default_offered_cap(),
+            request_retransmit: true,
+            delivery: DeliverySpec::default(),
+            reset_on_contact: false,
+            contact_silence: default_contact_silence(),
+        }
+    }
+}
+
+/// Per-node (or per-template) overrides of `sync`: every field optional, same meaning.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct SyncOverride {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<ModeSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packing: Option<PackingSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<TimeSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack: Option<AckSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<BackoffSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarding: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offered_cap: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_retransmit: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliverySpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_on_contact: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_silence: Option<TimeSpec>,
+}
+
+impl SyncSpec {
+    /// These settings with `o`'s fields, where given, replacing them.
+    pub fn with(&self, o: &SyncOverride) -> SyncSpec {
+        SyncSpec {
+            mode: o.mode.unwrap_or(self.mode),
+            packing: o.packing.unwrap_or(self.packing),
+            epoch: o.epoch.unwrap_or(self.epoch),
+            ack: o.ack.unwrap_or(self.ack),
+            backoff: o.backoff.clone().unwrap_or_else(|| self.backoff.clone()),
+            forwarding: o.forwarding.unwrap_or(self.forwarding),
+            offered_cap: o.offered_cap.unwrap_or(self.offered_cap),
+            request_retransmit: o.request_retransmit.unwrap_or(self.request_retransmit),
+            delivery: o.delivery.unwrap_or(self.delivery),
+            reset_on_contact: o.reset_on_contact.unwrap_or(self.reset_on_contact),
+            contact_silence: o.contact_silence.unwrap_or(self.contact_silence),
         }
     }
 }
@@ -240,6 +479,8 @@ pub enum ModeSpec {
     /// Send messages outright.
     #[default]
     Batch,
+    /// Offer ids; send messages on request.
+    Interactive,
 }
 
 /// Packing of items into packets.
@@ -249,6 +490,8 @@ pub enum PackingSpec {
     /// Every item in its own packet (the seed PoC).
     #[default]
     Record,
+    /// One Payload per peer per step (the spec).
+    Payload,
 }
 
 /// When an owed ACK leaves.
@@ -262,15 +505,52 @@ pub enum AckSpec {
     Immediate,
 }
 
+/// When a stored message is delivered.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliverySpec {
+    /// At once.
+    #[default]
+    Eventual,
+    /// Once all its parents are delivered.
+    Consistent,
+}
+
 /// A backoff policy: the next send time after the n-th send at tick now.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum BackoffSpec {
-    /// now + interval.
+    /// now + interval (the seed PoC).
     Fixed {
         /// Ticks between sends (at least 1).
         interval: TimeSpec,
     },
+    /// now + step * n (Go mvds).
+    Linear {
+        /// Growth per send (at least 1 tick).
+        step: TimeSpec,
+    },
+    /// now + min(max, ceil(base * factor^(n-1))) + uniform[0, jitter) (status-go, Briar).
+    Exponential {
+        /// First interval (at least 1 tick).
+        base: TimeSpec,
+        /// Growth factor per send (>= 1). Default 2.
+        #[serde(default = "two")]
+        factor: f64,
+        /// Largest interval. Default: no cap.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max: Option<TimeSpec>,
+        /// Random extra delay below this. Default 0 (none).
+        #[serde(default)]
+        jitter: TimeSpec,
+    },
+    /// send_time + now + 2n: the PoC's final rule and Go mvds before its fix; retransmission all
+    /// but stops. Kept to show why.
+    Accumulating {},
+}
+
+fn two() -> f64 {
+    2.0
 }
 
 impl Default for BackoffSpec {
@@ -288,13 +568,16 @@ pub struct WorkloadSpec {
     /// Explicit appends. Default none.
     #[serde(default)]
     pub appends: Vec<AppendSpec>,
+    /// Generated traffic. Default none.
+    #[serde(default)]
+    pub generators: Vec<GeneratorSpec>,
 }
 
 /// One message appended by a node's application.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AppendSpec {
-    /// The appending node (a member of the group).
+    /// The appending node (a member of the group at that tick).
     pub node: String,
     /// When (before duration).
     pub tick: TimeSpec,
@@ -302,6 +585,79 @@ pub struct AppendSpec {
     pub group: String,
     /// The message body (UTF-8 text).
     pub body: String,
+    /// A label other appends can name as a parent. Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Labels of earlier appends of the same group: the message's parents. Default none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parents: Vec<String>,
+    /// Ephemeral: sent once, delivered, never acked, stored or forwarded. Default false.
+    #[serde(default)]
+    pub ephemeral: bool,
+}
+
+/// Poisson traffic: every listed node appends to `group` with exponential gaps of mean
+/// `mean_interval`, from `from` to `to`.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratorSpec {
+    /// The appending nodes: names, `@template`, `*`. A node appends only while it is a member.
+    pub nodes: Vec<String>,
+    /// The group.
+    pub group: String,
+    /// Mean time between two appends of one node (> 0).
+    pub mean_interval: FloatTicks,
+    /// Body size in bytes. Default `{"kind": "fixed", "bytes": 64}`.
+    #[serde(default)]
+    pub body_bytes: BodySizeSpec,
+    /// Start of the window. Default 0.
+    #[serde(default)]
+    pub from: TimeSpec,
+    /// End of the window (exclusive). Default: the end of the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<TimeSpec>,
+    /// Ephemeral messages. Default false.
+    #[serde(default)]
+    pub ephemeral: bool,
+    /// "none", or "previous": each message's parent is the node's previous message of this
+    /// generator. Default "none".
+    #[serde(default)]
+    pub parents: ParentsSpec,
+}
+
+/// Body sizes of generated messages.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BodySizeSpec {
+    /// Always `bytes`.
+    Fixed {
+        /// Body size.
+        bytes: u32,
+    },
+    /// Uniform over min..=max bytes.
+    Uniform {
+        /// Smallest size.
+        min: u32,
+        /// Largest size (at least min).
+        max: u32,
+    },
+}
+
+impl Default for BodySizeSpec {
+    fn default() -> Self {
+        BodySizeSpec::Fixed { bytes: 64 }
+    }
+}
+
+/// Parents of generated messages.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum ParentsSpec {
+    /// No parents.
+    #[default]
+    None,
+    /// The node's previous message of the same generator.
+    Previous,
 }
 
 /// Extra outputs.
@@ -312,22 +668,4 @@ pub struct OutputsSpec {
     /// `sync_state/<node>.t<tick>.txt`/`.csv`. Default none (the tables at the end are always written).
     #[serde(default)]
     pub tables_at: Vec<TimeSpec>,
-}
-
-impl Default for AvailabilitySpec {
-    fn default() -> Self {
-        AvailabilitySpec::Always {}
-    }
-}
-
-impl Default for TopologySpec {
-    fn default() -> Self {
-        TopologySpec::FullMesh {}
-    }
-}
-
-impl Default for LossSpec {
-    fn default() -> Self {
-        LossSpec::None {}
-    }
 }

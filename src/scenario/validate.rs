@@ -2,26 +2,32 @@
 //! found is returned, with the JSON path of the offending value.
 
 use super::InputError;
-use super::plan::{Plan, PlanAppend, PlanGroup, PlanLink, PlanNode};
-use super::time_spec::TimeSpec;
+use super::plan::*;
+use super::time_spec::{FloatTicks, TimeSpec};
 use super::types::*;
-use crate::engine::rng::Probability;
+use crate::engine::rng::{self, Probability};
 use crate::engine::time::Tick;
 use crate::ids::{GroupId, NodeId};
-use crate::net::{Availability, Latency, Loss};
-use crate::protocol::sync::{AckTiming, Backoff, Mode, Packing, SyncConfig};
+use crate::net::{Availability, Latency, Loss, topology};
+use crate::protocol::sync::{AckTiming, Backoff, Delivery, Mode, Packing, SyncConfig};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
-
-struct Checker<'a> {
-    file: &'a str,
-    tick_ms: u64,
-}
 
 type R<T> = Result<T, InputError>;
 
 /// The largest time a scenario may name, in ticks (2^53): sums of a few such times never overflow.
 pub const MAX_TICKS: Tick = 1 << 53;
+
+/// The most links a full mesh may have (beyond, use a sparser topology).
+pub const MAX_FULL_MESH_LINKS: u64 = 20_000_000;
+
+struct Checker<'a> {
+    file: &'a str,
+    tick_ms: u64,
+    node_index: BTreeMap<String, NodeId>,
+    by_template: BTreeMap<String, Vec<NodeId>>,
+    node_count: u32,
+}
 
 impl Checker<'_> {
     fn err<T>(&self, path: impl Into<String>, msg: impl Into<String>) -> R<T> {
@@ -80,17 +86,65 @@ impl Checker<'_> {
         Ok(ticks)
     }
 
-    fn node(&self, path: &str, index: &BTreeMap<&str, NodeId>, name: &str) -> R<NodeId> {
-        match index.get(name) {
+    /// A fractional time in ticks, in `[min, MAX_TICKS]` (or `> 0` when `min` is 0).
+    fn float_ticks(&self, path: &str, t: FloatTicks, min: f64, what: &str) -> R<f64> {
+        let x = t.to_ticks(self.tick_ms);
+        let ok =
+            x.is_finite() && x <= MAX_TICKS as f64 && if min > 0.0 { x >= min } else { x > 0.0 };
+        if ok {
+            Ok(x)
+        } else if min > 0.0 {
+            self.err(
+                path,
+                format!(
+                    "expected {what} of at least {min} tick{}, got {t}",
+                    if min == 1.0 { "" } else { "s" }
+                ),
+            )
+        } else {
+            self.err(path, format!("expected {what} greater than 0, got {t}"))
+        }
+    }
+
+    fn node(&self, path: &str, name: &str) -> R<NodeId> {
+        match self.node_index.get(name) {
             Some(&id) => Ok(id),
             None => self.err(
                 path,
                 format!(
                     "unknown node {name:?} (the scenario's nodes are {})",
-                    list(index.keys())
+                    list(self.node_index.keys())
                 ),
             ),
         }
+    }
+
+    /// A node selector: a name, `@template` or `*`.
+    fn select(&self, path: &str, selector: &str) -> R<Vec<NodeId>> {
+        if selector == "*" {
+            return Ok((0..self.node_count).map(NodeId).collect());
+        }
+        if let Some(t) = selector.strip_prefix('@') {
+            return match self.by_template.get(t) {
+                Some(ids) => Ok(ids.clone()),
+                None => self.err(
+                    path,
+                    format!(
+                        "unknown template {t:?} in {selector:?} (templates used by nodes: {})",
+                        list(self.by_template.keys())
+                    ),
+                ),
+            };
+        }
+        Ok(vec![self.node(path, selector)?])
+    }
+
+    fn select_all(&self, path: &str, selectors: &[String]) -> R<Vec<NodeId>> {
+        let mut out = BTreeSet::new();
+        for (i, s) in selectors.iter().enumerate() {
+            out.extend(self.select(&format!("{path}[{i}]"), s)?);
+        }
+        Ok(out.into_iter().collect())
     }
 
     fn latency(&self, path: &str, spec: &LatencySpec) -> R<Latency> {
@@ -109,6 +163,31 @@ impl Checker<'_> {
                 }
                 Latency::Uniform { min: lo, max: hi }
             }
+            LatencySpec::Normal { mean, sd } => {
+                let mean = self.float_ticks(&format!("{path}.mean"), mean, 0.0, "a mean")?;
+                let sd_ticks = sd.to_ticks(self.tick_ms);
+                if !(sd_ticks.is_finite() && sd_ticks >= 0.0 && sd_ticks <= MAX_TICKS as f64) {
+                    return self.err(
+                        format!("{path}.sd"),
+                        format!("expected a standard deviation >= 0, got {sd}"),
+                    );
+                }
+                Latency::Normal { mean, sd: sd_ticks }
+            }
+            LatencySpec::Exponential { mean } => Latency::Exponential {
+                mean: self.float_ticks(&format!("{path}.mean"), mean, 0.0, "a mean")?,
+            },
+            LatencySpec::Lognormal { median, sigma } => {
+                let median =
+                    self.float_ticks(&format!("{path}.median"), median, 0.0, "a median")?;
+                if !(sigma.is_finite() && (0.0..=20.0).contains(&sigma)) {
+                    return self.err(
+                        format!("{path}.sigma"),
+                        format!("expected a shape sigma in [0, 20], got {sigma}"),
+                    );
+                }
+                Latency::LogNormal { median, sigma }
+            }
         })
     }
 
@@ -118,22 +197,189 @@ impl Checker<'_> {
             LossSpec::Bernoulli { p } => Loss::Bernoulli {
                 p: self.probability(&format!("{path}.p"), p)?,
             },
+            LossSpec::GilbertElliott {
+                p_good_to_bad,
+                p_bad_to_good,
+                loss_good,
+                loss_bad,
+            } => Loss::GilbertElliott {
+                p_good_to_bad: self.probability(&format!("{path}.p_good_to_bad"), p_good_to_bad)?,
+                p_bad_to_good: self.probability(&format!("{path}.p_bad_to_good"), p_bad_to_good)?,
+                loss_good: self.probability(&format!("{path}.loss_good"), loss_good)?,
+                loss_bad: self.probability(&format!("{path}.loss_bad"), loss_bad)?,
+            },
+        })
+    }
+
+    fn availability(&self, path: &str, spec: &AvailabilitySpec) -> R<Availability> {
+        Ok(match *spec {
+            AvailabilitySpec::Always {} => Availability::Always,
+            AvailabilitySpec::Reliability { p } => Availability::Reliability {
+                p: self.probability(&format!("{path}.p"), p)?,
+            },
+            AvailabilitySpec::Periodic { on, off, phase } => Availability::Periodic {
+                on: self.at_least(&format!("{path}.on"), on, 1, "an online span")?,
+                off: self.ticks(&format!("{path}.off"), off)?,
+                phase: self.ticks(&format!("{path}.phase"), phase)?,
+            },
+            AvailabilitySpec::Bernoulli { p } => Availability::Bernoulli {
+                p: self.probability(&format!("{path}.p"), p)?,
+            },
+            AvailabilitySpec::Markov { mean_on, mean_off } => Availability::Markov {
+                mean_on: self.float_ticks(
+                    &format!("{path}.mean_on"),
+                    mean_on,
+                    1.0,
+                    "a mean online span",
+                )?,
+                mean_off: self.float_ticks(
+                    &format!("{path}.mean_off"),
+                    mean_off,
+                    1.0,
+                    "a mean offline span",
+                )?,
+            },
+            AvailabilitySpec::Intervals { ref spans } => {
+                let mut out: Vec<(Tick, Tick)> = Vec::with_capacity(spans.len());
+                for (i, [from, to]) in spans.iter().enumerate() {
+                    let sp = format!("{path}.spans[{i}]");
+                    let f = self.ticks(&format!("{sp}[0]"), *from)?;
+                    let t = self.ticks(&format!("{sp}[1]"), *to)?;
+                    if t <= f {
+                        return self.err(
+                            sp,
+                            format!(
+                                "expected a span [from, to) with from < to, got [{from}, {to}]"
+                            ),
+                        );
+                    }
+                    if let Some(&(_, prev_to)) = out.last()
+                        && f < prev_to
+                    {
+                        return self.err(sp, format!("spans must be sorted and must not overlap: this one starts at {f}, before the previous one ends at {prev_to}"));
+                    }
+                    out.push((f, t));
+                }
+                Availability::Intervals { spans: out }
+            }
+        })
+    }
+
+    fn backoff(&self, path: &str, spec: &BackoffSpec) -> R<Backoff> {
+        Ok(match *spec {
+            BackoffSpec::Fixed { interval } => Backoff::Fixed {
+                interval: self.at_least(&format!("{path}.interval"), interval, 1, "an interval")?,
+            },
+            BackoffSpec::Linear { step } => Backoff::Linear {
+                step: self.at_least(&format!("{path}.step"), step, 1, "a step")?,
+            },
+            BackoffSpec::Exponential {
+                base,
+                factor,
+                max,
+                jitter,
+            } => {
+                let base_t = self.at_least(&format!("{path}.base"), base, 1, "a base interval")?;
+                if !(factor.is_finite() && factor >= 1.0) {
+                    return self.err(
+                        format!("{path}.factor"),
+                        format!("expected a growth factor >= 1, got {factor}"),
+                    );
+                }
+                let max_t = match max {
+                    Some(m) => {
+                        let t = self.ticks(&format!("{path}.max"), m)?;
+                        if t < base_t {
+                            return self.err(
+                                format!("{path}.max"),
+                                format!(
+                                    "expected max >= base ({base_t} ticks), got {m} ({t} ticks)"
+                                ),
+                            );
+                        }
+                        t
+                    }
+                    None => MAX_TICKS,
+                };
+                Backoff::Exponential {
+                    base: base_t,
+                    factor,
+                    max: max_t,
+                    jitter: self.ticks(&format!("{path}.jitter"), jitter)?,
+                }
+            }
+            BackoffSpec::Accumulating {} => Backoff::Accumulating,
+        })
+    }
+
+    fn sync(&self, path: &str, s: &SyncSpec) -> R<SyncConfig> {
+        if s.offered_cap == 0 {
+            return self.err(format!("{path}.offered_cap"), "expected an offered list of at least 1 entry (with 0 no offer could ever be requested)");
+        }
+        Ok(SyncConfig {
+            mode: match s.mode {
+                ModeSpec::Batch => Mode::Batch,
+                ModeSpec::Interactive => Mode::Interactive,
+            },
+            packing: match s.packing {
+                PackingSpec::Record => Packing::Record,
+                PackingSpec::Payload => Packing::Payload,
+            },
+            epoch: self.at_least(&format!("{path}.epoch"), s.epoch, 1, "an epoch")?,
+            ack: match s.ack {
+                AckSpec::Step => AckTiming::Step,
+                AckSpec::Immediate => AckTiming::Immediate,
+            },
+            backoff: self.backoff(&format!("{path}.backoff"), &s.backoff)?,
+            forwarding: s.forwarding,
+            offered_cap: s.offered_cap as usize,
+            request_retransmit: s.request_retransmit,
+            delivery: match s.delivery {
+                DeliverySpec::Eventual => Delivery::Eventual,
+                DeliverySpec::Consistent => Delivery::Consistent,
+            },
+            reset_on_contact: if s.reset_on_contact {
+                Some(self.ticks(&format!("{path}.contact_silence"), s.contact_silence)?)
+            } else {
+                None
+            },
         })
     }
 }
 
-fn list<'a>(names: impl Iterator<Item = &'a &'a str>) -> String {
+fn list<'a>(names: impl Iterator<Item = &'a String>) -> String {
     let names: Vec<String> = names.map(|n| format!("{n:?}")).collect();
-    if names.len() > 8 {
+    if names.is_empty() {
+        "none".into()
+    } else if names.len() > 8 {
         format!("{}, ... ({} in all)", names[..8].join(", "), names.len())
     } else {
         names.join(", ")
     }
 }
 
+/// Membership of a group at tick `t` (changes at `t` applied).
+fn members_at(g: &PlanGroup, t: Tick) -> Vec<NodeId> {
+    let mut m: BTreeSet<NodeId> = g.members.iter().copied().collect();
+    for c in g.changes.iter().take_while(|c| c.tick <= t) {
+        if c.join {
+            m.insert(c.node);
+        } else {
+            m.remove(&c.node);
+        }
+    }
+    m.into_iter().collect()
+}
+
 /// Checks `s` and resolves it into a plan.
 pub fn validate(file: &str, s: Scenario) -> R<Plan> {
-    let mut c = Checker { file, tick_ms: 1 };
+    let mut c = Checker {
+        file,
+        tick_ms: 1,
+        node_index: BTreeMap::new(),
+        by_template: BTreeMap::new(),
+        node_count: 0,
+    };
     c.name("name", "scenario", &s.name)?;
     if s.tick_ms == 0 {
         return c.err(
@@ -150,116 +396,283 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
         return c.err("duration", format!("the run would last {duration} ticks of {} ms: more milliseconds than a message timestamp (int64) holds", s.tick_ms));
     }
 
+    // Sync settings and templates.
+    let base_sync = c.sync("sync", &s.sync)?;
+    let mut template_sync = BTreeMap::new();
+    for (name, t) in &s.templates {
+        c.name(&format!("templates.{name}"), "template", name)?;
+        let path = format!("templates.{name}");
+        if let Some(a) = &t.availability {
+            c.availability(&format!("{path}.availability"), a)?;
+        }
+        let merged = match &t.sync {
+            Some(o) => s.sync.with(o),
+            None => s.sync.clone(),
+        };
+        c.sync(&format!("{path}.sync"), &merged)?;
+        template_sync.insert(name.clone(), merged);
+    }
+
     // Nodes.
     if s.nodes.is_empty() {
         return c.err("nodes", "expected at least one node");
     }
-    let mut node_index: BTreeMap<&str, NodeId> = BTreeMap::new();
-    let mut nodes = Vec::with_capacity(s.nodes.len());
+    let mut nodes: Vec<PlanNode> = Vec::new();
     for (i, n) in s.nodes.iter().enumerate() {
         let path = format!("nodes[{i}]");
-        c.name(&format!("{path}.name"), "node", &n.name)?;
-        if node_index.insert(&n.name, NodeId(i as u32)).is_some() {
-            return c.err(
-                format!("{path}.name"),
-                format!("duplicate node name {:?}", n.name),
-            );
-        }
-        let path = format!("{path}.availability");
-        let availability = match n.availability {
-            AvailabilitySpec::Always {} => Availability::Always,
-            AvailabilitySpec::Reliability { p } => Availability::Reliability {
-                p: c.probability(&format!("{path}.p"), p)?,
+        let template = match &n.template {
+            Some(t) => match s.templates.get(t) {
+                Some(spec) => Some((t.clone(), spec)),
+                None => {
+                    return c.err(
+                        format!("{path}.template"),
+                        format!(
+                            "unknown template {t:?} (the scenario's templates are {})",
+                            list(s.templates.keys())
+                        ),
+                    );
+                }
             },
-            AvailabilitySpec::Periodic { on, off, phase } => Availability::Periodic {
-                on: c.at_least(&format!("{path}.on"), on, 1, "an online span")?,
-                off: c.ticks(&format!("{path}.off"), off)?,
-                phase: c.ticks(&format!("{path}.phase"), phase)?,
-            },
+            None => None,
         };
-        nodes.push(PlanNode {
-            name: n.name.clone(),
-            availability,
-        });
+        let prefix = match (&n.name, &template) {
+            (Some(name), _) => name.clone(),
+            (None, Some((t, _))) => t.clone(),
+            (None, None) => {
+                return c.err(
+                    path,
+                    "expected a `name` (or a `template`, whose name then names the node)",
+                );
+            }
+        };
+        let names: Vec<String> = match n.count {
+            None => vec![prefix.clone()],
+            Some(0) => return c.err(format!("{path}.count"), "expected a count of at least 1"),
+            Some(k) => (0..k).map(|j| format!("{prefix}-{j}")).collect(),
+        };
+        c.name(
+            &format!("{path}.name"),
+            "node",
+            names.last().expect("at least one"),
+        )?;
+        let availability_spec = n
+            .availability
+            .clone()
+            .or_else(|| template.as_ref().and_then(|(_, t)| t.availability.clone()))
+            .unwrap_or_default();
+        let availability = c.availability(&format!("{path}.availability"), &availability_spec)?;
+        let sync = match (&n.sync, &template) {
+            (None, None) => base_sync.clone(),
+            (None, Some((t, _))) => c.sync(&format!("templates.{t}.sync"), &template_sync[t])?,
+            (Some(o), None) => c.sync(&format!("{path}.sync"), &s.sync.with(o))?,
+            (Some(o), Some((t, _))) => {
+                c.sync(&format!("{path}.sync"), &template_sync[t].with(o))?
+            }
+        };
+        for name in names {
+            let id = NodeId(nodes.len() as u32);
+            if nodes.len() as u64 >= u32::MAX as u64 {
+                return c.err(path, "too many nodes");
+            }
+            if c.node_index.insert(name.clone(), id).is_some() {
+                return c.err(
+                    format!("{path}.name"),
+                    format!("duplicate node name {name:?}"),
+                );
+            }
+            if let Some((t, _)) = &template {
+                c.by_template.entry(t.clone()).or_default().push(id);
+            }
+            nodes.push(PlanNode {
+                name,
+                template: template.as_ref().map(|(t, _)| t.clone()),
+                availability: availability.clone(),
+                sync: sync.clone(),
+            });
+        }
+    }
+    c.node_count = nodes.len() as u32;
+    for t in s.templates.keys() {
+        c.by_template.entry(t.clone()).or_default();
     }
 
     // Groups.
-    let mut group_index: BTreeMap<&str, GroupId> = BTreeMap::new();
+    let mut group_index: BTreeMap<String, GroupId> = BTreeMap::new();
     let mut groups = Vec::with_capacity(s.groups.len());
     for (gi, g) in s.groups.iter().enumerate() {
         let path = format!("groups[{gi}]");
         c.name(&format!("{path}.name"), "group", &g.name)?;
-        if group_index.insert(&g.name, GroupId(gi as u32)).is_some() {
+        if group_index
+            .insert(g.name.clone(), GroupId(gi as u32))
+            .is_some()
+        {
             return c.err(
                 format!("{path}.name"),
                 format!("duplicate group name {:?}", g.name),
             );
         }
-        if g.members.is_empty() {
-            return c.err(format!("{path}.members"), "expected at least one member");
-        }
-        let mut members = Vec::with_capacity(g.members.len());
+        let mut seen = BTreeSet::new();
         for (mi, m) in g.members.iter().enumerate() {
-            let id = c.node(&format!("{path}.members[{mi}]"), &node_index, m)?;
-            if members.contains(&id) {
+            if !seen.insert(m) {
                 return c.err(
                     format!("{path}.members[{mi}]"),
                     format!("{m:?} is listed twice"),
                 );
             }
-            members.push(id);
         }
+        let members = c.select_all(&format!("{path}.members"), &g.members)?;
+        let mut sharing = BTreeMap::new();
         for (who, peers) in &g.sharing {
             let spath = format!("{path}.sharing.{who}");
-            let id = c.node(&spath, &node_index, who)?;
-            if !members.contains(&id) {
+            let id = c.node(&spath, who)?;
+            let mut list = c.select_all(&spath, peers)?;
+            if let Some(pi) = peers.iter().position(|p| p == who) {
                 return c.err(
-                    spath,
-                    format!("{who:?} is not a member of group {:?}", g.name),
+                    format!("{spath}[{pi}]"),
+                    format!("{who:?} cannot share a group with itself"),
                 );
             }
-            let mut seen = BTreeSet::new();
-            for (pi, p) in peers.iter().enumerate() {
-                let ppath = format!("{spath}[{pi}]");
-                let pid = c.node(&ppath, &node_index, p)?;
-                if !members.contains(&pid) {
-                    return c.err(
-                        ppath,
-                        format!("{p:?} is not a member of group {:?}", g.name),
-                    );
-                }
-                if pid == id {
-                    return c.err(ppath, format!("{who:?} cannot share a group with itself"));
-                }
-                if !seen.insert(pid) {
-                    return c.err(ppath, format!("{p:?} is listed twice"));
-                }
+            list.retain(|&p| p != id);
+            sharing.insert(id, list);
+        }
+        let mut changes = Vec::with_capacity(g.changes.len());
+        for (ci, ch) in g.changes.iter().enumerate() {
+            let cpath = format!("{path}.changes[{ci}]");
+            let tick = c.ticks(&format!("{cpath}.tick"), ch.tick)?;
+            if tick >= duration {
+                return c.err(
+                    format!("{cpath}.tick"),
+                    format!(
+                        "expected a tick before the end of the run (duration {duration}), got {}",
+                        ch.tick
+                    ),
+                );
+            }
+            changes.push((
+                ci,
+                PlanChange {
+                    tick,
+                    node: c.node(&format!("{cpath}.node"), &ch.node)?,
+                    join: ch.action == ChangeAction::Join,
+                },
+            ));
+        }
+        changes.sort_by_key(|(ci, ch)| (ch.tick, *ci));
+        let mut current: BTreeSet<NodeId> = members.iter().copied().collect();
+        for (ci, ch) in &changes {
+            let name = &nodes[ch.node.idx()].name;
+            if ch.join && !current.insert(ch.node) {
+                return c.err(
+                    format!("{path}.changes[{ci}]"),
+                    format!(
+                        "{name:?} joins group {:?} at tick {} but is already a member",
+                        g.name, ch.tick
+                    ),
+                );
+            }
+            if !ch.join && !current.remove(&ch.node) {
+                return c.err(
+                    format!("{path}.changes[{ci}]"),
+                    format!(
+                        "{name:?} leaves group {:?} at tick {} but is not a member",
+                        g.name, ch.tick
+                    ),
+                );
             }
         }
-        let sharing = members
-            .iter()
-            .map(|&m| match g.sharing.get(nodes[m.idx()].name.as_str()) {
-                Some(peers) => peers.iter().map(|p| node_index[p.as_str()]).collect(),
-                None => members.iter().copied().filter(|&o| o != m).collect(),
-            })
-            .collect();
+        for who in sharing.keys() {
+            let ever =
+                members.contains(who) || changes.iter().any(|(_, ch)| ch.node == *who && ch.join);
+            if !ever {
+                return c.err(
+                    format!("{path}.sharing.{}", nodes[who.idx()].name),
+                    format!(
+                        "{:?} is never a member of group {:?}",
+                        nodes[who.idx()].name,
+                        g.name
+                    ),
+                );
+            }
+        }
+        if members.is_empty() && changes.is_empty() {
+            return c.err(format!("{path}.members"), "expected at least one member");
+        }
         groups.push(PlanGroup {
             name: g.name.clone(),
             id: crate::wire::group_id(&g.name),
             members,
             sharing,
+            changes: changes.into_iter().map(|(_, ch)| ch).collect(),
+            final_members: current.into_iter().collect(),
         });
     }
 
     // Links.
-    let default_latency = c.latency("links.latency", &s.links.latency)?;
-    let default_loss = c.loss("links.loss", &s.links.loss)?;
-    let mut listed: BTreeMap<(NodeId, NodeId), PlanLink> = BTreeMap::new();
+    let n = nodes.len() as u32;
+    let default = PlanDirection {
+        latency: c.latency("links.latency", &s.links.latency)?,
+        loss: c.loss("links.loss", &s.links.loss)?,
+    };
+    let pairs: Vec<(NodeId, NodeId)> = match &s.links.topology {
+        TopologySpec::Explicit {} => Vec::new(),
+        TopologySpec::FullMesh {} => {
+            let count = n as u64 * n.saturating_sub(1) as u64 / 2;
+            if count > MAX_FULL_MESH_LINKS {
+                return c.err("links.topology", format!("a full mesh of {n} nodes has {count} links, more than the {MAX_FULL_MESH_LINKS} allowed; use random_regular or erdos_renyi"));
+            }
+            topology::full_mesh(n)
+        }
+        TopologySpec::Star { center } => {
+            topology::star(n, c.node("links.topology.center", center)?)
+        }
+        TopologySpec::RandomRegular { k } => {
+            if *k >= n || (n as u64 * *k as u64) % 2 == 1 {
+                return c.err(
+                    "links.topology.k",
+                    format!("a {k}-regular graph on {n} nodes needs k < {n} and n * k even"),
+                );
+            }
+            let mut rng = rng::stream(s.seed, "topology");
+            match topology::random_regular(n, *k, &mut rng) {
+                Some(e) => e,
+                None => return c.err("links.topology.k", format!("no {k}-regular graph on {n} nodes was found in 100 attempts; use a smaller k")),
+            }
+        }
+        TopologySpec::ErdosRenyi { p } => {
+            let p = c.probability("links.topology.p", *p)?;
+            let count = n as u64 * n.saturating_sub(1) as u64 / 2;
+            if count > MAX_FULL_MESH_LINKS * 10 {
+                return c.err(
+                    "links.topology",
+                    format!(
+                        "{n} nodes have {count} pairs to draw, more than {} allowed",
+                        MAX_FULL_MESH_LINKS * 10
+                    ),
+                );
+            }
+            topology::erdos_renyi(n, p, &mut rng::stream(s.seed, "topology"))
+        }
+    };
+    let mut links: BTreeMap<(NodeId, NodeId), PlanLink> = pairs
+        .into_iter()
+        .map(|(a, b)| {
+            (
+                (a, b),
+                PlanLink {
+                    a,
+                    b,
+                    ab: default.clone(),
+                    ba: default.clone(),
+                },
+            )
+        })
+        .collect();
+    let mut listed = BTreeSet::new();
     for (li, l) in s.links.list.iter().enumerate() {
         let path = format!("links.list[{li}]");
-        let a = c.node(&format!("{path}.between[0]"), &node_index, &l.between[0])?;
-        let b = c.node(&format!("{path}.between[1]"), &node_index, &l.between[1])?;
-        if a == b {
+        let x = c.node(&format!("{path}.between[0]"), &l.between[0])?;
+        let y = c.node(&format!("{path}.between[1]"), &l.between[1])?;
+        if x == y {
             return c.err(
                 format!("{path}.between"),
                 format!(
@@ -268,27 +681,31 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
                 ),
             );
         }
-        let latency = match &l.latency {
-            Some(spec) => c.latency(&format!("{path}.latency"), spec)?,
-            None => default_latency.clone(),
+        let forward = PlanDirection {
+            latency: match &l.latency {
+                Some(spec) => c.latency(&format!("{path}.latency"), spec)?,
+                None => default.latency.clone(),
+            },
+            loss: match &l.loss {
+                Some(spec) => c.loss(&format!("{path}.loss"), spec)?,
+                None => default.loss.clone(),
+            },
         };
-        let loss = match &l.loss {
-            Some(spec) => c.loss(&format!("{path}.loss"), spec)?,
-            None => default_loss.clone(),
-        };
-        let (a, b) = (a.min(b), a.max(b));
-        if listed
-            .insert(
-                (a, b),
-                PlanLink {
-                    a,
-                    b,
-                    latency,
-                    loss,
+        let backward = match &l.reverse {
+            None => forward.clone(),
+            Some(r) => PlanDirection {
+                latency: match &r.latency {
+                    Some(spec) => c.latency(&format!("{path}.reverse.latency"), spec)?,
+                    None => forward.latency.clone(),
                 },
-            )
-            .is_some()
-        {
+                loss: match &r.loss {
+                    Some(spec) => c.loss(&format!("{path}.reverse.loss"), spec)?,
+                    None => forward.loss.clone(),
+                },
+            },
+        };
+        let (a, b) = (x.min(y), x.max(y));
+        if !listed.insert((a, b)) {
             return c.err(
                 format!("{path}.between"),
                 format!(
@@ -297,54 +714,22 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
                 ),
             );
         }
+        let (ab, ba) = if x == a {
+            (forward, backward)
+        } else {
+            (backward, forward)
+        };
+        links.insert((a, b), PlanLink { a, b, ab, ba });
     }
-    let links: Vec<PlanLink> = match s.links.topology {
-        TopologySpec::Explicit {} => listed.into_values().collect(),
-        TopologySpec::FullMesh {} => {
-            let n = nodes.len() as u32;
-            let mut links = Vec::with_capacity((n as usize) * (n as usize).saturating_sub(1) / 2);
-            for a in 0..n {
-                for b in a + 1..n {
-                    let key = (NodeId(a), NodeId(b));
-                    links.push(listed.remove(&key).unwrap_or_else(|| PlanLink {
-                        a: key.0,
-                        b: key.1,
-                        latency: default_latency.clone(),
-                        loss: default_loss.clone(),
-                    }));
-                }
-            }
-            links
-        }
-    };
+    let links: Vec<PlanLink> = links.into_values().collect();
 
-    // Sync.
-    let sync = SyncConfig {
-        mode: match s.sync.mode {
-            ModeSpec::Batch => Mode::Batch,
-        },
-        packing: match s.sync.packing {
-            PackingSpec::Record => Packing::Record,
-        },
-        epoch: c.at_least("sync.epoch", s.sync.epoch, 1, "an epoch")?,
-        ack: match s.sync.ack {
-            AckSpec::Step => AckTiming::Step,
-            AckSpec::Immediate => AckTiming::Immediate,
-        },
-        backoff: match s.sync.backoff {
-            BackoffSpec::Fixed { interval } => Backoff::Fixed {
-                interval: c.at_least("sync.backoff.interval", interval, 1, "an interval")?,
-            },
-        },
-        forwarding: s.sync.forwarding,
-    };
-
-    // Workload.
-    let mut appends = Vec::with_capacity(s.workload.appends.len());
+    // Explicit appends.
+    let mut appends: Vec<PlanAppend> = Vec::with_capacity(s.workload.appends.len());
     let mut ids: BTreeMap<[u8; 32], usize> = BTreeMap::new();
+    let mut labels: BTreeMap<&str, usize> = BTreeMap::new();
     for (ai, a) in s.workload.appends.iter().enumerate() {
         let path = format!("workload.appends[{ai}]");
-        let node = c.node(&format!("{path}.node"), &node_index, &a.node)?;
+        let node = c.node(&format!("{path}.node"), &a.node)?;
         let Some(&group) = group_index.get(a.group.as_str()) else {
             return c.err(
                 format!("{path}.group"),
@@ -355,18 +740,46 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
                 ),
             );
         };
-        if !groups[group.idx()].members.contains(&node) {
-            return c.err(
-                format!("{path}.node"),
-                format!("{:?} is not a member of group {:?}", a.node, a.group),
-            );
-        }
         let tick = c.ticks(&format!("{path}.tick"), a.tick)?;
         if tick >= duration {
             return c.err(format!("{path}.tick"), format!("expected a tick before the end of the run (duration {duration}), got {} ({tick} ticks)", a.tick));
         }
-        let id =
-            crate::wire::message_id(&groups[group.idx()].id, tick * s.tick_ms, a.body.as_bytes());
+        let g = &groups[group.idx()];
+        if members_at(g, tick).binary_search(&node).is_err() {
+            return c.err(
+                format!("{path}.node"),
+                format!(
+                    "{:?} is not a member of group {:?} at tick {tick}",
+                    a.node, a.group
+                ),
+            );
+        }
+        let mut parents = Vec::with_capacity(a.parents.len());
+        for (pi, label) in a.parents.iter().enumerate() {
+            let ppath = format!("{path}.parents[{pi}]");
+            let Some(&p) = labels.get(label.as_str()) else {
+                return c.err(ppath, format!("no earlier append has the label {label:?}"));
+            };
+            if appends[p].group != group {
+                return c.err(ppath, format!("the parent {label:?} is in another group"));
+            }
+            if appends[p].ephemeral {
+                return c.err(ppath, format!("the parent {label:?} is ephemeral: it is never stored, so it cannot be a parent"));
+            }
+            if appends[p].tick > tick {
+                return c.err(ppath, format!("the parent {label:?} is appended later (tick {}) than its child (tick {tick})", appends[p].tick));
+            }
+            parents.push(p);
+        }
+        if let Some(label) = &a.label
+            && labels.insert(label, ai).is_some()
+        {
+            return c.err(
+                format!("{path}.label"),
+                format!("the label {label:?} is used twice"),
+            );
+        }
+        let id = crate::wire::message_id(&g.id, tick * s.tick_ms, a.body.as_bytes());
         if let Some(first) = ids.insert(id, ai) {
             return c.err(path, format!("the same message (group, tick and body) as workload.appends[{first}]: message ids would collide"));
         }
@@ -375,6 +788,76 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
             tick,
             group,
             body: a.body.clone().into_bytes(),
+            ephemeral: a.ephemeral,
+            parents,
+        });
+    }
+
+    // Generators.
+    let mut generators = Vec::with_capacity(s.workload.generators.len());
+    for (gi, g) in s.workload.generators.iter().enumerate() {
+        let path = format!("workload.generators[{gi}]");
+        let nodes_sel = c.select_all(&format!("{path}.nodes"), &g.nodes)?;
+        if nodes_sel.is_empty() {
+            return c.err(format!("{path}.nodes"), "expected at least one node");
+        }
+        let Some(&group) = group_index.get(g.group.as_str()) else {
+            return c.err(
+                format!("{path}.group"),
+                format!(
+                    "unknown group {:?} (the scenario's groups are {})",
+                    g.group,
+                    list(group_index.keys())
+                ),
+            );
+        };
+        let mean_interval = c.float_ticks(
+            &format!("{path}.mean_interval"),
+            g.mean_interval,
+            0.0,
+            "a mean interval",
+        )?;
+        if mean_interval < 1e-3 {
+            return c.err(
+                format!("{path}.mean_interval"),
+                format!(
+                    "expected a mean interval of at least 0.001 ticks, got {}",
+                    g.mean_interval
+                ),
+            );
+        }
+        let body = match g.body_bytes {
+            BodySizeSpec::Fixed { bytes } => BodySize::Fixed(bytes),
+            BodySizeSpec::Uniform { min, max } => {
+                if max < min {
+                    return c.err(
+                        format!("{path}.body_bytes.max"),
+                        format!("expected max >= min ({min}), got {max}"),
+                    );
+                }
+                BodySize::Uniform(min, max)
+            }
+        };
+        let from = c.ticks(&format!("{path}.from"), g.from)?;
+        let to = match g.to {
+            Some(t) => c.ticks(&format!("{path}.to"), t)?.min(duration),
+            None => duration,
+        };
+        if from >= to {
+            return c.err(
+                format!("{path}.to"),
+                format!("expected a window with from ({from}) < to ({to}) within the run"),
+            );
+        }
+        generators.push(PlanGenerator {
+            nodes: nodes_sel,
+            group,
+            mean_interval,
+            body,
+            from,
+            to,
+            ephemeral: g.ephemeral,
+            chain: g.parents == ParentsSpec::Previous,
         });
     }
 
@@ -400,8 +883,8 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
         groups,
         links,
         overhead_bytes: s.links.overhead_bytes,
-        sync,
         appends,
+        generators,
         tables_at,
         scenario: s,
     })

@@ -45,11 +45,27 @@ pub fn message_id(group_id: &[u8; ID_LEN], timestamp: u64, body: &[u8]) -> [u8; 
 
 /// The wire form of a message with no metadata.
 pub fn message(group_id: &[u8; ID_LEN], timestamp: u64, body: &[u8]) -> mvds::Message {
+    message_with(group_id, timestamp, body, &[], false)
+}
+
+/// The wire form of a message with parents and the ephemeral flag (metadata present only when
+/// one of them is set).
+pub fn message_with(
+    group_id: &[u8; ID_LEN],
+    timestamp: u64,
+    body: &[u8],
+    parents: &[[u8; ID_LEN]],
+    ephemeral: bool,
+) -> mvds::Message {
+    let metadata = (ephemeral || !parents.is_empty()).then(|| mvds::Metadata {
+        parents: parents.iter().map(|p| p.to_vec()).collect(),
+        ephemeral,
+    });
     mvds::Message {
         group_id: group_id.to_vec(),
         timestamp: timestamp as i64,
         body: body.to_vec(),
-        metadata: None,
+        metadata,
     }
 }
 
@@ -63,6 +79,26 @@ fn id_entry_len(field: u32) -> usize {
     key_len(field) + encoded_len_varint(ID_LEN as u64) + ID_LEN
 }
 
+/// Encoded size of one ACK entry of a `Payload`.
+pub fn ack_entry_len() -> usize {
+    id_entry_len(PAYLOAD_ACKS)
+}
+
+/// Encoded size of one OFFER entry of a `Payload`.
+pub fn offer_entry_len() -> usize {
+    id_entry_len(PAYLOAD_OFFERS)
+}
+
+/// Encoded size of one REQUEST entry of a `Payload`.
+pub fn request_entry_len() -> usize {
+    id_entry_len(PAYLOAD_REQUESTS)
+}
+
+/// Encoded size of one message entry of a `Payload`, for a message of encoded length `len`.
+pub fn message_entry_len(len: u32) -> usize {
+    key_len(PAYLOAD_MESSAGES) + encoded_len_varint(len as u64) + len as usize
+}
+
 /// Encoded size of a `Payload` with the given numbers of acks, offers, requests, and messages
 /// whose own encoded lengths are `message_lens`.
 pub fn payload_len(
@@ -71,13 +107,8 @@ pub fn payload_len(
     requests: usize,
     message_lens: impl IntoIterator<Item = u32>,
 ) -> usize {
-    let ids = acks * id_entry_len(PAYLOAD_ACKS)
-        + offers * id_entry_len(PAYLOAD_OFFERS)
-        + requests * id_entry_len(PAYLOAD_REQUESTS);
-    let msgs: usize = message_lens
-        .into_iter()
-        .map(|len| key_len(PAYLOAD_MESSAGES) + encoded_len_varint(len as u64) + len as usize)
-        .sum();
+    let ids = acks * ack_entry_len() + offers * offer_entry_len() + requests * request_entry_len();
+    let msgs: usize = message_lens.into_iter().map(message_entry_len).sum();
     ids + msgs
 }
 
@@ -90,12 +121,14 @@ mod tests {
         let g = group_id("chat");
         let m1 = message(&g, 1000, b"A: hello world");
         let m2 = message(&g, 2000, &[7u8; 300]);
+        let m3 = message_with(&g, 3000, b"child", &[[1u8; 32], [2u8; 32]], true);
         let id = message_id(&g, 1000, b"A: hello world").to_vec();
         for (acks, offers, requests, msgs) in [
             (1, 0, 0, vec![]),
             (0, 0, 0, vec![m1.clone()]),
             (3, 2, 1, vec![m1.clone(), m2.clone()]),
             (0, 0, 0, vec![m2.clone()]),
+            (1, 1, 1, vec![m3.clone(), m1.clone()]),
             (0, 0, 0, vec![]),
         ] {
             let real = mvds::Payload {

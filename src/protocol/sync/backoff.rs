@@ -1,20 +1,81 @@
-//! Backoff: when a record may next be sent, after its `n`-th send at tick `now`.
+//! Backoff: when a record (a message to send or offer, or a request) may next go out, after its
+//! `n`-th send at tick `now`.
+//!
+//! | policy | next send time | origin |
+//! |---|---|---|
+//! | `Fixed { interval }` | `now + interval` | seed PoC (interval 2) |
+//! | `Linear { step }` | `now + step * n` | Go mvds `Calc` |
+//! | `Exponential { base, factor, max, jitter }` | `now + min(max, ceil(base * factor^(n-1))) + uniform[0, jitter)` | status-go, Briar |
+//! | `Accumulating` | `send_time + now + 2n` | the PoC's final version and Go mvds before its fix: the send time runs away, so retransmission all but stops |
+//!
+//! `factor^(n-1)` is computed by exponentiation by squaring in `f64` (each operation IEEE-exact),
+//! so the schedule is the same on every machine. Jitter draws from the node's protocol stream.
 
+use crate::engine::rng::{self, Stream};
 use crate::engine::time::Tick;
 
 /// A backoff policy, in ticks.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Backoff {
-    /// `now + interval` (the seed PoC uses 2).
+    /// `now + interval`.
     Fixed { interval: Tick },
+    /// `now + step * n`.
+    Linear { step: Tick },
+    /// `now + min(max, ceil(base * factor^(n-1))) + uniform[0, jitter)`.
+    Exponential {
+        base: Tick,
+        factor: f64,
+        max: Tick,
+        jitter: Tick,
+    },
+    /// `send_time + now + 2n` (a real bug, kept to show its effect).
+    Accumulating,
+}
+
+fn pow(mut base: f64, mut exp: u64) -> f64 {
+    let mut acc = 1.0f64;
+    while exp > 0 {
+        if exp & 1 == 1 {
+            acc *= base;
+        }
+        base *= base;
+        exp >>= 1;
+        if acc.is_infinite() {
+            break;
+        }
+    }
+    acc
 }
 
 impl Backoff {
-    /// Next send time after the `send_count`-th send (counting from 1) at tick `now`.
-    pub fn next_send_time(&self, send_count: u32, now: Tick) -> Tick {
-        debug_assert!(send_count >= 1);
+    /// Next send time after the `n`-th send (`n >= 1`) at tick `now`, for a record whose send time
+    /// was `send_time`. Draws from `rng` only for exponential backoff with jitter.
+    pub fn next_send_time(&self, n: u32, now: Tick, send_time: Tick, rng: &mut Stream) -> Tick {
+        debug_assert!(n >= 1);
+        let n64 = n as u64;
         match *self {
-            Backoff::Fixed { interval } => now + interval,
+            Backoff::Fixed { interval } => now.saturating_add(interval),
+            Backoff::Linear { step } => now.saturating_add(step.saturating_mul(n64)),
+            Backoff::Exponential {
+                base,
+                factor,
+                max,
+                jitter,
+            } => {
+                let grown = base as f64 * pow(factor, n64 - 1);
+                let delay = if grown >= max as f64 {
+                    max
+                } else {
+                    (grown.ceil() as Tick).min(max)
+                };
+                let jitter = if jitter > 1 {
+                    rng::uniform_inclusive(rng, 0, jitter - 1)
+                } else {
+                    0
+                };
+                now.saturating_add(delay).saturating_add(jitter)
+            }
+            Backoff::Accumulating => send_time.saturating_add(now).saturating_add(2 * n64),
         }
     }
 }
@@ -22,11 +83,91 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::rng::stream;
+
+    fn schedule(b: &Backoff, sends: u32) -> Vec<Tick> {
+        // Send whenever due, starting at tick 0: the ticks of the sends.
+        let mut rng = stream(1, "node/A/protocol");
+        let (mut t, mut send_time, mut ticks) = (0, 0, vec![]);
+        for n in 1..=sends {
+            t = t.max(send_time);
+            ticks.push(t);
+            send_time = b.next_send_time(n, t, send_time, &mut rng);
+        }
+        ticks
+    }
 
     #[test]
     fn fixed_adds_the_interval_whatever_the_count() {
-        let b = Backoff::Fixed { interval: 2 };
-        assert_eq!(b.next_send_time(1, 10), 12);
-        assert_eq!(b.next_send_time(7, 10), 12);
+        assert_eq!(
+            schedule(&Backoff::Fixed { interval: 2 }, 5),
+            [0, 2, 4, 6, 8]
+        );
+    }
+
+    #[test]
+    fn linear_grows_by_step_each_send() {
+        // Gaps 3, 6, 9, 12.
+        assert_eq!(schedule(&Backoff::Linear { step: 3 }, 5), [0, 3, 9, 18, 30]);
+    }
+
+    #[test]
+    fn exponential_doubles_up_to_max() {
+        let b = Backoff::Exponential {
+            base: 1,
+            factor: 2.0,
+            max: 8,
+            jitter: 0,
+        };
+        // Gaps 1, 2, 4, 8, 8, 8.
+        assert_eq!(schedule(&b, 7), [0, 1, 3, 7, 15, 23, 31]);
+        let slow = Backoff::Exponential {
+            base: 2,
+            factor: 1.5,
+            max: 1000,
+            jitter: 0,
+        };
+        // Gaps ceil(2), ceil(3), ceil(4.5)=5, ceil(6.75)=7.
+        assert_eq!(schedule(&slow, 5), [0, 2, 5, 10, 17]);
+    }
+
+    #[test]
+    fn exponential_jitter_stays_below_jitter() {
+        let b = Backoff::Exponential {
+            base: 10,
+            factor: 1.0,
+            max: 10,
+            jitter: 4,
+        };
+        let mut rng = stream(2, "j");
+        let mut seen = [false; 4];
+        for _ in 0..200 {
+            let t = b.next_send_time(1, 100, 0, &mut rng);
+            assert!((110..114).contains(&t), "{t}");
+            seen[(t - 110) as usize] = true;
+        }
+        assert_eq!(seen, [true; 4]);
+    }
+
+    #[test]
+    fn accumulating_runs_away() {
+        // send_time += now + 2n: 0 -> 2 -> 8 -> 22 -> 52: the gaps grow like the send time itself.
+        assert_eq!(schedule(&Backoff::Accumulating, 5), [0, 2, 8, 22, 52]);
+    }
+
+    #[test]
+    fn huge_counts_saturate_instead_of_overflowing() {
+        let mut rng = stream(1, "x");
+        let b = Backoff::Exponential {
+            base: 1,
+            factor: 2.0,
+            max: u64::MAX,
+            jitter: 0,
+        };
+        assert_eq!(b.next_send_time(5000, 10, 0, &mut rng), u64::MAX);
+        assert_eq!(
+            Backoff::Linear { step: u64::MAX }.next_send_time(3, 1, 0, &mut rng),
+            u64::MAX
+        );
     }
 }

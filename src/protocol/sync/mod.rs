@@ -1,90 +1,131 @@
 //! The data-sync protocol of the seed PoC, which became MVDS (Vac RFC 2/MVDS), itself derived
-//! from Briar's BSP. Batch mode with `record` packing.
+//! from Briar's BSP: batch and interactive modes, `record` and `payload` packing, requests,
+//! offers, store-and-forward, ephemeral messages, parents, and every backoff policy.
 //!
 //! # State
 //! A node holds messages, and for every (message, peer) pair it shares the message's group with,
 //! a [`Record`]: `hold` (the peer is known to hold it), `ack` (we owe the peer an ACK),
 //! `request` (the peer asked for it since we last sent it), `send_count`, `send_time` (the
-//! next tick at which it may be sent). The peers a node shares a group with are given by
-//! [`SyncNode::set_sharing`]; they are the group's sharing list of this node, restricted to the
-//! peers it has a link to (a node cannot send to a peer it has no link to, exactly as in the seed,
-//! where B shares with C but is never connected to it).
+//! next tick at which it may be sent or offered). The peers a node shares a group with are given by
+//! [`SyncNode::set_sharing`]: the group's sharing list of this node, restricted to the peers it
+//! has a link to (a node cannot send to a peer it has no link to, as in the seed, where B shares
+//! with C but is never connected to it). Per peer it also keeps a bounded list of ids the peer
+//! **offered** that it has not yet acked or requested (`offered_cap`; when full, the oldest entry
+//! is dropped), and for messages it does not hold but wants (offered, or missing parents) a
+//! request record per peer asked (`send_count`, `send_time`).
 //!
 //! # Run loop (the one rule of use)
-//! Feed inputs with [`SyncNode::append`] and [`SyncNode::handle_packet`], call
-//! [`SyncNode::step`] at the node's step ticks, and after every call drain the output buffer and
-//! ask [`SyncNode::poll_timeout`] for the earliest tick at which a step has work. Stepping at
-//! other ticks is harmless: a step with nothing due sends nothing.
+//! Feed inputs with [`SyncNode::append`], [`SyncNode::handle_packet`] and
+//! [`SyncNode::set_sharing`], call [`SyncNode::step`] at the node's step ticks, and after every
+//! call drain the output buffer and ask [`SyncNode::poll_timeout`] for the earliest tick at
+//! which a step has work. A step with nothing due sends nothing.
 //!
-//! # The step (batch mode), in this order
-//! 1. ACK every message a peer sent us that we have not acked yet (only with
-//!    [`AckTiming::Step`]; with [`AckTiming::Immediate`], as in the seed, the ACK leaves on
-//!    receipt).
-//! 2. SEND every message a peer requested whose send time has come, and every message whose
-//!    `hold` is unset and whose send time has come, in order of `(send_time, message, peer)`.
+//! # The step, in this order
+//! 1. ACK every message a peer sent us that we have not acked yet (with [`AckTiming::Step`];
+//!    with [`AckTiming::Immediate`], as in the seed, the ACK leaves on receipt).
+//! 2. ACK every message a peer offered that we already hold.
+//! 3. REQUEST every message a peer offered that we do not hold and have not requested. With
+//!    `request_retransmit` (the Go implementation, the default) a request then goes out again on
+//!    its own backoff until the message arrives; without it (BSP's reading) a node requests once
+//!    per offer it receives.
+//! 4. SEND every message a peer requested (a request makes the message due at once).
+//! 5. SEND (batch mode) or OFFER (interactive mode) every message we share with the peer, whose
+//!    `hold` is unset and whose send time has come; ephemeral messages are sent once, outright.
 //!
-//! Each SEND: `send_count += 1`, `send_time = backoff(send_count, now)`, `request` cleared.
+//! Each SEND/OFFER/REQUEST of a record: `send_count += 1`, `send_time = backoff(send_count, now)`.
+//! With `record` packing every item travels in its own packet; with `payload` packing a step
+//! sends at most one packet per peer, carrying all its items (acks, offers, requests, messages).
 //!
-//! # Receiving
+//! # Receiving (a payload is processed acks → requests → offers → messages)
 //! - ACK for m from p: set hold on (m, p); the record stops being sent.
-//! - MESSAGE m from p, if we share m's group with p: store m if new (a delivery), set hold on
-//!   (m, p) and owe p an ACK. With store-and-forward on (the default), a new message gets records
-//!   with hold unset for every other peer we share its group with, so it travels on through us;
-//!   with it off (the seed) only the sender's record is created. A duplicate is acked again
-//!   (ACKs are not retransmitted). A MESSAGE from a peer we do not share its group with is
-//!   refused: not stored, not acked, counted in [`SyncStats::refused`].
+//! - REQUEST for m from p: if we hold m and share its group with p, set `request` on (m, p).
+//! - OFFER of m from p: if we hold m, set hold on (m, p) and owe p an ACK (step 2); if not,
+//!   remember the offer (step 3) and that p holds m.
+//! - MESSAGE m from p, if we share m's group with p: store m if new, set hold on (m, p) and owe
+//!   p an ACK. With store-and-forward (the default) a new message gets records with hold unset
+//!   for every other peer we share its group with; without it, only the sender's record. A
+//!   duplicate is acked again (ACKs are not retransmitted). Ephemeral messages are delivered but
+//!   never acked, stored or forwarded. With `consistent` delivery a stored message is delivered
+//!   only once all its parents are delivered, and missing parents are requested from the sender;
+//!   with `eventual` delivery it is delivered at once. A MESSAGE from a peer we do not share its
+//!   group with is refused (not stored, not acked) and counted.
+//! - With `reset_on_contact`, a packet from a peer silent for longer than the threshold pulls
+//!   every due time for that peer back to now.
 //!
-//! Records for a message and the sender are created with `send_time` 0 and `send_count` 0, as in
+//! Records for a message and its sender are created with `send_time` 0 and `send_count` 0, as in
 //! the seed's table.
 
 mod backoff;
 
 pub use backoff::Backoff;
 
+use crate::engine::rng::Stream;
 use crate::engine::time::Tick;
 use crate::ids::{GroupId, MsgRef, NodeId};
 use indexmap::IndexMap;
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
-/// Sync mode. Batch mode sends messages; interactive mode (offers) is not part of this build.
+/// Sync mode of a node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// Send messages outright (the seed PoC's mode).
+    /// Step 5 sends messages outright (the seed PoC's mode).
     Batch,
+    /// Step 5 offers ids; messages go out when requested.
+    Interactive,
 }
 
 /// How items are packed into packets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Packing {
-    /// Every item (ack, message) travels in its own packet, as in the seed PoC.
+    /// Every item travels in its own packet (the seed PoC).
     Record,
+    /// One 2/MVDS `Payload` per peer per step, carrying all its items (the spec).
+    Payload,
 }
 
 /// When an owed ACK leaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AckTiming {
-    /// At the node's next step (step 1 of the spec's batch mode).
+    /// At the node's next step (step 1).
     Step,
     /// At once, on receipt of the message (the seed PoC).
     Immediate,
 }
 
+/// When a stored message is delivered to the application.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// At once.
+    Eventual,
+    /// Once all its parents are delivered.
+    Consistent,
+}
+
 /// A node's sync configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SyncConfig {
-    /// Batch (the only mode in this build).
+    /// Batch or interactive.
     pub mode: Mode,
-    /// Record packing (the only packing in this build).
+    /// Record or payload packing.
     pub packing: Packing,
     /// Ticks between the node's steps (the engine steps it at multiples of `epoch`).
     pub epoch: Tick,
     /// When ACKs leave.
     pub ack: AckTiming,
-    /// Retransmission backoff.
+    /// Retransmission backoff of messages, offers and requests.
     pub backoff: Backoff,
-    /// Store-and-forward: whether a received message is passed on to the other sharing peers.
+    /// Store-and-forward.
     pub forwarding: bool,
+    /// Capacity of each peer's offered list.
+    pub offered_cap: usize,
+    /// Whether a request is retransmitted on its backoff until the message arrives.
+    pub request_retransmit: bool,
+    /// Eventual or consistent delivery.
+    pub delivery: Delivery,
+    /// With `Some(silence)`: a packet from a peer not heard from for more than `silence` ticks
+    /// (or never) pulls all due times for that peer back to now.
+    pub reset_on_contact: Option<Tick>,
 }
 
 impl Default for SyncConfig {
@@ -96,8 +137,23 @@ impl Default for SyncConfig {
             ack: AckTiming::Step,
             backoff: Backoff::Fixed { interval: 2 },
             forwarding: true,
+            offered_cap: 1024,
+            request_retransmit: true,
+            delivery: Delivery::Eventual,
+            reset_on_contact: None,
         }
     }
+}
+
+/// What travels inside a message besides its id, as the receiver reads it off the wire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageMeta {
+    /// The message's group.
+    pub group: GroupId,
+    /// Ephemeral: delivered, never acked, stored or forwarded.
+    pub ephemeral: bool,
+    /// Parent messages (for consistent delivery).
+    pub parents: Box<[MsgRef]>,
 }
 
 /// The kind of an item on the wire.
@@ -109,7 +165,7 @@ pub enum Kind {
     Ack,
     /// An offer of a message id (interactive mode).
     Offer,
-    /// A request for a message id (interactive mode).
+    /// A request for a message id.
     Request,
 }
 
@@ -126,6 +182,16 @@ impl Kind {
             Kind::Request => "request",
         }
     }
+
+    /// Position in a payload and in receive processing: acks, requests, offers, messages.
+    fn receive_rank(self) -> u8 {
+        match self {
+            Kind::Ack => 0,
+            Kind::Request => 1,
+            Kind::Offer => 2,
+            Kind::Message => 3,
+        }
+    }
 }
 
 /// One item of a packet.
@@ -133,8 +199,12 @@ impl Kind {
 pub enum Item {
     /// ACK of a message id.
     Ack(MsgRef),
-    /// A message, with its group (which travels inside the real message).
-    Message { msg: MsgRef, group: GroupId },
+    /// OFFER of a message id.
+    Offer(MsgRef),
+    /// REQUEST of a message id.
+    Request(MsgRef),
+    /// A message.
+    Message(MsgRef),
 }
 
 impl Item {
@@ -142,14 +212,16 @@ impl Item {
     pub fn kind(self) -> Kind {
         match self {
             Item::Ack(_) => Kind::Ack,
-            Item::Message { .. } => Kind::Message,
+            Item::Offer(_) => Kind::Offer,
+            Item::Request(_) => Kind::Request,
+            Item::Message(_) => Kind::Message,
         }
     }
 
     /// The message the item is about.
     pub fn msg(self) -> MsgRef {
         match self {
-            Item::Ack(m) | Item::Message { msg: m, .. } => m,
+            Item::Ack(m) | Item::Offer(m) | Item::Request(m) | Item::Message(m) => m,
         }
     }
 }
@@ -159,6 +231,9 @@ impl Item {
 pub enum Packet {
     /// `record` packing: exactly one item.
     Record(Item),
+    /// `payload` packing: the items of one step for one peer, in receive order (acks, requests,
+    /// offers, messages).
+    Payload(Box<[Item]>),
 }
 
 impl Packet {
@@ -166,6 +241,7 @@ impl Packet {
     pub fn items(&self) -> &[Item] {
         match self {
             Packet::Record(item) => std::slice::from_ref(item),
+            Packet::Payload(items) => items,
         }
     }
 }
@@ -175,7 +251,7 @@ impl Packet {
 pub enum Output {
     /// Put `packet` on the link to `to`.
     Send { to: NodeId, packet: Packet },
-    /// A message was stored for the first time: a delivery to the application.
+    /// A message is delivered to the application (first time only).
     Deliver { msg: MsgRef, from: NodeId },
 }
 
@@ -190,9 +266,9 @@ pub struct Record {
     pub ack: bool,
     /// The peer requested the message since we last sent it.
     pub request: bool,
-    /// How many times we sent the message to the peer.
+    /// How many times we sent or offered the message to the peer.
     pub send_count: u32,
-    /// Next tick at which the message may be sent to the peer.
+    /// Next tick at which the message may be sent or offered to the peer.
     pub send_time: Tick,
 }
 
@@ -213,11 +289,33 @@ impl Record {
     }
 }
 
+/// A request for a message we do not hold, to one peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// The peer asked.
+    pub peer: NodeId,
+    /// How many times we asked.
+    pub send_count: u32,
+    /// When we may ask again.
+    pub send_time: Tick,
+}
+
 /// A message this node holds, with its records (sorted by peer).
 #[derive(Clone, Debug)]
 struct Held {
     group: GroupId,
+    /// Delivered to the application (false while waiting for parents).
+    delivered: bool,
     records: Vec<Record>,
+}
+
+/// A message this node wants but does not hold.
+#[derive(Clone, Debug, Default)]
+struct Wanted {
+    /// Peers known to hold it (they offered it), sorted.
+    holders: Vec<NodeId>,
+    /// Requests, sorted by peer.
+    requests: Vec<RequestRecord>,
 }
 
 /// Counters kept by the state machine itself.
@@ -227,38 +325,69 @@ pub struct SyncStats {
     pub duplicates: u64,
     /// MESSAGE items refused because the sender does not share the group with us.
     pub refused: u64,
-    /// ACK items received for which we have no record (never sent to that peer).
+    /// ACK items received for which we have no record.
     pub unexpected_acks: u64,
+    /// REQUEST items for messages we do not hold or do not share with the requester.
+    pub unserved_requests: u64,
+    /// Offers dropped from a full offered list.
+    pub offers_dropped: u64,
+    /// Times `reset_on_contact` pulled a peer's due times back.
+    pub contact_resets: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum DueKind {
+    /// A request record of a wanted message.
+    Request,
+    /// A record of a held message.
+    Record,
 }
 
 /// The sync state machine of one node.
 #[derive(Clone, Debug)]
 pub struct SyncNode {
     config: SyncConfig,
+    rng: Stream,
     /// Per group, the peers we share it with (sorted); sorted by group.
     sharing: Vec<(GroupId, Vec<NodeId>)>,
     /// Held messages in the order this node got them.
     messages: IndexMap<MsgRef, Held>,
-    /// Candidate sends `(send_time, message, peer)`; entries whose record has changed since are
+    /// Messages wanted but not held.
+    wanted: BTreeMap<MsgRef, Wanted>,
+    /// Per peer, ids offered and not yet acked or requested (oldest first).
+    offered: BTreeMap<NodeId, VecDeque<MsgRef>>,
+    /// Candidate sends `(send_time, kind, message, peer)`; entries whose record changed since are
     /// skipped when they surface (lazy deletion).
-    due: BinaryHeap<Reverse<(Tick, MsgRef, NodeId)>>,
+    due: BinaryHeap<Reverse<(Tick, DueKind, MsgRef, NodeId)>>,
     /// ACKs owed, in the order they became owed (only with [`AckTiming::Step`]).
     acks_due: Vec<(MsgRef, NodeId)>,
-    /// The tick the oldest owed ACK became owed.
-    acks_since: Tick,
+    /// Ephemeral messages appended and not yet sent.
+    ephemeral_out: Vec<MsgRef>,
+    /// The tick since which work other than the `due` heap is pending (acks, offers, ephemerals).
+    work_since: Option<Tick>,
+    /// Messages stored but waiting for these parents (consistent delivery): parent → children.
+    waiting: BTreeMap<MsgRef, Vec<MsgRef>>,
+    /// Last tick each peer was heard from (only with `reset_on_contact`).
+    last_heard: BTreeMap<NodeId, Tick>,
     stats: SyncStats,
 }
 
 impl SyncNode {
-    /// A node with no messages and no sharing.
-    pub fn new(config: SyncConfig) -> Self {
+    /// A node with no messages and no sharing; `rng` is its protocol stream (backoff jitter).
+    pub fn new(config: SyncConfig, rng: Stream) -> Self {
         Self {
             config,
+            rng,
             sharing: Vec::new(),
             messages: IndexMap::new(),
+            wanted: BTreeMap::new(),
+            offered: BTreeMap::new(),
             due: BinaryHeap::new(),
             acks_due: Vec::new(),
-            acks_since: 0,
+            ephemeral_out: Vec::new(),
+            work_since: None,
+            waiting: BTreeMap::new(),
+            last_heard: BTreeMap::new(),
             stats: SyncStats::default(),
         }
     }
@@ -268,14 +397,44 @@ impl SyncNode {
         &self.config
     }
 
-    /// Sets the peers this node shares `group` with (must be set before messages of the group
-    /// arrive; peers are deduplicated and sorted).
-    pub fn set_sharing(&mut self, group: GroupId, mut peers: Vec<NodeId>) {
+    /// Sets the peers this node shares `group` with, from `now` on. A peer added gets a record,
+    /// due at once, for every message of the group the node holds (so it catches up); a peer
+    /// removed loses its records of the group.
+    pub fn set_sharing(&mut self, now: Tick, group: GroupId, mut peers: Vec<NodeId>) {
         peers.sort_unstable();
         peers.dedup();
-        match self.sharing.binary_search_by_key(&group, |(g, _)| *g) {
-            Ok(i) => self.sharing[i].1 = peers,
-            Err(i) => self.sharing.insert(i, (group, peers)),
+        let old = match self.sharing.binary_search_by_key(&group, |(g, _)| *g) {
+            Ok(i) => std::mem::replace(&mut self.sharing[i].1, peers.clone()),
+            Err(i) => {
+                self.sharing.insert(i, (group, peers.clone()));
+                Vec::new()
+            }
+        };
+        let added: Vec<NodeId> = peers
+            .iter()
+            .copied()
+            .filter(|p| old.binary_search(p).is_err())
+            .collect();
+        let removed: Vec<NodeId> = old
+            .iter()
+            .copied()
+            .filter(|p| peers.binary_search(p).is_err())
+            .collect();
+        if added.is_empty() && removed.is_empty() {
+            return;
+        }
+        for (&msg, held) in self.messages.iter_mut() {
+            if held.group != group {
+                continue;
+            }
+            held.records
+                .retain(|r| removed.binary_search(&r.peer).is_err());
+            for &p in &added {
+                if let Err(i) = held.records.binary_search_by_key(&p, |r| r.peer) {
+                    held.records.insert(i, Record::new(p, now));
+                    self.due.push(Reverse((now, DueKind::Record, msg, p)));
+                }
+            }
         }
     }
 
@@ -291,9 +450,14 @@ impl SyncNode {
         self.sharing(group).binary_search(&peer).is_ok()
     }
 
-    /// Whether the node holds `msg`.
+    /// Whether the node holds (has stored) `msg`.
     pub fn holds(&self, msg: MsgRef) -> bool {
         self.messages.contains_key(&msg)
+    }
+
+    /// Whether `msg` has been delivered to the application (held messages only).
+    pub fn delivered(&self, msg: MsgRef) -> bool {
+        self.messages.get(&msg).is_some_and(|h| h.delivered)
     }
 
     /// The record of (`msg`, `peer`), if any.
@@ -309,6 +473,21 @@ impl SyncNode {
         Some(&mut held.records[i])
     }
 
+    /// The request record of a wanted `msg` to `peer`, if any.
+    pub fn request_record(&self, msg: MsgRef, peer: NodeId) -> Option<&RequestRecord> {
+        let w = self.wanted.get(&msg)?;
+        let i = w.requests.binary_search_by_key(&peer, |r| r.peer).ok()?;
+        Some(&w.requests[i])
+    }
+
+    /// The ids `peer` offered that are not yet acked or requested, oldest first.
+    pub fn offered(&self, peer: NodeId) -> Vec<MsgRef> {
+        self.offered
+            .get(&peer)
+            .map(|q| q.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
     /// The node's counters.
     pub fn stats(&self) -> &SyncStats {
         &self.stats
@@ -322,36 +501,112 @@ impl SyncNode {
             .map(|(&m, held)| (m, held.group, held.records.as_slice()))
     }
 
-    /// The application appends `msg` to `group` at `now`: the node holds it and creates a record,
-    /// due at once, for every peer it shares the group with.
-    pub fn append(&mut self, now: Tick, msg: MsgRef, group: GroupId) {
+    fn mark_work(&mut self, now: Tick) {
+        if self.work_since.is_none() {
+            self.work_since = Some(now);
+        }
+    }
+
+    /// The application appends `msg` at `now`. A regular message is held and gets a record, due
+    /// at once, for every peer sharing its group; an ephemeral one is sent once at the next step.
+    pub fn append(&mut self, now: Tick, msg: MsgRef, catalog: &[MessageMeta]) {
+        let meta = &catalog[msg.idx()];
+        if meta.ephemeral {
+            self.ephemeral_out.push(msg);
+            self.mark_work(now);
+            return;
+        }
         if self.holds(msg) {
             return;
         }
+        let group = meta.group;
         let records: Vec<Record> = self
             .sharing(group)
             .iter()
             .map(|&p| Record::new(p, now))
             .collect();
         for r in &records {
-            self.due.push(Reverse((r.send_time, msg, r.peer)));
+            self.due
+                .push(Reverse((r.send_time, DueKind::Record, msg, r.peer)));
         }
-        self.messages.insert(msg, Held { group, records });
+        self.wanted.remove(&msg);
+        self.messages.insert(
+            msg,
+            Held {
+                group,
+                delivered: true,
+                records,
+            },
+        );
     }
 
-    /// Processes a packet from `from` arriving at `now`.
+    /// Processes a packet from `from` arriving at `now`, in the order acks → requests → offers →
+    /// messages.
     pub fn handle_packet(
         &mut self,
         now: Tick,
         from: NodeId,
         packet: &Packet,
+        catalog: &[MessageMeta],
         out: &mut Vec<Output>,
     ) {
-        for &item in packet.items() {
+        self.on_contact(now, from);
+        let items = packet.items();
+        let in_order = items
+            .windows(2)
+            .all(|w| w[0].kind().receive_rank() <= w[1].kind().receive_rank());
+        let reordered: Vec<Item>;
+        let items = if in_order {
+            items
+        } else {
+            reordered = {
+                let mut v = items.to_vec();
+                v.sort_by_key(|i| i.kind().receive_rank());
+                v
+            };
+            &reordered
+        };
+        for &item in items {
             match item {
                 Item::Ack(msg) => self.on_ack(msg, from),
-                Item::Message { msg, group } => self.on_message(now, from, msg, group, out),
+                Item::Request(msg) => self.on_request(now, msg, from, catalog),
+                Item::Offer(msg) => self.on_offer(now, msg, from),
+                Item::Message(msg) => self.on_message(now, from, msg, catalog, out),
             }
+        }
+    }
+
+    fn on_contact(&mut self, now: Tick, from: NodeId) {
+        let Some(silence) = self.config.reset_on_contact else {
+            return;
+        };
+        let last = self.last_heard.insert(from, now);
+        if last.is_some_and(|l| now - l <= silence) {
+            return;
+        }
+        let mut pulled = false;
+        for (&msg, held) in self.messages.iter_mut() {
+            if let Ok(i) = held.records.binary_search_by_key(&from, |r| r.peer) {
+                let r = &mut held.records[i];
+                if r.is_due_candidate() && r.send_time > now {
+                    r.send_time = now;
+                    self.due.push(Reverse((now, DueKind::Record, msg, from)));
+                    pulled = true;
+                }
+            }
+        }
+        for (&msg, w) in self.wanted.iter_mut() {
+            if let Ok(i) = w.requests.binary_search_by_key(&from, |r| r.peer) {
+                let r = &mut w.requests[i];
+                if r.send_time > now {
+                    r.send_time = now;
+                    self.due.push(Reverse((now, DueKind::Request, msg, from)));
+                    pulled = true;
+                }
+            }
+        }
+        if pulled {
+            self.stats.contact_resets += 1;
         }
     }
 
@@ -362,16 +617,85 @@ impl SyncNode {
         }
     }
 
+    fn on_request(&mut self, now: Tick, msg: MsgRef, from: NodeId, catalog: &[MessageMeta]) {
+        let group = catalog[msg.idx()].group;
+        if !self.holds(msg) || !self.shares(group, from) {
+            self.stats.unserved_requests += 1;
+            return;
+        }
+        let held = self.messages.get_mut(&msg).expect("held");
+        let i = match held.records.binary_search_by_key(&from, |r| r.peer) {
+            Ok(i) => i,
+            Err(i) => {
+                // Without forwarding only the sender has a record; a request creates one.
+                held.records.insert(i, Record::new(from, now));
+                i
+            }
+        };
+        let r = &mut held.records[i];
+        r.request = true;
+        r.send_time = r.send_time.min(now);
+        self.due
+            .push(Reverse((r.send_time, DueKind::Record, msg, from)));
+    }
+
+    fn on_offer(&mut self, now: Tick, msg: MsgRef, from: NodeId) {
+        if let Some(r) = self.record_mut(msg, from) {
+            r.hold = true;
+        } else if !self.holds(msg) {
+            let w = self.wanted.entry(msg).or_default();
+            if let Err(i) = w.holders.binary_search(&from) {
+                w.holders.insert(i, from);
+            }
+        }
+        let cap = self.config.offered_cap;
+        let queue = self.offered.entry(from).or_default();
+        if queue.contains(&msg) {
+            return;
+        }
+        if queue.len() >= cap {
+            queue.pop_front();
+            self.stats.offers_dropped += 1;
+        }
+        if cap > 0 {
+            queue.push_back(msg);
+            self.mark_work(now);
+        }
+    }
+
+    fn owe_ack(&mut self, now: Tick, msg: MsgRef, to: NodeId, out: &mut Vec<Output>) {
+        match self.config.ack {
+            AckTiming::Immediate => out.push(Output::Send {
+                to,
+                packet: Packet::Record(Item::Ack(msg)),
+            }),
+            AckTiming::Step => {
+                if let Some(r) = self.record_mut(msg, to)
+                    && !r.ack
+                {
+                    r.ack = true;
+                    self.acks_due.push((msg, to));
+                    self.mark_work(now);
+                }
+            }
+        }
+    }
+
     fn on_message(
         &mut self,
         now: Tick,
         from: NodeId,
         msg: MsgRef,
-        group: GroupId,
+        catalog: &[MessageMeta],
         out: &mut Vec<Output>,
     ) {
-        if !self.shares(group, from) {
+        let meta = &catalog[msg.idx()];
+        if !self.shares(meta.group, from) {
             self.stats.refused += 1;
+            return;
+        }
+        if meta.ephemeral {
+            out.push(Output::Deliver { msg, from });
             return;
         }
         if self.holds(msg) {
@@ -379,109 +703,293 @@ impl SyncNode {
             if let Some(r) = self.record_mut(msg, from) {
                 r.hold = true;
             }
-        } else {
-            let forwarding = self.config.forwarding;
-            let records: Vec<Record> = self
-                .sharing(group)
-                .iter()
-                .filter(|&&p| forwarding || p == from)
-                .map(|&p| {
-                    let mut r = Record::new(p, now);
-                    if p == from {
-                        r.hold = true;
-                        r.send_time = 0;
-                    }
-                    r
-                })
-                .collect();
-            for r in records.iter().filter(|r| !r.hold) {
-                self.due.push(Reverse((r.send_time, msg, r.peer)));
-            }
-            self.messages.insert(msg, Held { group, records });
-            out.push(Output::Deliver { msg, from });
+            self.owe_ack(now, msg, from, out);
+            return;
         }
-        match self.config.ack {
-            AckTiming::Immediate => out.push(Output::Send {
-                to: from,
-                packet: Packet::Record(Item::Ack(msg)),
-            }),
-            AckTiming::Step => {
-                let r = self
-                    .record_mut(msg, from)
-                    .expect("a record exists for a sharing sender of a held message");
-                if !r.ack {
-                    r.ack = true;
-                    if self.acks_due.is_empty() {
-                        self.acks_since = now;
-                    }
-                    self.acks_due.push((msg, from));
+        let group = meta.group;
+        let forwarding = self.config.forwarding;
+        let holders = self
+            .wanted
+            .remove(&msg)
+            .map(|w| w.holders)
+            .unwrap_or_default();
+        let records: Vec<Record> = self
+            .sharing(group)
+            .iter()
+            .filter(|&&p| forwarding || p == from)
+            .map(|&p| {
+                let mut r = Record::new(p, now);
+                if p == from {
+                    r.hold = true;
+                    r.send_time = 0;
+                } else if holders.binary_search(&p).is_ok() {
+                    r.hold = true;
+                }
+                r
+            })
+            .collect();
+        for r in records.iter().filter(|r| !r.hold) {
+            self.due
+                .push(Reverse((r.send_time, DueKind::Record, msg, r.peer)));
+        }
+        self.messages.insert(
+            msg,
+            Held {
+                group,
+                delivered: false,
+                records,
+            },
+        );
+        let missing: Vec<MsgRef> = match self.config.delivery {
+            Delivery::Eventual => Vec::new(),
+            Delivery::Consistent => meta
+                .parents
+                .iter()
+                .copied()
+                .filter(|&p| !self.delivered(p))
+                .collect(),
+        };
+        if missing.is_empty() {
+            self.deliver(msg, from, out);
+        }
+        self.owe_ack(now, msg, from, out);
+        for parent in missing {
+            let children = self.waiting.entry(parent).or_default();
+            if !children.contains(&msg) {
+                children.push(msg);
+            }
+            if !self.holds(parent) {
+                // Ask the sender for the missing parent, on the request backoff.
+                let w = self.wanted.entry(parent).or_default();
+                if let Err(i) = w.requests.binary_search_by_key(&from, |r| r.peer) {
+                    w.requests.insert(
+                        i,
+                        RequestRecord {
+                            peer: from,
+                            send_count: 0,
+                            send_time: now,
+                        },
+                    );
+                    self.due
+                        .push(Reverse((now, DueKind::Request, parent, from)));
                 }
             }
         }
     }
 
-    fn entry_is_live(&self, t: Tick, msg: MsgRef, peer: NodeId) -> bool {
-        self.record(msg, peer)
-            .is_some_and(|r| r.send_time == t && r.is_due_candidate())
+    /// Delivers `msg` and, transitively, every stored child that was waiting only for it.
+    fn deliver(&mut self, msg: MsgRef, from: NodeId, out: &mut Vec<Output>) {
+        if let Some(h) = self.messages.get_mut(&msg) {
+            h.delivered = true;
+        }
+        out.push(Output::Deliver { msg, from });
+        self.release_children(msg, from, out);
+    }
+
+    fn release_children(&mut self, parent: MsgRef, from: NodeId, out: &mut Vec<Output>) {
+        let mut ready = vec![parent];
+        while let Some(p) = ready.pop() {
+            let Some(children) = self.waiting.remove(&p) else {
+                continue;
+            };
+            for child in children {
+                if self.delivered(child) || !self.holds(child) {
+                    continue;
+                }
+                let still_waiting = self.waiting.values().any(|c| c.contains(&child));
+                if !still_waiting {
+                    self.messages.get_mut(&child).expect("held").delivered = true;
+                    out.push(Output::Deliver { msg: child, from });
+                    ready.push(child);
+                }
+            }
+        }
+    }
+
+    fn entry_is_live(&self, t: Tick, kind: DueKind, msg: MsgRef, peer: NodeId) -> bool {
+        match kind {
+            DueKind::Record => self
+                .record(msg, peer)
+                .is_some_and(|r| r.send_time == t && r.is_due_candidate()),
+            DueKind::Request => self
+                .request_record(msg, peer)
+                .is_some_and(|r| r.send_time == t),
+        }
     }
 
     /// The earliest tick at which a step would send something, or `None` if nothing is pending.
     pub fn poll_timeout(&mut self) -> Option<Tick> {
-        while let Some(&Reverse((t, m, p))) = self.due.peek() {
-            if self.entry_is_live(t, m, p) {
+        while let Some(&Reverse((t, kind, m, p))) = self.due.peek() {
+            if self.entry_is_live(t, kind, m, p) {
                 break;
             }
             self.due.pop();
         }
-        let due = self.due.peek().map(|Reverse((t, _, _))| *t);
-        let acks = (!self.acks_due.is_empty()).then_some(self.acks_since);
-        match (due, acks) {
+        let due = self.due.peek().map(|Reverse((t, ..))| *t);
+        match (due, self.work_since) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
     }
 
-    /// One step of batch mode at `now` (see the module docs for the order).
-    pub fn step(&mut self, now: Tick, out: &mut Vec<Output>) {
-        // 1. ACK every message a peer sent us that we have not acked yet.
+    fn next_send_time(&mut self, n: u32, now: Tick, send_time: Tick) -> Tick {
+        self.config
+            .backoff
+            .next_send_time(n, now, send_time, &mut self.rng)
+    }
+
+    /// One step at `now` (see the module docs for the order).
+    pub fn step(&mut self, now: Tick, catalog: &[MessageMeta], out: &mut Vec<Output>) {
+        let mut items: Vec<(NodeId, Item)> = Vec::new();
+        self.work_since = None;
+
+        // Offers first: an offered message we hold is owed an ACK (step 2, sent with step 1's
+        // ACKs, once per peer and message); one we do not hold is requested (step 3).
+        let retransmit = self.config.request_retransmit;
+        let mut requests_now: Vec<(NodeId, Item)> = Vec::new();
+        for (peer, queue) in std::mem::take(&mut self.offered) {
+            for msg in queue {
+                if self.holds(msg) {
+                    if let Some(r) = self.record_mut(msg, peer) {
+                        r.hold = true;
+                        if !r.ack {
+                            r.ack = true;
+                            self.acks_due.push((msg, peer));
+                        }
+                    }
+                    continue;
+                }
+                let w = self.wanted.entry(msg).or_default();
+                match w.requests.binary_search_by_key(&peer, |r| r.peer) {
+                    Ok(_) if retransmit => {} // already requested: it retransmits on its backoff
+                    Ok(i) => {
+                        // BSP: one request per offer received.
+                        let (n, st) = (w.requests[i].send_count + 1, w.requests[i].send_time);
+                        let next = self.next_send_time(n, now, st);
+                        let r = &mut self.wanted.get_mut(&msg).expect("wanted").requests[i];
+                        r.send_count = n;
+                        r.send_time = next;
+                        requests_now.push((peer, Item::Request(msg)));
+                    }
+                    Err(i) => {
+                        w.requests.insert(
+                            i,
+                            RequestRecord {
+                                peer,
+                                send_count: 0,
+                                send_time: now,
+                            },
+                        );
+                        self.due.push(Reverse((now, DueKind::Request, msg, peer)));
+                    }
+                }
+            }
+        }
+
+        // 1 and 2. ACK every message a peer sent or offered us that we have not acked yet.
         for (msg, peer) in std::mem::take(&mut self.acks_due) {
             if let Some(r) = self.record_mut(msg, peer)
                 && r.ack
             {
                 r.ack = false;
-                out.push(Output::Send {
-                    to: peer,
-                    packet: Packet::Record(Item::Ack(msg)),
-                });
+                items.push((peer, Item::Ack(msg)));
             }
         }
-        // 2. SEND requested messages and messages not known to be held, whose time has come.
-        while let Some(&Reverse((t, msg, peer))) = self.due.peek() {
+        // 3. REQUEST (the once-per-offer requests; retransmitted ones come off the heap below).
+        items.extend(requests_now);
+
+        // Everything on the due heap whose time has come.
+        let mut ready: Vec<(DueKind, MsgRef, NodeId)> = Vec::new();
+        while let Some(&Reverse((t, kind, msg, peer))) = self.due.peek() {
             if t > now {
                 break;
             }
             self.due.pop();
-            if !self.entry_is_live(t, msg, peer) {
-                continue;
+            if self.entry_is_live(t, kind, msg, peer) {
+                ready.push((kind, msg, peer));
             }
-            let backoff = &self.config.backoff;
-            let held = self.messages.get_mut(&msg).expect("live entry");
-            let group = held.group;
-            let i = held
-                .records
-                .binary_search_by_key(&peer, |r| r.peer)
-                .expect("live entry");
-            let r = &mut held.records[i];
-            r.send_count += 1;
-            r.send_time = backoff.next_send_time(r.send_count, now);
-            r.request = false;
-            if !r.hold {
-                self.due.push(Reverse((r.send_time, msg, peer)));
+        }
+        // Requests (step 3) first, then requested messages (step 4), then the rest (step 5).
+        ready.sort_by_key(|&(kind, msg, peer)| {
+            let rank = match kind {
+                DueKind::Request => 0,
+                DueKind::Record if self.record(msg, peer).is_some_and(|r| r.request) => 1,
+                DueKind::Record => 2,
+            };
+            (rank, msg, peer)
+        });
+        ready.dedup();
+        for (kind, msg, peer) in ready {
+            match kind {
+                DueKind::Request => {
+                    let w = self.wanted.get_mut(&msg).expect("live");
+                    let i = w
+                        .requests
+                        .binary_search_by_key(&peer, |r| r.peer)
+                        .expect("live");
+                    w.requests[i].send_count += 1;
+                    let (n, st) = (w.requests[i].send_count, w.requests[i].send_time);
+                    let next = self.next_send_time(n, now, st);
+                    self.wanted.get_mut(&msg).expect("live").requests[i].send_time = next;
+                    if retransmit {
+                        self.due.push(Reverse((next, DueKind::Request, msg, peer)));
+                    }
+                    items.push((peer, Item::Request(msg)));
+                }
+                DueKind::Record => {
+                    let interactive = self.config.mode == Mode::Interactive;
+                    let r = self.record(msg, peer).expect("live");
+                    let requested = r.request;
+                    let (n, st) = (r.send_count + 1, r.send_time);
+                    let next = self.next_send_time(n, now, st);
+                    let r = self.record_mut(msg, peer).expect("live");
+                    r.send_count = n;
+                    r.send_time = next;
+                    r.request = false;
+                    if !r.hold {
+                        self.due.push(Reverse((next, DueKind::Record, msg, peer)));
+                    }
+                    let item = if requested || !interactive {
+                        Item::Message(msg)
+                    } else {
+                        Item::Offer(msg)
+                    };
+                    items.push((peer, item));
+                }
             }
-            out.push(Output::Send {
-                to: peer,
-                packet: Packet::Record(Item::Message { msg, group }),
-            });
+        }
+
+        // Ephemeral messages: once, outright, to every peer sharing the group.
+        for msg in std::mem::take(&mut self.ephemeral_out) {
+            for &peer in self.sharing(catalog[msg.idx()].group) {
+                items.push((peer, Item::Message(msg)));
+            }
+        }
+
+        match self.config.packing {
+            Packing::Record => out.extend(items.into_iter().map(|(to, item)| Output::Send {
+                to,
+                packet: Packet::Record(item),
+            })),
+            Packing::Payload => {
+                // One payload per peer (peers in id order), items in receive order.
+                items.sort_by_key(|&(peer, item)| (peer, item.kind().receive_rank()));
+                let mut start = 0;
+                while start < items.len() {
+                    let peer = items[start].0;
+                    let end = start
+                        + items[start..]
+                            .iter()
+                            .take_while(|(p, _)| *p == peer)
+                            .count();
+                    let payload: Box<[Item]> = items[start..end].iter().map(|&(_, i)| i).collect();
+                    out.push(Output::Send {
+                        to: peer,
+                        packet: Packet::Payload(payload),
+                    });
+                    start = end;
+                }
+            }
         }
     }
 }

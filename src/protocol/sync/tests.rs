@@ -1,17 +1,41 @@
-//! Tick-by-tick tests of the sync state machine.
+//! Tick-by-tick tests of the sync state machine: one test per step rule and receive rule.
 
 use super::*;
+use crate::engine::rng::stream;
 
 const A: NodeId = NodeId(0);
 const B: NodeId = NodeId(1);
 const C: NodeId = NodeId(2);
 const G: GroupId = GroupId(0);
 const M: MsgRef = MsgRef(0);
+const M1: MsgRef = MsgRef(1);
+const M2: MsgRef = MsgRef(2);
+
+/// Three messages of group G: M, M1 (child of M), M2 (ephemeral).
+fn catalog() -> Vec<MessageMeta> {
+    vec![
+        MessageMeta {
+            group: G,
+            ephemeral: false,
+            parents: Box::new([]),
+        },
+        MessageMeta {
+            group: G,
+            ephemeral: false,
+            parents: Box::new([M]),
+        },
+        MessageMeta {
+            group: G,
+            ephemeral: true,
+            parents: Box::new([]),
+        },
+    ]
+}
 
 fn node(me: NodeId, config: SyncConfig) -> SyncNode {
-    let mut n = SyncNode::new(config);
+    let mut n = SyncNode::new(config, stream(1, "node/test/protocol"));
     let peers = [A, B, C].into_iter().filter(|&p| p != me).collect();
-    n.set_sharing(G, peers);
+    n.set_sharing(0, G, peers);
     n
 }
 
@@ -23,36 +47,46 @@ fn seed_config() -> SyncConfig {
     }
 }
 
-fn msg_to(to: NodeId, msg: MsgRef) -> Output {
-    Output::Send {
-        to,
-        packet: Packet::Record(Item::Message { msg, group: G }),
+fn interactive() -> SyncConfig {
+    SyncConfig {
+        mode: Mode::Interactive,
+        ..SyncConfig::default()
     }
 }
 
-fn ack_to(to: NodeId, msg: MsgRef) -> Output {
+fn send(to: NodeId, item: Item) -> Output {
     Output::Send {
         to,
-        packet: Packet::Record(Item::Ack(msg)),
+        packet: Packet::Record(item),
     }
 }
 
 fn step(n: &mut SyncNode, now: Tick) -> Vec<Output> {
     let mut out = Vec::new();
-    n.step(now, &mut out);
+    n.step(now, &catalog(), &mut out);
     out
 }
 
 fn receive(n: &mut SyncNode, now: Tick, from: NodeId, item: Item) -> Vec<Output> {
+    receive_packet(n, now, from, Packet::Record(item))
+}
+
+fn receive_packet(n: &mut SyncNode, now: Tick, from: NodeId, packet: Packet) -> Vec<Output> {
     let mut out = Vec::new();
-    n.handle_packet(now, from, &Packet::Record(item), &mut out);
+    n.handle_packet(now, from, &packet, &catalog(), &mut out);
     out
 }
+
+fn append(n: &mut SyncNode, now: Tick, msg: MsgRef) {
+    n.append(now, msg, &catalog());
+}
+
+// ---- appending and sending (batch) ----
 
 #[test]
 fn append_creates_due_records_for_every_sharing_peer() {
     let mut a = node(A, seed_config());
-    a.append(1, M, G);
+    append(&mut a, 1, M);
     assert!(a.holds(M));
     for p in [B, C] {
         let r = a.record(M, p).unwrap();
@@ -66,22 +100,28 @@ fn append_creates_due_records_for_every_sharing_peer() {
 #[test]
 fn fixed_backoff_resends_every_interval_until_acked() {
     let mut a = node(A, seed_config());
-    a.append(1, M, G);
+    append(&mut a, 1, M);
     // Tick 1: sent to both peers; next send time 1 + 2.
-    assert_eq!(step(&mut a, 1), [msg_to(B, M), msg_to(C, M)]);
+    assert_eq!(
+        step(&mut a, 1),
+        [send(B, Item::Message(M)), send(C, Item::Message(M))]
+    );
     assert_eq!(a.record(M, B).unwrap().send_count, 1);
     assert_eq!(a.record(M, B).unwrap().send_time, 3);
     assert_eq!(a.poll_timeout(), Some(3));
     // Tick 2: nothing due.
     assert_eq!(step(&mut a, 2), []);
     // Tick 3: both again.
-    assert_eq!(step(&mut a, 3), [msg_to(B, M), msg_to(C, M)]);
+    assert_eq!(
+        step(&mut a, 3),
+        [send(B, Item::Message(M)), send(C, Item::Message(M))]
+    );
     assert_eq!(a.record(M, C).unwrap().send_count, 2);
     // Tick 4: C's ACK arrives; hold set, C's record stops.
     assert_eq!(receive(&mut a, 4, C, Item::Ack(M)), []);
     assert!(a.record(M, C).unwrap().hold);
     // Tick 5: only B.
-    assert_eq!(step(&mut a, 5), [msg_to(B, M)]);
+    assert_eq!(step(&mut a, 5), [send(B, Item::Message(M))]);
     assert_eq!(a.record(M, C).unwrap().send_count, 2);
     assert_eq!(a.record(M, B).unwrap().send_time, 7);
     // Tick 6: B's ACK; nothing is pending any more.
@@ -92,26 +132,67 @@ fn fixed_backoff_resends_every_interval_until_acked() {
 }
 
 #[test]
+fn each_backoff_policy_drives_the_resend_schedule() {
+    for (backoff, expected) in [
+        (Backoff::Fixed { interval: 3 }, vec![0, 3, 6, 9, 12]),
+        (Backoff::Linear { step: 2 }, vec![0, 2, 6, 12]),
+        (
+            Backoff::Exponential {
+                base: 1,
+                factor: 2.0,
+                max: 4,
+                jitter: 0,
+            },
+            vec![0, 1, 3, 7, 11],
+        ),
+        (Backoff::Accumulating, vec![0, 2, 8]),
+    ] {
+        let mut a = node(
+            A,
+            SyncConfig {
+                backoff: backoff.clone(),
+                ..seed_config()
+            },
+        );
+        a.set_sharing(0, G, vec![B]);
+        append(&mut a, 0, M);
+        let mut sends = vec![];
+        for t in 0..=12 {
+            if !step(&mut a, t).is_empty() {
+                sends.push(t);
+            }
+        }
+        assert_eq!(sends, expected, "{backoff:?}");
+    }
+}
+
+#[test]
 fn a_late_step_sends_what_is_overdue_once() {
     let mut a = node(A, seed_config());
-    a.append(1, M, G);
-    // The node was not stepped for a while (offline): one send per peer, then back off.
-    assert_eq!(step(&mut a, 10), [msg_to(B, M), msg_to(C, M)]);
+    append(&mut a, 1, M);
+    assert_eq!(
+        step(&mut a, 10),
+        [send(B, Item::Message(M)), send(C, Item::Message(M))]
+    );
     assert_eq!(a.record(M, B).unwrap().send_time, 12);
     assert_eq!(step(&mut a, 11), []);
 }
 
+// ---- receiving messages ----
+
 #[test]
 fn receiving_delivers_holds_and_acks_immediately_in_the_seed_model() {
     let mut c = node(C, seed_config());
-    let out = receive(&mut c, 3, A, Item::Message { msg: M, group: G });
-    assert_eq!(out, [Output::Deliver { msg: M, from: A }, ack_to(A, M)]);
+    let out = receive(&mut c, 3, A, Item::Message(M));
+    assert_eq!(
+        out,
+        [Output::Deliver { msg: M, from: A }, send(A, Item::Ack(M))]
+    );
     let r = c.record(M, A).unwrap();
     assert_eq!(
         (r.hold, r.ack, r.send_count, r.send_time),
         (true, false, 0, 0)
     );
-    // No forwarding: no record for B, nothing to send.
     assert_eq!(c.record(M, B), None);
     assert_eq!(c.poll_timeout(), None);
 }
@@ -119,83 +200,371 @@ fn receiving_delivers_holds_and_acks_immediately_in_the_seed_model() {
 #[test]
 fn ack_waits_for_the_next_step_in_batch_mode() {
     let mut c = node(C, SyncConfig::default());
-    let out = receive(&mut c, 3, A, Item::Message { msg: M, group: G });
+    let out = receive(&mut c, 3, A, Item::Message(M));
     assert_eq!(out, [Output::Deliver { msg: M, from: A }]);
     assert!(c.record(M, A).unwrap().ack);
     assert_eq!(c.poll_timeout(), Some(3));
-    // Step 1 acks first, then step 2 forwards to B (store-and-forward is on by default).
-    assert_eq!(step(&mut c, 3), [ack_to(A, M), msg_to(B, M)]);
+    // Step 1 acks first, then step 5 forwards to B (store-and-forward is on by default).
+    assert_eq!(
+        step(&mut c, 3),
+        [send(A, Item::Ack(M)), send(B, Item::Message(M))]
+    );
     assert!(!c.record(M, A).unwrap().ack);
-    // The ack is not retransmitted.
     assert_eq!(step(&mut c, 4), []);
 }
 
 #[test]
 fn duplicate_message_is_acked_again_and_counted() {
     let mut c = node(C, seed_config());
-    receive(&mut c, 3, A, Item::Message { msg: M, group: G });
-    let out = receive(&mut c, 5, A, Item::Message { msg: M, group: G });
-    assert_eq!(out, [ack_to(A, M)]);
+    receive(&mut c, 3, A, Item::Message(M));
+    let out = receive(&mut c, 5, A, Item::Message(M));
+    assert_eq!(out, [send(A, Item::Ack(M))]);
     assert_eq!(c.stats().duplicates, 1);
 }
 
 #[test]
 fn store_and_forward_creates_records_for_the_other_sharing_peers() {
     let mut c = node(C, SyncConfig::default());
-    receive(&mut c, 3, A, Item::Message { msg: M, group: G });
+    receive(&mut c, 3, A, Item::Message(M));
     let to_b = c.record(M, B).unwrap();
     assert_eq!((to_b.hold, to_b.send_time, to_b.send_count), (false, 3, 0));
-    // B then sends it back to C: C marks hold for B and stops forwarding to it.
-    receive(&mut c, 3, B, Item::Message { msg: M, group: G });
+    receive(&mut c, 3, B, Item::Message(M));
     assert!(c.record(M, B).unwrap().hold);
-    assert_eq!(step(&mut c, 3), [ack_to(A, M), ack_to(B, M)]);
+    assert_eq!(
+        step(&mut c, 3),
+        [send(A, Item::Ack(M)), send(B, Item::Ack(M))]
+    );
 }
 
 #[test]
 fn message_from_a_peer_that_does_not_share_the_group_is_refused() {
-    let mut c = SyncNode::new(seed_config());
-    c.set_sharing(G, vec![A]);
-    let out = receive(&mut c, 2, B, Item::Message { msg: M, group: G });
-    assert_eq!(out, []);
+    let mut c = SyncNode::new(seed_config(), stream(1, "x"));
+    c.set_sharing(0, G, vec![A]);
+    assert_eq!(receive(&mut c, 2, B, Item::Message(M)), []);
     assert!(!c.holds(M));
     assert_eq!(c.stats().refused, 1);
-    // And a message of a group it shares with nobody.
-    let out = receive(
-        &mut c,
-        2,
-        A,
-        Item::Message {
-            msg: M,
-            group: GroupId(9),
-        },
-    );
-    assert_eq!(out, []);
-    assert_eq!(c.stats().refused, 2);
 }
 
 #[test]
 fn hold_is_never_sent_to_and_unknown_acks_are_counted() {
     let mut a = node(A, seed_config());
-    a.append(1, M, G);
+    append(&mut a, 1, M);
     receive(&mut a, 1, B, Item::Ack(M));
-    assert_eq!(step(&mut a, 1), [msg_to(C, M)]);
-    receive(&mut a, 1, B, Item::Ack(MsgRef(5)));
+    assert_eq!(step(&mut a, 1), [send(C, Item::Message(M))]);
+    receive(&mut a, 1, B, Item::Ack(M1));
     assert_eq!(a.stats().unexpected_acks, 1);
+}
+
+#[test]
+fn ephemeral_is_sent_once_delivered_and_never_acked_stored_or_forwarded() {
+    let mut a = node(A, SyncConfig::default());
+    append(&mut a, 0, M2);
+    assert!(!a.holds(M2));
+    assert_eq!(
+        step(&mut a, 0),
+        [send(B, Item::Message(M2)), send(C, Item::Message(M2))]
+    );
+    assert_eq!(a.poll_timeout(), None, "no retransmission");
+    let mut b = node(B, SyncConfig::default());
+    assert_eq!(
+        receive(&mut b, 1, A, Item::Message(M2)),
+        [Output::Deliver { msg: M2, from: A }]
+    );
+    assert!(!b.holds(M2));
+    assert_eq!(b.poll_timeout(), None, "no ack, no forwarding");
+}
+
+// ---- requests and offers ----
+
+#[test]
+fn a_request_makes_the_message_due_at_once() {
+    let mut a = node(A, SyncConfig::default());
+    append(&mut a, 0, M);
+    step(&mut a, 0);
+    assert_eq!(a.record(M, B).unwrap().send_time, 2);
+    receive(&mut a, 1, B, Item::Request(M));
+    let r = a.record(M, B).unwrap();
+    assert!(r.request);
+    assert_eq!(r.send_time, 1);
+    assert_eq!(step(&mut a, 1), [send(B, Item::Message(M))]);
+    let r = a.record(M, B).unwrap();
+    assert!(!r.request);
+    assert_eq!((r.send_count, r.send_time), (2, 3));
+}
+
+#[test]
+fn a_request_for_a_message_not_held_is_not_served() {
+    let mut a = node(A, SyncConfig::default());
+    assert_eq!(receive(&mut a, 1, B, Item::Request(M)), []);
+    assert_eq!(a.stats().unserved_requests, 1);
+    assert_eq!(a.poll_timeout(), None);
+}
+
+#[test]
+fn interactive_mode_offers_then_sends_on_request() {
+    let mut a = node(A, interactive());
+    a.set_sharing(0, G, vec![B]);
+    append(&mut a, 0, M);
+    assert_eq!(step(&mut a, 0), [send(B, Item::Offer(M))]);
+    assert_eq!(a.record(M, B).unwrap().send_count, 1);
+    // B (interactive too) receives the offer, requests at its step.
+    let mut b = node(B, interactive());
+    b.set_sharing(0, G, vec![A]);
+    assert_eq!(receive(&mut b, 1, A, Item::Offer(M)), []);
+    assert_eq!(b.offered(A), [M]);
+    assert_eq!(step(&mut b, 1), [send(A, Item::Request(M))]);
+    assert_eq!(b.request_record(M, A).unwrap().send_count, 1);
+    // A sends the message at once.
+    receive(&mut a, 2, B, Item::Request(M));
+    assert_eq!(step(&mut a, 2), [send(B, Item::Message(M))]);
+    // B stores it (the offerer holds it), acks at its step.
+    assert_eq!(
+        receive(&mut b, 3, A, Item::Message(M)),
+        [Output::Deliver { msg: M, from: A }]
+    );
+    assert!(b.request_record(M, A).is_none());
+    assert_eq!(step(&mut b, 3), [send(A, Item::Ack(M))]);
+    receive(&mut a, 4, B, Item::Ack(M));
+    assert_eq!(a.poll_timeout(), None);
+}
+
+#[test]
+fn an_offer_of_a_held_message_is_acked_at_the_next_step() {
+    let mut b = node(B, SyncConfig::default());
+    append(&mut b, 0, M);
+    receive(&mut b, 0, A, Item::Offer(M));
+    assert!(b.record(M, A).unwrap().hold, "the offerer holds it");
+    let out = step(&mut b, 0);
+    assert_eq!(out, [send(A, Item::Ack(M)), send(C, Item::Message(M))]);
+}
+
+#[test]
+fn requests_are_retransmitted_on_their_backoff_by_default() {
+    let mut b = node(B, SyncConfig::default());
+    receive(&mut b, 0, A, Item::Offer(M));
+    assert_eq!(step(&mut b, 0), [send(A, Item::Request(M))]);
+    assert_eq!(b.poll_timeout(), Some(2));
+    assert_eq!(step(&mut b, 1), []);
+    assert_eq!(step(&mut b, 2), [send(A, Item::Request(M))]);
+    // A second offer does not add a request: the record is on its backoff.
+    receive(&mut b, 3, A, Item::Offer(M));
+    assert_eq!(step(&mut b, 3), []);
+    assert_eq!(step(&mut b, 4), [send(A, Item::Request(M))]);
+    assert_eq!(b.request_record(M, A).unwrap().send_count, 3);
+}
+
+#[test]
+fn without_request_retransmit_a_node_requests_once_per_offer() {
+    let mut b = node(
+        B,
+        SyncConfig {
+            request_retransmit: false,
+            ..SyncConfig::default()
+        },
+    );
+    receive(&mut b, 0, A, Item::Offer(M));
+    assert_eq!(step(&mut b, 0), [send(A, Item::Request(M))]);
+    assert_eq!(b.poll_timeout(), None, "no retransmission");
+    assert_eq!(step(&mut b, 5), []);
+    receive(&mut b, 6, A, Item::Offer(M));
+    assert_eq!(step(&mut b, 6), [send(A, Item::Request(M))]);
+    assert_eq!(b.request_record(M, A).unwrap().send_count, 2);
+}
+
+#[test]
+fn the_offered_list_drops_its_oldest_entry_when_full() {
+    let mut b = node(
+        B,
+        SyncConfig {
+            offered_cap: 2,
+            ..SyncConfig::default()
+        },
+    );
+    for m in [M, M1, M2] {
+        receive(&mut b, 0, A, Item::Offer(m));
+    }
+    assert_eq!(b.offered(A), [M1, M2]);
+    assert_eq!(b.stats().offers_dropped, 1);
+    // The same id offered twice is listed once.
+    receive(&mut b, 0, A, Item::Offer(M2));
+    assert_eq!(b.offered(A), [M1, M2]);
+}
+
+#[test]
+fn a_message_from_one_peer_is_not_sent_to_a_peer_that_offered_it() {
+    let mut b = node(B, SyncConfig::default());
+    receive(&mut b, 0, C, Item::Offer(M));
+    receive(&mut b, 0, A, Item::Message(M));
+    assert!(b.record(M, C).unwrap().hold);
+    assert_eq!(
+        step(&mut b, 0),
+        [send(A, Item::Ack(M)), send(C, Item::Ack(M))]
+    );
+}
+
+// ---- receive order and packing ----
+
+#[test]
+fn a_payload_is_processed_acks_requests_offers_messages() {
+    // The message arrives last in the payload's order even if listed first, so the offer of the
+    // same id is processed while the node does not hold it yet: it is requested... unless the
+    // message came first. Listed out of order, the node must still process the offer first.
+    let mut b = node(B, SyncConfig::default());
+    let payload = Packet::Payload(Box::new([Item::Message(M), Item::Offer(M)]));
+    let out = receive_packet(&mut b, 0, A, payload);
+    assert_eq!(out, [Output::Deliver { msg: M, from: A }]);
+    // Offer first (not held: remembered), then the message (stored): at the step the offer is
+    // now of a held message and is acked, together with the message's own ack, once each.
+    assert_eq!(
+        step(&mut b, 0),
+        [send(A, Item::Ack(M)), send(C, Item::Message(M))]
+    );
+    // And an ack listed after a request is still processed first.
+    let mut a = node(A, SyncConfig::default());
+    append(&mut a, 0, M);
+    step(&mut a, 0);
+    receive_packet(
+        &mut a,
+        1,
+        B,
+        Packet::Payload(Box::new([Item::Request(M), Item::Ack(M)])),
+    );
+    let r = a.record(M, B).unwrap();
+    assert!(r.hold && r.request);
+    assert_eq!(
+        step(&mut a, 1),
+        [send(B, Item::Message(M))],
+        "requested messages are sent even if held"
+    );
+}
+
+#[test]
+fn payload_packing_sends_one_packet_per_peer_per_step() {
+    let mut b = node(
+        B,
+        SyncConfig {
+            packing: Packing::Payload,
+            ..SyncConfig::default()
+        },
+    );
+    append(&mut b, 0, M1);
+    receive(&mut b, 0, A, Item::Message(M));
+    receive(&mut b, 0, A, Item::Offer(M2));
+    let out = step(&mut b, 0);
+    assert_eq!(
+        out,
+        [
+            Output::Send {
+                to: A,
+                packet: Packet::Payload(Box::new([
+                    Item::Ack(M),
+                    Item::Request(M2),
+                    Item::Message(M1)
+                ])),
+            },
+            Output::Send {
+                to: C,
+                packet: Packet::Payload(Box::new([Item::Message(M), Item::Message(M1)])),
+            },
+        ]
+    );
+}
+
+// ---- consistent delivery ----
+
+#[test]
+fn consistent_delivery_waits_for_parents_and_requests_them() {
+    let mut c = node(
+        C,
+        SyncConfig {
+            delivery: Delivery::Consistent,
+            ..SyncConfig::default()
+        },
+    );
+    // The child arrives first: stored and acked, not delivered; the parent is requested.
+    assert_eq!(receive(&mut c, 1, B, Item::Message(M1)), []);
+    assert!(c.holds(M1) && !c.delivered(M1));
+    assert_eq!(c.request_record(M, B).unwrap().send_time, 1);
+    let out = step(&mut c, 1);
+    assert_eq!(out[0], send(B, Item::Ack(M1)));
+    assert_eq!(out[1], send(B, Item::Request(M)));
+    // The parent arrives: both are delivered, parent first.
+    let out = receive(&mut c, 2, B, Item::Message(M));
+    assert_eq!(
+        out,
+        [
+            Output::Deliver { msg: M, from: B },
+            Output::Deliver { msg: M1, from: B }
+        ]
+    );
+    assert!(c.delivered(M1));
+    assert!(c.request_record(M, B).is_none());
+}
+
+#[test]
+fn eventual_delivery_does_not_wait_for_parents() {
+    let mut c = node(C, SyncConfig::default());
+    assert_eq!(
+        receive(&mut c, 1, B, Item::Message(M1)),
+        [Output::Deliver { msg: M1, from: B }]
+    );
+    assert!(c.request_record(M, B).is_none());
+}
+
+// ---- sharing changes and contact ----
+
+#[test]
+fn a_peer_joining_gets_records_for_held_messages_and_a_leaver_loses_them() {
+    let mut a = node(A, SyncConfig::default());
+    a.set_sharing(0, G, vec![B]);
+    append(&mut a, 0, M);
+    assert!(a.record(M, C).is_none());
+    a.set_sharing(5, G, vec![B, C]);
+    let r = a.record(M, C).unwrap();
+    assert_eq!((r.hold, r.send_time, r.send_count), (false, 5, 0));
+    a.set_sharing(6, G, vec![C]);
+    assert!(a.record(M, B).is_none());
+    assert_eq!(step(&mut a, 6), [send(C, Item::Message(M))]);
+}
+
+#[test]
+fn reset_on_contact_pulls_due_times_back_after_silence() {
+    let config = SyncConfig {
+        backoff: Backoff::Exponential {
+            base: 10,
+            factor: 2.0,
+            max: 1000,
+            jitter: 0,
+        },
+        reset_on_contact: Some(5),
+        ..SyncConfig::default()
+    };
+    let mut a = node(A, config);
+    a.set_sharing(0, G, vec![B]);
+    append(&mut a, 0, M);
+    step(&mut a, 0);
+    step(&mut a, 10);
+    assert_eq!(a.record(M, B).unwrap().send_time, 30);
+    // B is heard from at 12 (first contact: counts as after silence): due at once.
+    receive(&mut a, 12, B, Item::Ack(M1));
+    assert_eq!(a.record(M, B).unwrap().send_time, 12);
+    assert_eq!(a.stats().contact_resets, 1);
+    step(&mut a, 12);
+    let later = a.record(M, B).unwrap().send_time;
+    assert_eq!(later, 12 + 40);
+    // Heard again 3 ticks later: not silent long enough, nothing moves.
+    receive(&mut a, 15, B, Item::Ack(M1));
+    assert_eq!(a.record(M, B).unwrap().send_time, later);
+    // Heard after 10 silent ticks: pulled back again.
+    receive(&mut a, 25, B, Item::Ack(M1));
+    assert_eq!(a.record(M, B).unwrap().send_time, 25);
 }
 
 #[test]
 fn table_lists_messages_in_the_order_the_node_got_them() {
     let mut a = node(A, seed_config());
-    a.append(1, MsgRef(4), G);
-    receive(
-        &mut a,
-        2,
-        B,
-        Item::Message {
-            msg: MsgRef(1),
-            group: G,
-        },
-    );
+    append(&mut a, 1, M1);
+    receive(&mut a, 2, B, Item::Message(M));
     let order: Vec<MsgRef> = a.table().map(|(m, _, _)| m).collect();
-    assert_eq!(order, [MsgRef(4), MsgRef(1)]);
+    assert_eq!(order, [M1, M]);
 }
