@@ -208,3 +208,169 @@ fn tables_at_capture_the_state_at_the_end_of_that_tick() {
     assert!(file(&r, "sync_state/B.t1.txt").contains("| A: hold @0(0) |"));
     assert!(file(&r, "sync_state/A.t0.csv").contains(",g,B,0,0,0,1,2\n"));
 }
+
+#[test]
+fn templates_counts_and_selectors_expand() {
+    let doc = json!({
+        "name": "tpl", "duration": 50,
+        "templates": {"phone": {"availability": {"kind": "reliability", "p": 0.5}, "sync": {"mode": "interactive"}}},
+        "nodes": [{"template": "phone", "count": 3}, {"name": "pc", "template": "phone", "count": 2, "sync": {"mode": "batch"}}, {"name": "srv"}],
+        "groups": [{"name": "g", "members": ["@phone"]}, {"name": "h", "members": ["pc*", "srv"]}]
+    });
+    let p = plan(&doc);
+    let names: Vec<&str> = p.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["phone-0", "phone-1", "phone-2", "pc-0", "pc-1", "srv"]
+    );
+    use syncsim::protocol::sync::Mode;
+    assert_eq!(p.nodes[0].sync.mode, Mode::Interactive);
+    assert_eq!(
+        p.nodes[3].sync.mode,
+        Mode::Batch,
+        "a node's own sync wins over its template's"
+    );
+    assert_eq!(p.nodes[5].sync.mode, Mode::Batch);
+    assert!(matches!(
+        p.nodes[4].availability,
+        syncsim::net::Availability::Reliability { .. }
+    ));
+    let ids = |g: usize| p.groups[g].members.iter().map(|m| m.0).collect::<Vec<_>>();
+    assert_eq!(ids(0), [0, 1, 2, 3, 4]);
+    assert_eq!(ids(1), [3, 4, 5]);
+}
+
+#[test]
+fn a_joining_node_catches_up_and_a_leaver_is_no_longer_expected() {
+    let doc = json!({
+        "name": "churn", "duration": 60,
+        "nodes": [{"name": "A"}, {"name": "B"}, {"name": "C"}],
+        "groups": [{"name": "g", "members": ["A", "B"], "changes": [
+            {"tick": 20, "node": "C", "action": "join"},
+            {"tick": 30, "node": "B", "action": "leave"}]}],
+        "workload": {"appends": [
+            {"node": "A", "tick": 0, "group": "g", "body": "before C"},
+            {"node": "A", "tick": 40, "group": "g", "body": "after B left"}]}
+    });
+    let r = run(&doc);
+    let d = &r.output.metrics.deliveries;
+    let c_first = d
+        .iter()
+        .find(|x| x.node.0 == 2 && x.msg.0 == 0)
+        .expect("C catches up");
+    assert_eq!(
+        c_first.tick, 21,
+        "A's record for C is due at the join, the message arrives a tick later"
+    );
+    assert!(
+        !d.iter().any(|x| x.node.0 == 1 && x.msg.0 == 1),
+        "B left before the second message"
+    );
+    // Expected: each message to the final members except the author: C twice.
+    assert_eq!(r.summary.delivery.expected, 2);
+    assert_eq!(r.summary.delivery.delivered, 2);
+    // A dropped its records for B when B left.
+    let a = file(&r, "sync_state/A.csv");
+    assert!(!a.contains(",g,B,"), "{a}");
+}
+
+#[test]
+fn consistent_delivery_never_delivers_a_child_before_its_parent() {
+    let r = syncsim::execute(
+        &syncsim::scenario::load("scenarios/interactive_payload.json".as_ref(), &[], None).unwrap(),
+    );
+    let mut delivered_at = std::collections::BTreeMap::new();
+    for d in &r.output.metrics.deliveries {
+        delivered_at.insert((d.node, d.msg), d.tick);
+    }
+    let mut children = 0;
+    for d in &r.output.metrics.deliveries {
+        for &p in r.output.messages[d.msg.idx()].parents.iter() {
+            if r.output.messages[p.idx()].author == d.node {
+                continue;
+            }
+            let parent_tick = delivered_at
+                .get(&(d.node, p))
+                .expect("a parent is delivered before its child");
+            assert!(*parent_tick <= d.tick);
+            children += 1;
+        }
+    }
+    assert!(children > 100, "{children}");
+}
+
+#[test]
+fn generated_traffic_has_its_poisson_rate() {
+    let doc = json!({
+        "name": "gen", "duration": 10000,
+        "nodes": [{"name": "A"}, {"name": "B"}],
+        "groups": [{"name": "g", "members": ["*"]}],
+        "workload": {"generators": [{"nodes": ["*"], "group": "g", "mean_interval": 2.5, "from": 1000, "to": 9000,
+                                     "body_bytes": {"kind": "uniform", "min": 10, "max": 20}}]}
+    });
+    let r = run(&doc);
+    // Two nodes x 8000 ticks / 2.5 = 6400 expected; sd sqrt(6400) = 80.
+    let n = r.summary.workload.appended as f64;
+    assert!((6080.0..=6720.0).contains(&n), "{n}");
+    assert!(
+        r.output
+            .messages
+            .iter()
+            .all(|m| (1000..9000).contains(&m.authored))
+    );
+    assert_eq!(r.summary.delivery.delivered, r.summary.delivery.expected);
+}
+
+#[test]
+fn ephemeral_messages_are_delivered_but_never_stored() {
+    let mut doc = two_nodes();
+    doc["workload"]["appends"][0]["ephemeral"] = json!(true);
+    let r = run(&doc);
+    assert_eq!(r.summary.delivery.delivered, 1);
+    assert_eq!(r.summary.traffic.by_kind["ack"].sent, 0);
+    assert_eq!(r.summary.traffic.packets_sent, 1);
+    assert_eq!(r.summary.nodes["A"].messages_held, 0);
+    assert_eq!(r.summary.nodes["B"].messages_held, 0);
+}
+
+#[test]
+fn asymmetric_links_use_each_directions_settings() {
+    let doc = json!({
+        "name": "asym", "duration": 100,
+        "nodes": [{"name": "A"}, {"name": "B"}],
+        "groups": [{"name": "g", "members": ["*"]}],
+        "links": {"topology": {"kind": "explicit"}, "list": [
+            {"between": ["B", "A"], "latency": {"kind": "fixed", "delay": 7}, "reverse": {"latency": {"kind": "fixed", "delay": 2}}}]},
+        "workload": {"appends": [{"node": "A", "tick": 0, "group": "g", "body": "x"}]}
+    });
+    // A->B takes 2, B->A takes 7: B gets A's message at 2 and acks; the ack reaches A at 9, so
+    // A sends at 0, 2, 4, 6, 8 (backoff 2); the last copy reaches B at 10, its ack A at 17.
+    let r = run(&doc);
+    assert_eq!(r.output.metrics.deliveries[0].tick, 2);
+    assert_eq!(r.summary.traffic.by_kind["message"].sent, 5);
+    assert_eq!(r.output.last_event_tick, Some(17));
+}
+
+#[test]
+fn payload_packing_sends_fewer_packets_than_record_packing() {
+    let base = |packing: &str| {
+        json!({
+            "name": "pack", "duration": 400,
+            "nodes": [{"name": "A"}, {"name": "B"}, {"name": "C"}],
+            "groups": [{"name": "g", "members": ["*"]}],
+            "links": {"loss": {"kind": "bernoulli", "p": 0.2}},
+            "sync": {"packing": packing},
+            "workload": {"generators": [{"nodes": ["*"], "group": "g", "mean_interval": 3, "to": 300}]}
+        })
+    };
+    let record = run(&base("record")).summary;
+    let payload = run(&base("payload")).summary;
+    assert_eq!(record.delivery.ratio, Some(1.0));
+    assert_eq!(payload.delivery.ratio, Some(1.0));
+    assert!(
+        payload.traffic.packets_sent * 2 < record.traffic.packets_sent,
+        "{} vs {}",
+        payload.traffic.packets_sent,
+        record.traffic.packets_sent
+    );
+}

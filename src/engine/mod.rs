@@ -29,6 +29,7 @@ pub mod fingerprint;
 pub mod queue;
 pub mod rng;
 pub mod time;
+pub mod trace;
 
 use crate::ids::{GroupId, MsgRef, NodeId};
 use crate::metrics::{Collector, Delivery};
@@ -58,6 +59,8 @@ pub struct MessageInfo {
     pub encoded_len: u32,
     /// Ephemeral.
     pub ephemeral: bool,
+    /// Parent messages.
+    pub parents: Box<[MsgRef]>,
 }
 
 /// One row of a sync-state table: a held message and its records.
@@ -93,6 +96,8 @@ pub struct RunOutput {
     pub tables_end: Vec<NodeTable>,
     /// Tables at the ticks of `outputs.tables_at`.
     pub tables_at: Vec<(Tick, Vec<NodeTable>)>,
+    /// `trace.jsonl`, when `outputs.trace` is set.
+    pub trace: Option<Vec<u8>>,
 }
 
 const TAG_APPEND: u64 = 1;
@@ -113,6 +118,7 @@ enum Event {
     Append(u32),
     Generate(u32),
     Arrival {
+        link: u32,
         from: NodeId,
         to: NodeId,
         packet: Packet,
@@ -161,6 +167,7 @@ struct Sim<'p> {
     slots: Vec<GenSlot>,
     metrics: Collector,
     fp: Fingerprint,
+    trace: trace::Trace,
     out: Vec<Output>,
     events: u64,
     last_event_tick: Option<Tick>,
@@ -273,8 +280,9 @@ impl<'p> Sim<'p> {
             ids: HashMap::new(),
             append_msg: vec![None; plan.appends.len()],
             slots,
-            metrics: Collector::new(plan.nodes.len()),
+            metrics: Collector::new(plan.nodes.len(), plan.links.len() * 2),
             fp: Fingerprint::default(),
+            trace: trace::Trace::new(plan.scenario.outputs.trace),
             out: Vec::new(),
             events: 0,
             last_event_tick: None,
@@ -318,7 +326,12 @@ impl<'p> Sim<'p> {
                 }
                 Event::Append(i) => self.on_append(now, i as usize),
                 Event::Generate(slot) => self.on_generate(now, slot as usize),
-                Event::Arrival { from, to, packet } => self.on_arrival(now, from, to, packet),
+                Event::Arrival {
+                    link,
+                    from,
+                    to,
+                    packet,
+                } => self.on_arrival(now, link as usize, from, to, packet),
                 Event::Step(node) => self.on_step(now, node),
                 Event::Snapshot => {
                     let tables = self.tables();
@@ -339,6 +352,7 @@ impl<'p> Sim<'p> {
         self.counted(now);
         self.fp
             .event(TAG_CHANGE, &[now, g as u64, node.0 as u64, join as u64]);
+        self.trace.change(self.plan, now, g, node, join);
         let members = &mut self.members[g];
         match members.binary_search(&node) {
             Err(i) if join => members.insert(i, node),
@@ -385,6 +399,7 @@ impl<'p> Sim<'p> {
             authored: now,
             encoded_len: wire::message_len(&wire_msg),
             ephemeral,
+            parents: parents.into(),
         });
         self.catalog.push(MessageMeta {
             group,
@@ -395,6 +410,7 @@ impl<'p> Sim<'p> {
         self.counted(now);
         self.fp
             .event(TAG_APPEND, &[now, node.0 as u64, msg.0 as u64]);
+        self.trace.append(self.plan, now, node, group.idx(), &id);
         self.nodes[node.idx()].sync.append(now, msg, &self.catalog);
         self.reschedule(node, now);
         Some(msg)
@@ -450,7 +466,7 @@ impl<'p> Sim<'p> {
         }
     }
 
-    fn on_arrival(&mut self, now: Tick, from: NodeId, to: NodeId, packet: Packet) {
+    fn on_arrival(&mut self, now: Tick, link: usize, from: NodeId, to: NodeId, packet: Packet) {
         self.counted(now);
         let processed = self.nodes[to.idx()].availability.receives(now);
         let first = packet.items()[0];
@@ -466,15 +482,23 @@ impl<'p> Sim<'p> {
                 processed as u64,
             ],
         );
+        if self.trace.on() {
+            let messages = &self.messages;
+            let id = |i: Item| messages[i.msg().idx()].id;
+            self.trace
+                .arrive(self.plan, now, (from, to), packet.items(), &id, processed);
+        }
         if !processed {
             for item in packet.items() {
                 self.metrics.kind(item.kind()).lost_offline += 1;
             }
             self.metrics.packets.lost_offline += 1;
+            self.metrics.links[link].lost_offline += 1;
             self.metrics.nodes[to.idx()].packets_lost_offline += 1;
             return;
         }
         self.metrics.packets.received += 1;
+        self.metrics.links[link].received += 1;
         self.metrics.nodes[to.idx()].packets_received += 1;
         for item in packet.items() {
             self.metrics.kind(item.kind()).received += 1;
@@ -507,6 +531,7 @@ impl<'p> Sim<'p> {
         self.nodes[node.idx()].last_step = Some(now);
         self.counted(now);
         self.fp.event(TAG_STEP, &[now, node.0 as u64]);
+        self.trace.step(self.plan, now, node);
         let mut out = std::mem::take(&mut self.out);
         self.nodes[node.idx()]
             .sync
@@ -524,6 +549,8 @@ impl<'p> Sim<'p> {
                 Output::Deliver { msg, from: _ } => {
                     self.fp
                         .event(TAG_DELIVER, &[now, node.0 as u64, msg.0 as u64]);
+                    self.trace
+                        .deliver(self.plan, now, node, &self.messages[msg.idx()].id);
                     self.metrics.deliveries.push(Delivery {
                         node,
                         msg,
@@ -570,14 +597,30 @@ impl<'p> Sim<'p> {
                 transit.lost as u64,
             ],
         );
-        let p = &mut self.metrics.packets;
-        p.sent += 1;
-        p.bytes += bytes;
+        if self.trace.on() {
+            let messages = &self.messages;
+            let id = |i: Item| messages[i.msg().idx()].id;
+            self.trace.send(
+                self.plan,
+                now,
+                (from, to),
+                packet.items(),
+                &id,
+                bytes,
+                transit.latency,
+                transit.lost,
+            );
+        }
+        for p in [&mut self.metrics.packets, &mut self.metrics.links[link]] {
+            p.sent += 1;
+            p.bytes += bytes;
+        }
         let n = &mut self.metrics.nodes[from.idx()];
         n.packets_sent += 1;
         n.bytes_sent += bytes;
         if transit.lost {
             self.metrics.packets.lost_link += 1;
+            self.metrics.links[link].lost_link += 1;
             for item in packet.items() {
                 self.metrics.kind(item.kind()).lost_link += 1;
             }
@@ -585,7 +628,12 @@ impl<'p> Sim<'p> {
             self.queue.push(
                 now.saturating_add(transit.latency),
                 Phase::Arrival,
-                Event::Arrival { from, to, packet },
+                Event::Arrival {
+                    link: link as u32,
+                    from,
+                    to,
+                    packet,
+                },
             );
         }
     }
@@ -643,6 +691,7 @@ impl<'p> Sim<'p> {
             last_event_tick: self.last_event_tick,
             tables_end: self.tables(),
             tables_at: std::mem::take(&mut self.tables_at),
+            trace: std::mem::replace(&mut self.trace, trace::Trace::new(false)).into_bytes(),
             sync_stats: self.nodes.iter().map(|n| n.sync.stats().clone()).collect(),
             messages: self.messages,
             metrics: self.metrics,

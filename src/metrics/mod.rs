@@ -77,6 +77,8 @@ pub struct Collector {
     pub by_kind: [Counters; 4],
     /// Per node, indexed by node id.
     pub nodes: Vec<NodeCounters>,
+    /// Packets per link direction: index `2i` is `plan.links[i]` a→b, `2i + 1` its b→a.
+    pub links: Vec<Counters>,
     /// Deliveries in the order they happened.
     pub deliveries: Vec<Delivery>,
     /// Packets still on a link when the run ended.
@@ -86,12 +88,13 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// Zeroed counters for `nodes` nodes.
-    pub fn new(nodes: usize) -> Self {
+    /// Zeroed counters for `nodes` nodes and `link_directions` link directions.
+    pub fn new(nodes: usize, link_directions: usize) -> Self {
         Self {
             packets: Counters::default(),
             by_kind: Default::default(),
             nodes: vec![NodeCounters::default(); nodes],
+            links: vec![Counters::default(); link_directions],
             deliveries: Vec::new(),
             in_flight: 0,
             workload: WorkloadCounters::default(),

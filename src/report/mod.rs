@@ -51,6 +51,33 @@ pub fn deliveries_csv(plan: &Plan, run: &RunOutput) -> String {
     s
 }
 
+/// `links.csv`: one row per link direction that carried at least one packet, in link order.
+pub fn links_csv(plan: &Plan, run: &RunOutput) -> String {
+    let mut s = String::from(
+        "from,to,packets_sent,bytes_sent,packets_lost_link,packets_lost_offline,packets_received\n",
+    );
+    for (i, l) in plan.links.iter().enumerate() {
+        for (dir, from, to) in [(2 * i, l.a, l.b), (2 * i + 1, l.b, l.a)] {
+            let c = &run.metrics.links[dir];
+            if c.sent == 0 {
+                continue;
+            }
+            let _ = writeln!(
+                s,
+                "{},{},{},{},{},{},{}",
+                plan.nodes[from.idx()].name,
+                plan.nodes[to.idx()].name,
+                c.sent,
+                c.bytes,
+                c.lost_link,
+                c.lost_offline,
+                c.received
+            );
+        }
+    }
+    s
+}
+
 /// Renders every output file of a run.
 pub fn render(plan: &Plan, run: &RunOutput, summary: &Summary) -> RunFiles {
     let mut files = RunFiles::new();
@@ -61,6 +88,10 @@ pub fn render(plan: &Plan, run: &RunOutput, summary: &Summary) -> RunFiles {
         "deliveries.csv".into(),
         deliveries_csv(plan, run).into_bytes(),
     );
+    files.insert("links.csv".into(), links_csv(plan, run).into_bytes());
+    if let Some(trace) = &run.trace {
+        files.insert("trace.jsonl".into(), trace.clone());
+    }
     let mut scenario =
         serde_json::to_vec_pretty(&plan.scenario).expect("a scenario always serializes");
     scenario.push(b'\n');

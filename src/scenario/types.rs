@@ -167,9 +167,10 @@ pub enum ChangeAction {
 pub struct GroupSpec {
     /// Unique name (letters, digits, `_`, `-`, `.`); the 32-byte group id is SHA-256("GROUP_ID" || name).
     pub name: String,
-    /// The members at tick 0: node names, `"@<template>"` for every node of a template, `"*"` for all nodes.
+    /// The members at tick 0: node names, `"@<template>"` for every node of a template,
+    /// `"<prefix>*"` for every node whose name starts with the prefix, `"*"` for all nodes.
     pub members: Vec<String>,
-    /// Per member, the nodes it shares the group with (node names, `@template`, `*`), always
+    /// Per member, the nodes it shares the group with (selectors as in `members`), always
     /// restricted to the current members. A member not listed shares with every other member.
     #[serde(default)]
     pub sharing: BTreeMap<String, Vec<String>>,
@@ -601,7 +602,8 @@ pub struct AppendSpec {
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct GeneratorSpec {
-    /// The appending nodes: names, `@template`, `*`. A node appends only while it is a member.
+    /// The appending nodes (selectors as in `groups[].members`). A node appends only while it
+    /// is a member.
     pub nodes: Vec<String>,
     /// The group.
     pub group: String,
@@ -668,4 +670,7 @@ pub struct OutputsSpec {
     /// `sync_state/<node>.t<tick>.txt`/`.csv`. Default none (the tables at the end are always written).
     #[serde(default)]
     pub tables_at: Vec<TimeSpec>,
+    /// Write `trace.jsonl`, every event of the run, one JSON object per line. Default false.
+    #[serde(default)]
+    pub trace: bool,
 }

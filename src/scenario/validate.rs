@@ -119,10 +119,23 @@ impl Checker<'_> {
         }
     }
 
-    /// A node selector: a name, `@template` or `*`.
+    /// A node selector: a name, `@template`, `*` (all nodes) or `prefix*` (nodes whose name
+    /// starts with the prefix).
     fn select(&self, path: &str, selector: &str) -> R<Vec<NodeId>> {
         if selector == "*" {
             return Ok((0..self.node_count).map(NodeId).collect());
+        }
+        if let Some(prefix) = selector.strip_suffix('*') {
+            let ids: Vec<NodeId> = self
+                .node_index
+                .range(prefix.to_string()..)
+                .take_while(|(name, _)| name.starts_with(prefix))
+                .map(|(_, &id)| id)
+                .collect();
+            if ids.is_empty() {
+                return self.err(path, format!("{selector:?} matches no node"));
+            }
+            return Ok(ids);
         }
         if let Some(t) = selector.strip_prefix('@') {
             return match self.by_template.get(t) {
