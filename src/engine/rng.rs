@@ -212,9 +212,9 @@ mod tests {
     #[test]
     fn float_samplers_are_pinned() {
         let mut r = stream(1, "pin");
+        // Bits of the first draw: a change here means every normal/lognormal latency changes.
         let z = standard_normal(&mut r);
-        let mut again = stream(1, "pin");
-        assert_eq!(z.to_bits(), standard_normal(&mut again).to_bits());
+        assert_eq!(format!("{:016x}", z.to_bits()), "3ff35f2ec8e0d4c4");
     }
 
     #[test]
