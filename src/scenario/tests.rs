@@ -307,3 +307,162 @@ fn a_scenario_that_is_not_an_object_is_refused() {
         .to_string();
     assert_eq!(e, "t.json: at `.`: expected a JSON object (a scenario)");
 }
+
+#[test]
+fn new_kinds_of_mistakes_are_refused_with_their_path() {
+    for (path, value, expect) in [
+        (
+            "nodes.0",
+            json!({"name": "A", "template": "ghost"}),
+            "at `nodes[0].template`: unknown template \"ghost\"",
+        ),
+        (
+            "nodes.0",
+            json!({"count": 2}),
+            "at `nodes[0]`: expected a `name`",
+        ),
+        (
+            "nodes.0",
+            json!({"name": "A", "count": 0}),
+            "at `nodes[0].count`",
+        ),
+        (
+            "nodes.0.availability",
+            json!({"kind": "intervals", "spans": [[5, 9], [8, 12]]}),
+            "at `nodes[0].availability.spans[1]`: spans must be sorted",
+        ),
+        (
+            "nodes.0.availability",
+            json!({"kind": "intervals", "spans": [[5, 5]]}),
+            "from < to",
+        ),
+        (
+            "nodes.0.availability",
+            json!({"kind": "markov", "mean_on": 0.5, "mean_off": 3}),
+            "at `nodes[0].availability.mean_on`",
+        ),
+        (
+            "nodes.0.availability",
+            json!({"kind": "bernoulli", "p": 2}),
+            "at `nodes[0].availability.p`",
+        ),
+        (
+            "links",
+            json!({"loss": {"kind": "gilbert_elliott", "p_good_to_bad": 0.1, "p_bad_to_good": 1.5}}),
+            "at `links.loss.p_bad_to_good`",
+        ),
+        (
+            "links",
+            json!({"latency": {"kind": "normal", "mean": -1, "sd": 1}}),
+            "at `links.latency.mean`",
+        ),
+        (
+            "links",
+            json!({"latency": {"kind": "lognormal", "median": 3, "sigma": -1}}),
+            "at `links.latency.sigma`",
+        ),
+        (
+            "links",
+            json!({"topology": {"kind": "random_regular", "k": 3}}),
+            "at `links.topology.k`: a 3-regular graph on 3 nodes",
+        ),
+        (
+            "links",
+            json!({"topology": {"kind": "star", "center": "Q"}}),
+            "at `links.topology.center`: unknown node",
+        ),
+        (
+            "sync",
+            json!({"backoff": {"kind": "exponential", "base": 4, "max": 2}}),
+            "at `sync.backoff.max`: expected max >= base",
+        ),
+        (
+            "sync",
+            json!({"backoff": {"kind": "exponential", "base": 1, "factor": 0.5}}),
+            "at `sync.backoff.factor`",
+        ),
+        ("sync", json!({"offered_cap": 0}), "at `sync.offered_cap`"),
+        (
+            "groups.0.changes",
+            json!([{"tick": 5, "node": "A", "action": "join"}]),
+            "already a member",
+        ),
+        (
+            "groups.0.changes",
+            json!([{"tick": 5, "node": "A", "action": "leave"}, {"tick": 6, "node": "A", "action": "leave"}]),
+            "is not a member",
+        ),
+        (
+            "groups.0.members",
+            json!(["Z*"]),
+            "at `groups[0].members[0]`: \"Z*\" matches no node",
+        ),
+        (
+            "groups.0.members",
+            json!(["@nope"]),
+            "unknown template \"nope\"",
+        ),
+        (
+            "workload.appends.0.parents",
+            json!(["missing"]),
+            "at `workload.appends[0].parents[0]`: no earlier append has the label",
+        ),
+        (
+            "workload.generators",
+            json!([{"nodes": ["A"], "group": "g", "mean_interval": 0}]),
+            "at `workload.generators[0].mean_interval`",
+        ),
+        (
+            "workload.generators",
+            json!([{"nodes": ["A"], "group": "g", "mean_interval": 1, "from": 40, "to": 10}]),
+            "at `workload.generators[0].to`",
+        ),
+        (
+            "workload.generators",
+            json!([{"nodes": ["A"], "group": "g", "mean_interval": 1, "body_bytes": {"kind": "uniform", "min": 9, "max": 3}}]),
+            "at `workload.generators[0].body_bytes.max`",
+        ),
+    ] {
+        let e = error_of(with(base(), path, value));
+        assert!(e.contains(expect), "{path}: {e}");
+    }
+}
+
+#[test]
+fn an_append_after_leaving_is_refused_and_a_template_sync_error_names_the_template() {
+    let doc = with(
+        base(),
+        "groups.0.changes",
+        json!([{"tick": 1, "node": "A", "action": "leave"}]),
+    );
+    assert!(error_of(doc).contains("is not a member of group \"g\" at tick 1"));
+    let doc = with(
+        with(
+            base(),
+            "templates",
+            json!({"phone": {"sync": {"epoch": 0}}}),
+        ),
+        "nodes.0",
+        json!({"name": "A", "template": "phone"}),
+    );
+    let e = error_of(doc);
+    assert!(e.contains("at `templates.phone.sync.epoch`"), "{e}");
+}
+
+#[test]
+fn asymmetric_link_settings_land_on_the_right_direction() {
+    let doc = with(
+        base(),
+        "links",
+        json!({"list": [{"between": ["C", "A"], "latency": {"kind": "fixed", "delay": 9}, "reverse": {"latency": {"kind": "fixed", "delay": 4}}}]}),
+    );
+    let plan = parse_value(&doc, &[]).unwrap();
+    let l = plan
+        .links
+        .iter()
+        .find(|l| l.a.0 == 0 && l.b.0 == 2)
+        .unwrap();
+    // between [C, A]: C->A is 9, A->C (the reverse) is 4; stored as a = A, b = C.
+    assert_eq!(l.ab.latency, crate::net::Latency::Fixed { delay: 4 });
+    assert_eq!(l.ba.latency, crate::net::Latency::Fixed { delay: 9 });
+}
