@@ -45,11 +45,20 @@ pub struct Executed {
     pub files: report::RunFiles,
 }
 
-/// Runs `plan` and renders its outputs (in memory).
+/// Runs `plan` and renders all its outputs in memory: data files, tables, plots, report.html.
 pub fn execute(plan: &scenario::Plan) -> Executed {
+    let mut run = simulate(plan);
+    report::add_pictures(&plan.run_dir_name(), &mut run.files)
+        .expect("a run's own files always read back and draw");
+    run
+}
+
+/// Runs `plan` and renders its data files and tables in memory, without plots or report.html
+/// (for many runs, where only the numbers matter).
+pub fn simulate(plan: &scenario::Plan) -> Executed {
     let output = engine::run(plan);
     let summary = metrics::summarize(plan, &output);
-    let files = report::render(plan, &output, &summary);
+    let files = report::render_data(plan, &output, &summary);
     Executed {
         output,
         summary,

@@ -2,7 +2,7 @@
 //! land, over many seeds, in the bands derived for them in the README ("Published results").
 
 use syncsim::scenario::{Plan, load};
-use syncsim::{Executed, execute};
+use syncsim::{Executed, execute, simulate};
 
 fn plan(name: &str, seed: Option<u64>, sets: &[&str]) -> Plan {
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
@@ -23,7 +23,7 @@ fn over_seeds(
     let (mut lat, mut mult, mut runs) = (vec![], vec![], vec![]);
     for seed in 1..=seeds {
         let p = plan(name, Some(seed), sets);
-        let r = execute(&p);
+        let r = simulate(&p);
         let id = p.nodes.iter().position(|n| n.name == node).unwrap() as u32;
         let d = r
             .output
@@ -142,9 +142,9 @@ fn published_always_on_b_gets_it_in_about_8_epochs_after_about_7_retransmissions
 
 #[test]
 fn the_accumulating_backoff_stops_retransmitting() {
-    let acc = execute(&plan("backoff_accumulating", None, &[])).summary;
-    let lin = execute(&plan("backoff_linear", None, &[])).summary;
-    let exp = execute(&plan("backoff_exponential", None, &[])).summary;
+    let acc = simulate(&plan("backoff_accumulating", None, &[])).summary;
+    let lin = simulate(&plan("backoff_linear", None, &[])).summary;
+    let exp = simulate(&plan("backoff_exponential", None, &[])).summary;
     assert_eq!(lin.delivery.ratio, Some(1.0));
     assert_eq!(exp.delivery.ratio, Some(1.0));
     assert!(acc.delivery.ratio.unwrap() < 1.0, "{:?}", acc.delivery);

@@ -1,6 +1,7 @@
 //! The command line: one module per subcommand. Every failure is a [`CliError`] that prints as
 //! one line and maps to an exit code (2 for bad input, 1 for a failed run).
 
+mod plot;
 mod run;
 mod schema;
 mod validate;
@@ -22,6 +23,8 @@ enum Command {
     Run(run::RunArgs),
     /// Check a scenario without running it.
     Validate(validate::ValidateArgs),
+    /// Redraw the plots and report.html of a finished run from its files.
+    Plot(plot::PlotArgs),
     /// Print the JSON Schema of scenario files.
     Schema,
 }
@@ -55,6 +58,12 @@ pub enum CliError {
     /// The output folder could not be written.
     #[error(transparent)]
     Output(#[from] crate::report::OutputError),
+    /// A folder given as a run folder is not one.
+    #[error("{0}: not a run folder (it has no summary.json)")]
+    NotARun(String),
+    /// A run folder's files could not be read back or drawn.
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
     /// Two runs of the same scenario and seed differed.
     #[error("determinism check failed: {0}")]
     NotDeterministic(String),
@@ -67,7 +76,9 @@ impl CliError {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Input(_) => 2,
+            CliError::Input(_) | CliError::NotARun(_) => 2,
+            CliError::Report(crate::report::ReportError::Plot(_)) => 1,
+            CliError::Report(_) => 2,
             CliError::Output(crate::report::OutputError::Io { .. }) => 1,
             CliError::Output(_) => 2,
             CliError::NotDeterministic(_) | CliError::Stdout(_) => 1,
@@ -80,6 +91,7 @@ pub fn main(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Validate(args) => validate::validate(args),
+        Command::Plot(args) => plot::plot(args),
         Command::Schema => schema::schema(),
     }
 }

@@ -31,10 +31,26 @@ pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
         .unwrap_or_else(|| super::default_out_dir(&plan));
     report::output::check_target(&dir)?;
 
+    let bar = progress_bar(&plan, args.quiet);
     #[allow(clippy::disallowed_methods)] // wall time of the run, for the report line only
     let started = std::time::Instant::now();
-    let run = crate::execute(&plan);
+    let output = crate::engine::run_with_progress(&plan, &mut |tick| {
+        if let Some(b) = &bar {
+            b.set_position(tick);
+        }
+    });
     let wall = started.elapsed();
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let summary = crate::metrics::summarize(&plan, &output);
+    let mut files = report::render_data(&plan, &output, &summary);
+    report::add_pictures(&dir.display().to_string(), &mut files)?;
+    let run = crate::Executed {
+        output,
+        summary,
+        files,
+    };
 
     if args.check_determinism {
         let again = crate::execute(&plan);
@@ -74,6 +90,22 @@ pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
     }
     writeln!(out, "{}", result_line(&run.summary, wall, &dir))?;
     Ok(())
+}
+
+/// A progress bar on stderr for long runs, only when stderr is a terminal and not `--quiet`.
+fn progress_bar(plan: &crate::scenario::Plan, quiet: bool) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if quiet || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(plan.duration);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:40}] tick {pos}/{len} ({percent}%), {elapsed} elapsed, eta {eta}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(plan.name().to_string());
+    Some(bar)
 }
 
 fn first_difference(a: &report::RunFiles, b: &report::RunFiles) -> Option<String> {

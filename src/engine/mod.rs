@@ -176,8 +176,17 @@ struct Sim<'p> {
 
 /// Runs `plan` to its end.
 pub fn run(plan: &Plan) -> RunOutput {
+    run_with_progress(plan, &mut |_| {})
+}
+
+/// How many events pass between two calls of a progress callback.
+pub const PROGRESS_EVERY: u64 = 1 << 16;
+
+/// Runs `plan` to its end, calling `progress` with the current tick every
+/// [`PROGRESS_EVERY`] events (the callback cannot change the run).
+pub fn run_with_progress(plan: &Plan, progress: &mut dyn FnMut(Tick)) -> RunOutput {
     let mut sim = Sim::new(plan);
-    sim.run();
+    sim.run(progress);
     sim.finish()
 }
 
@@ -280,7 +289,7 @@ impl<'p> Sim<'p> {
             ids: HashMap::new(),
             append_msg: vec![None; plan.appends.len()],
             slots,
-            metrics: Collector::new(plan.nodes.len(), plan.links.len() * 2),
+            metrics: Collector::new(plan.nodes.len(), plan.links.len() * 2, plan.duration),
             fp: Fingerprint::default(),
             trace: trace::Trace::new(plan.scenario.outputs.trace),
             out: Vec::new(),
@@ -314,10 +323,15 @@ impl<'p> Sim<'p> {
         self.nodes[node.idx()].sync.set_sharing(now, group, peers);
     }
 
-    fn run(&mut self) {
+    fn run(&mut self, progress: &mut dyn FnMut(Tick)) {
+        let mut popped = 0u64;
         while let Some(tick) = self.queue.peek_tick() {
             if tick >= self.plan.duration {
                 break;
+            }
+            popped += 1;
+            if popped % PROGRESS_EVERY == 0 {
+                progress(tick);
             }
             let (now, _phase, event) = self.queue.pop().expect("peeked");
             match event {
@@ -579,8 +593,14 @@ impl<'p> Sim<'p> {
             let k = self.metrics.kind(item.kind());
             k.sent += 1;
             k.bytes += bytes;
+            let b = self.metrics.bucket(now);
+            b.items[item.kind() as usize] += 1;
+            b.item_bytes[item.kind() as usize] += bytes;
         }
         let bytes = payload_bytes + self.plan.overhead_bytes;
+        let b = self.metrics.bucket(now);
+        b.packets += 1;
+        b.packet_bytes += bytes;
         let plan = self.plan;
         let transit = self.links[link].transmit(&|n: NodeId| plan.nodes[n.idx()].name.clone());
         let first = packet.items()[0];

@@ -68,6 +68,20 @@ pub struct WorkloadCounters {
     pub duplicate_ids: u64,
 }
 
+/// Traffic of one time bucket: items and their entry bytes per kind (indexed by `Kind as
+/// usize`), packets and their bytes (with overhead).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Bucket {
+    /// Items sent per kind.
+    pub items: [u64; 4],
+    /// Entry bytes sent per kind.
+    pub item_bytes: [u64; 4],
+    /// Packets sent.
+    pub packets: u64,
+    /// Packet bytes sent.
+    pub packet_bytes: u64,
+}
+
 /// Everything the engine counts during a run.
 #[derive(Clone, Debug)]
 pub struct Collector {
@@ -85,12 +99,23 @@ pub struct Collector {
     pub in_flight: u64,
     /// The workload.
     pub workload: WorkloadCounters,
+    /// Ticks per bucket of `series`.
+    pub bucket_ticks: Tick,
+    /// Traffic over time, one bucket per `bucket_ticks` ticks (only buckets up to the last
+    /// send exist).
+    pub series: Vec<Bucket>,
 }
 
+/// How many buckets a run's traffic series has at most.
+pub const SERIES_BUCKETS: u64 = 400;
+
 impl Collector {
-    /// Zeroed counters for `nodes` nodes and `link_directions` link directions.
-    pub fn new(nodes: usize, link_directions: usize) -> Self {
+    /// Zeroed counters for `nodes` nodes and `link_directions` link directions, for a run of
+    /// `duration` ticks.
+    pub fn new(nodes: usize, link_directions: usize, duration: Tick) -> Self {
         Self {
+            bucket_ticks: duration.div_ceil(SERIES_BUCKETS).max(1),
+            series: Vec::new(),
             packets: Counters::default(),
             by_kind: Default::default(),
             nodes: vec![NodeCounters::default(); nodes],
@@ -99,6 +124,16 @@ impl Collector {
             in_flight: 0,
             workload: WorkloadCounters::default(),
         }
+    }
+
+    /// The series bucket of tick `t`.
+    #[inline]
+    pub fn bucket(&mut self, t: Tick) -> &mut Bucket {
+        let i = (t / self.bucket_ticks) as usize;
+        if i >= self.series.len() {
+            self.series.resize(i + 1, Bucket::default());
+        }
+        &mut self.series[i]
     }
 
     /// The counters of `kind`.

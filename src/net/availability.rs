@@ -185,6 +185,31 @@ impl AvailabilityState {
     }
 }
 
+/// Online spans `[from, to)` of a node over `0..until`, for pictures: exact when `until` is at
+/// most `resolution` ticks, else from the state sampled every `until / resolution` ticks.
+pub fn online_spans(
+    mut state: AvailabilityState,
+    until: Tick,
+    resolution: Tick,
+) -> Vec<(Tick, Tick)> {
+    let step = until.div_ceil(resolution.max(1)).max(1);
+    let mut spans: Vec<(Tick, Tick)> = Vec::new();
+    let mut t = 0;
+    while t < until {
+        let on = state.online_at(t);
+        state.forget_before(t);
+        let end = (t + step).min(until);
+        if on {
+            match spans.last_mut() {
+                Some(last) if last.1 == t => last.1 = end,
+                _ => spans.push((t, end)),
+            }
+        }
+        t = end;
+    }
+    spans
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,6 +361,29 @@ mod tests {
             s.receives(t);
             from = t + 1;
         }
+    }
+
+    #[test]
+    fn online_spans_are_exact_at_full_resolution() {
+        let s = state(Availability::Periodic {
+            on: 2,
+            off: 3,
+            phase: 0,
+        });
+        assert_eq!(online_spans(s, 12, 100), [(0, 2), (5, 7), (10, 12)]);
+        let s = state(Availability::Intervals {
+            spans: vec![(2, 4), (10, 11)],
+        });
+        assert_eq!(online_spans(s, 20, 100), [(2, 4), (10, 11)]);
+        assert_eq!(
+            online_spans(state(Availability::Always), 1000, 10),
+            [(0, 1000)]
+        );
+        // Sampled every 10 ticks: the span [2, 4) is not seen at tick 0 or 10.
+        let s = state(Availability::Intervals {
+            spans: vec![(2, 4), (10, 11)],
+        });
+        assert_eq!(online_spans(s, 100, 10), [(10, 20)]);
     }
 
     #[test]

@@ -12,5 +12,5 @@ mod availability;
 mod link;
 pub mod topology;
 
-pub use availability::{Availability, AvailabilityState};
+pub use availability::{Availability, AvailabilityState, online_spans};
 pub use link::{Latency, Link, Loss, Transit};

@@ -1,11 +1,17 @@
-//! Outputs of a run: the sync-state tables (as the seed PoC prints them, and as CSV),
-//! `deliveries.csv` and `summary.json`, rendered in memory as a map from relative path to bytes,
-//! then written into the run folder in one atomic swap (see [`write_run_dir`]).
+//! Outputs of a run, rendered in memory as a map from relative path to bytes, then written into
+//! the run folder in one atomic swap (see [`write_run_dir`]): `summary.json`, `scenario.json`,
+//! the data files (`deliveries.csv`, `links.csv`, `messages.csv`, `series.csv`,
+//! `availability.csv`, `trace.jsonl`), the sync-state tables (as the seed PoC prints them, and as
+//! CSV) — see [`render_data`] — then the plots and `report.html`, drawn from those files alone
+//! (see [`add_pictures`]), so `sim plot` can redraw them from a finished run folder.
 //!
 //! Rendering is a pure function of the plan and the run's output, so two runs with the same
 //! scenario and seed render byte-identical files.
 
+pub mod data;
+mod html;
 pub mod output;
+pub mod plots;
 mod tables;
 
 pub use output::{OutputError, write_run_dir};
@@ -78,8 +84,144 @@ pub fn links_csv(plan: &Plan, run: &RunOutput) -> String {
     s
 }
 
-/// Renders every output file of a run.
-pub fn render(plan: &Plan, run: &RunOutput, summary: &Summary) -> RunFiles {
+/// `messages.csv`: one row per message, in append order.
+pub fn messages_csv(plan: &Plan, run: &RunOutput) -> String {
+    let mut delivered = vec![0u64; run.messages.len()];
+    for d in &run.metrics.deliveries {
+        let m = &run.messages[d.msg.idx()];
+        if m.author != d.node
+            && plan.groups[m.group.idx()]
+                .final_members
+                .binary_search(&d.node)
+                .is_ok()
+        {
+            delivered[d.msg.idx()] += 1;
+        }
+    }
+    let mut s =
+        String::from("message,group,author,authored_tick,ephemeral,parents,expected,delivered\n");
+    for (i, m) in run.messages.iter().enumerate() {
+        let g = &plan.groups[m.group.idx()];
+        let expected = g.final_members.iter().filter(|&&n| n != m.author).count();
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{},{},{}",
+            hex(&m.id),
+            g.name,
+            plan.nodes[m.author.idx()].name,
+            m.authored,
+            m.ephemeral as u8,
+            m.parents.len(),
+            expected,
+            delivered[i]
+        );
+    }
+    s
+}
+
+/// `series.csv`: traffic over time, one row per bucket of `bucket_ticks` ticks, to the end of
+/// the run: items and their entry bytes per kind, packets and their bytes (with overhead).
+pub fn series_csv(plan: &Plan, run: &RunOutput) -> String {
+    let m = &run.metrics;
+    let mut s = String::from(
+        "tick,bucket_ticks,message_items,ack_items,offer_items,request_items,message_bytes,ack_bytes,offer_bytes,request_bytes,packets,packet_bytes\n",
+    );
+    let buckets = plan.duration.div_ceil(m.bucket_ticks);
+    let empty = crate::metrics::Bucket::default();
+    for i in 0..buckets {
+        let b = m.series.get(i as usize).unwrap_or(&empty);
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{},{},{},{},{},{},{}",
+            i * m.bucket_ticks,
+            m.bucket_ticks,
+            b.items[0],
+            b.items[1],
+            b.items[2],
+            b.items[3],
+            b.item_bytes[0],
+            b.item_bytes[1],
+            b.item_bytes[2],
+            b.item_bytes[3],
+            b.packets,
+            b.packet_bytes
+        );
+    }
+    s
+}
+
+/// At most this many nodes get an availability timeline.
+pub const AVAILABILITY_NODES: usize = 50;
+
+/// `availability.csv`: online spans `[from, to)` per node (for runs of at most
+/// [`AVAILABILITY_NODES`] nodes; exact up to 20,000 ticks, sampled beyond). The `kind` column is
+/// the availability kind; a `reliability` node is online throughout but processes only a share
+/// of its packets.
+pub fn availability_csv(plan: &Plan) -> String {
+    let mut s = String::from("node,kind,from,to\n");
+    if plan.nodes.len() > AVAILABILITY_NODES {
+        return s;
+    }
+    for n in &plan.nodes {
+        let state = crate::net::AvailabilityState::new(
+            n.availability.clone(),
+            crate::engine::rng::stream(plan.seed, &format!("node/{}/availability", n.name)),
+        );
+        let kind = match n.availability {
+            crate::net::Availability::Always => "always",
+            crate::net::Availability::Reliability { .. } => "reliability",
+            crate::net::Availability::Periodic { .. } => "periodic",
+            crate::net::Availability::Bernoulli { .. } => "bernoulli",
+            crate::net::Availability::Markov { .. } => "markov",
+            crate::net::Availability::Intervals { .. } => "intervals",
+        };
+        for (from, to) in crate::net::online_spans(state, plan.duration, 20_000) {
+            let _ = writeln!(s, "{},{kind},{from},{to}", n.name);
+        }
+    }
+    s
+}
+
+/// Draws the plots and `report.html` of a run from its data files (`dir` names the folder in
+/// errors), adding them to `files`.
+pub fn add_pictures(dir: &str, files: &mut RunFiles) -> Result<(), ReportError> {
+    let data = data::RunData::from_files(dir, files)?;
+    let plots = plots::render_all(&data).map_err(ReportError::Plot)?;
+    let svgs: Vec<(String, String)> = plots
+        .iter()
+        .filter(|(p, _)| p.ends_with(".svg"))
+        .map(|(p, b)| {
+            let name = p
+                .trim_start_matches("plots/")
+                .trim_end_matches(".svg")
+                .to_string();
+            (name, String::from_utf8_lossy(b).into_owned())
+        })
+        .collect();
+    files.retain(|p, _| !p.starts_with("plots/"));
+    for (p, b) in plots {
+        files.insert(p, b);
+    }
+    files.insert(
+        "report.html".into(),
+        html::report(&data, &svgs).into_bytes(),
+    );
+    Ok(())
+}
+
+/// Why the pictures of a run could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The run folder's files could not be read back.
+    #[error(transparent)]
+    Data(#[from] data::DataError),
+    /// Drawing failed.
+    #[error("drawing a plot failed: {0}")]
+    Plot(String),
+}
+
+/// Renders the data files of a run (everything but the plots and the HTML report).
+pub fn render_data(plan: &Plan, run: &RunOutput, summary: &Summary) -> RunFiles {
     let mut files = RunFiles::new();
     let mut json = serde_json::to_vec_pretty(summary).expect("a summary always serializes");
     json.push(b'\n');
@@ -89,6 +231,12 @@ pub fn render(plan: &Plan, run: &RunOutput, summary: &Summary) -> RunFiles {
         deliveries_csv(plan, run).into_bytes(),
     );
     files.insert("links.csv".into(), links_csv(plan, run).into_bytes());
+    files.insert("messages.csv".into(), messages_csv(plan, run).into_bytes());
+    files.insert("series.csv".into(), series_csv(plan, run).into_bytes());
+    files.insert(
+        "availability.csv".into(),
+        availability_csv(plan).into_bytes(),
+    );
     if let Some(trace) = &run.trace {
         files.insert("trace.jsonl".into(), trace.clone());
     }

@@ -100,6 +100,56 @@ pub fn write_run_dir(dir: &Path, files: &RunFiles) -> Result<(), OutputError> {
     result
 }
 
+/// Reads every file of a run folder into memory (paths relative to `dir`, `/`-separated).
+pub fn read_run_dir(dir: &Path) -> Result<RunFiles, OutputError> {
+    fn walk(root: &Path, dir: &Path, out: &mut RunFiles) -> Result<(), OutputError> {
+        for entry in fs::read_dir(dir).map_err(io(dir))? {
+            let path = entry.map_err(io(dir))?.path();
+            if path.is_dir() {
+                walk(root, &path, out)?;
+            } else {
+                let rel = path
+                    .strip_prefix(root)
+                    .expect("under root")
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.insert(rel, fs::read(&path).map_err(io(&path))?);
+            }
+        }
+        Ok(())
+    }
+    let mut files = RunFiles::new();
+    walk(dir, dir, &mut files)?;
+    Ok(files)
+}
+
+/// Writes the plots (`plots/…`) and `report.html` among `files` into the existing run folder
+/// `dir`: the new `plots/` folder is written beside the old one and swapped in, `report.html`
+/// through a temporary file and a rename, so a reader never sees a mix.
+pub fn write_pictures(dir: &Path, files: &RunFiles) -> Result<(), OutputError> {
+    let pid = std::process::id();
+    let staging = dir.join(format!(".plots.staging-{pid}"));
+    let old = dir.join(format!(".plots.old-{pid}"));
+    let _ = fs::remove_dir_all(&staging);
+    fs::create_dir_all(&staging).map_err(io(&staging))?;
+    for (rel, bytes) in files.iter().filter(|(p, _)| p.starts_with("plots/")) {
+        let path = staging.join(rel.trim_start_matches("plots/"));
+        fs::write(&path, bytes).map_err(io(&path))?;
+    }
+    let plots = dir.join("plots");
+    if plots.exists() {
+        fs::rename(&plots, &old).map_err(io(&plots))?;
+    }
+    fs::rename(&staging, &plots).map_err(io(&plots))?;
+    let _ = fs::remove_dir_all(&old);
+    if let Some(html) = files.get("report.html") {
+        let tmp = dir.join(format!(".report.html.tmp-{pid}"));
+        fs::write(&tmp, html).map_err(io(&tmp))?;
+        fs::rename(&tmp, dir.join("report.html")).map_err(io(dir))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,247 @@
+//! A finished run as the plots and the HTML report see it: read back from the run folder's
+//! files (summary.json, scenario.json, deliveries.csv, messages.csv, series.csv,
+//! availability.csv, sync_state/*.txt), never from the engine. `sim run` and `sim plot` both go
+//! through this, so redrawing a run folder gives the same pictures.
+
+use super::RunFiles;
+use crate::scenario::Plan;
+use serde_json::Value;
+
+/// Why a run folder could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// A file the report needs is missing.
+    #[error("{dir}: not a complete run folder: {file} is missing")]
+    Missing { dir: String, file: String },
+    /// A file is not what the simulator writes.
+    #[error("{dir}/{file}:{line}: {msg}")]
+    Corrupt {
+        dir: String,
+        file: String,
+        line: usize,
+        msg: String,
+    },
+    /// The scenario stored with the run does not load.
+    #[error(transparent)]
+    Scenario(#[from] crate::scenario::InputError),
+}
+
+/// One delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryRow {
+    /// Receiving node.
+    pub node: String,
+    /// Message id (hex).
+    pub message: String,
+    /// Append tick.
+    pub authored: u64,
+    /// Delivery tick.
+    pub delivered: u64,
+}
+
+/// One message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageRow {
+    /// Id (hex).
+    pub id: String,
+    /// Group name.
+    pub group: String,
+    /// Author's name.
+    pub author: String,
+    /// Append tick.
+    pub authored: u64,
+    /// Deliveries expected for it.
+    pub expected: u64,
+}
+
+/// One bucket of the traffic series.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeriesRow {
+    /// First tick of the bucket.
+    pub tick: u64,
+    /// Ticks per bucket.
+    pub bucket_ticks: u64,
+    /// Items per kind (message, ack, offer, request).
+    pub items: [u64; 4],
+    /// Entry bytes per kind.
+    pub bytes: [u64; 4],
+    /// Packets.
+    pub packets: u64,
+    /// Packet bytes (with overhead).
+    pub packet_bytes: u64,
+}
+
+/// Availability of one node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AvailabilityRow {
+    /// Node name.
+    pub node: String,
+    /// Availability kind.
+    pub kind: String,
+    /// Online spans `[from, to)`.
+    pub spans: Vec<(u64, u64)>,
+}
+
+/// A run, read back from its files.
+pub struct RunData {
+    /// The run folder (for messages).
+    pub dir: String,
+    /// The plan of the stored effective scenario.
+    pub plan: Plan,
+    /// summary.json.
+    pub summary: Value,
+    /// deliveries.csv.
+    pub deliveries: Vec<DeliveryRow>,
+    /// messages.csv.
+    pub messages: Vec<MessageRow>,
+    /// series.csv.
+    pub series: Vec<SeriesRow>,
+    /// availability.csv, in node order.
+    pub availability: Vec<AvailabilityRow>,
+    /// The final sync-state tables, `(node, text)`, in node order.
+    pub tables: Vec<(String, String)>,
+}
+
+struct Reader<'a> {
+    dir: &'a str,
+    files: &'a RunFiles,
+}
+
+impl Reader<'_> {
+    fn text(&self, file: &str) -> Result<&str, DataError> {
+        let bytes = self.files.get(file).ok_or_else(|| DataError::Missing {
+            dir: self.dir.into(),
+            file: file.into(),
+        })?;
+        std::str::from_utf8(bytes).map_err(|_| self.corrupt(file, 1, "not UTF-8 text".into()))
+    }
+
+    fn corrupt(&self, file: &str, line: usize, msg: String) -> DataError {
+        DataError::Corrupt {
+            dir: self.dir.into(),
+            file: file.into(),
+            line,
+            msg,
+        }
+    }
+
+    /// The rows of a CSV file, checked against its header.
+    fn csv(&self, file: &str, header: &str) -> Result<Vec<(usize, Vec<String>)>, DataError> {
+        let text = self.text(file)?;
+        let mut lines = text.lines();
+        match lines.next() {
+            Some(h) if h == header => {}
+            _ => return Err(self.corrupt(file, 1, format!("expected the header {header:?}"))),
+        }
+        let n = header.split(',').count();
+        lines
+            .enumerate()
+            .map(|(i, l)| {
+                let fields: Vec<String> = l.split(',').map(str::to_string).collect();
+                if fields.len() == n {
+                    Ok((i + 2, fields))
+                } else {
+                    Err(self.corrupt(
+                        file,
+                        i + 2,
+                        format!("expected {n} fields, got {}", fields.len()),
+                    ))
+                }
+            })
+            .collect()
+    }
+
+    fn num(&self, file: &str, line: usize, field: &str) -> Result<u64, DataError> {
+        field.parse().map_err(|_| {
+            self.corrupt(
+                file,
+                line,
+                format!("expected a whole number, got {field:?}"),
+            )
+        })
+    }
+}
+
+impl RunData {
+    /// Reads a run back from its files; `dir` names the folder in errors.
+    pub fn from_files(dir: &str, files: &RunFiles) -> Result<Self, DataError> {
+        let r = Reader { dir, files };
+        let summary: Value = serde_json::from_str(r.text("summary.json")?)
+            .map_err(|e| r.corrupt("summary.json", e.line(), e.to_string()))?;
+        let plan = crate::scenario::parse(
+            &format!("{dir}/scenario.json"),
+            r.text("scenario.json")?,
+            &[],
+            None,
+        )?;
+
+        let f = "deliveries.csv";
+        let mut deliveries = Vec::new();
+        for (line, row) in r.csv(
+            f,
+            "node,message,group,author,authored_tick,delivered_tick,latency_ticks",
+        )? {
+            deliveries.push(DeliveryRow {
+                node: row[0].clone(),
+                message: row[1].clone(),
+                authored: r.num(f, line, &row[4])?,
+                delivered: r.num(f, line, &row[5])?,
+            });
+        }
+        let f = "messages.csv";
+        let mut messages = Vec::new();
+        for (line, row) in r.csv(
+            f,
+            "message,group,author,authored_tick,ephemeral,parents,expected,delivered",
+        )? {
+            messages.push(MessageRow {
+                id: row[0].clone(),
+                group: row[1].clone(),
+                author: row[2].clone(),
+                authored: r.num(f, line, &row[3])?,
+                expected: r.num(f, line, &row[6])?,
+            });
+        }
+        let f = "series.csv";
+        let mut series = Vec::new();
+        for (line, row) in r.csv(f, "tick,bucket_ticks,message_items,ack_items,offer_items,request_items,message_bytes,ack_bytes,offer_bytes,request_bytes,packets,packet_bytes")? {
+            let n: Vec<u64> = row.iter().map(|x| r.num(f, line, x)).collect::<Result<_, _>>()?;
+            series.push(SeriesRow {
+                tick: n[0],
+                bucket_ticks: n[1],
+                items: [n[2], n[3], n[4], n[5]],
+                bytes: [n[6], n[7], n[8], n[9]],
+                packets: n[10],
+                packet_bytes: n[11],
+            });
+        }
+        let f = "availability.csv";
+        let mut availability: Vec<AvailabilityRow> = Vec::new();
+        for (line, row) in r.csv(f, "node,kind,from,to")? {
+            let span = (r.num(f, line, &row[2])?, r.num(f, line, &row[3])?);
+            match availability.last_mut() {
+                Some(a) if a.node == row[0] => a.spans.push(span),
+                _ => availability.push(AvailabilityRow {
+                    node: row[0].clone(),
+                    kind: row[1].clone(),
+                    spans: vec![span],
+                }),
+            }
+        }
+        let mut tables = Vec::new();
+        for n in &plan.nodes {
+            let file = format!("sync_state/{}.txt", n.name);
+            tables.push((n.name.clone(), r.text(&file)?.to_string()));
+        }
+        Ok(Self {
+            dir: dir.into(),
+            plan,
+            summary,
+            deliveries,
+            messages,
+            series,
+            availability,
+            tables,
+        })
+    }
+}

@@ -1,0 +1,829 @@
+//! The plots of a run, drawn with plotters from [`RunData`] only, each as PNG and SVG:
+//!
+//! | file | what it shows |
+//! |---|---|
+//! | `plots/latency_cdf` | CDF of delivery latency: all deliveries, and per node (up to 12 nodes) or per template |
+//! | `plots/deliveries` | cumulative deliveries over time against the expected total |
+//! | `plots/traffic` | items and bytes sent per time bucket, stacked by kind |
+//! | `plots/availability` | one row per node, its online spans (up to 50 nodes) |
+//! | `plots/propagation` | a heat map: for each message (row), when each node (column) got it |
+//!
+//! Text uses DejaVu Sans, compiled into the binary, so pictures look the same everywhere.
+
+use super::data::RunData;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::collections::BTreeMap;
+use std::sync::Once;
+
+const FONT: &str = "sans-serif";
+static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+static REGISTER: Once = Once::new();
+
+fn register_font() {
+    REGISTER.call_once(|| {
+        for style in [FontStyle::Normal, FontStyle::Bold] {
+            if plotters::style::register_font(FONT, style, FONT_BYTES).is_err() {
+                unreachable!("the bundled font is a valid TrueType file");
+            }
+        }
+    });
+}
+
+type Res = Result<(), String>;
+
+fn err<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+/// Kind colours: message, ack, offer, request (and overhead).
+const KIND_COLORS: [RGBColor; 5] = [
+    RGBColor(78, 121, 167),
+    RGBColor(242, 142, 43),
+    RGBColor(89, 161, 79),
+    RGBColor(225, 87, 89),
+    RGBColor(160, 160, 160),
+];
+const KIND_NAMES: [&str; 4] = ["message", "ack", "offer", "request"];
+
+/// Twelve distinguishable line colours.
+const PALETTE: [RGBColor; 12] = [
+    RGBColor(78, 121, 167),
+    RGBColor(242, 142, 43),
+    RGBColor(225, 87, 89),
+    RGBColor(118, 183, 178),
+    RGBColor(89, 161, 79),
+    RGBColor(237, 201, 72),
+    RGBColor(176, 122, 161),
+    RGBColor(255, 157, 167),
+    RGBColor(156, 117, 95),
+    RGBColor(186, 176, 172),
+    RGBColor(31, 119, 180),
+    RGBColor(148, 103, 189),
+];
+
+/// A plot: its file stem, size, and how to draw it.
+struct PlotSpec {
+    name: &'static str,
+    size: (u32, u32),
+}
+
+/// Draws every plot that applies to `data`, as `(relative path, bytes)` pairs (PNG and SVG).
+pub fn render_all(data: &RunData) -> Result<Vec<(String, Vec<u8>)>, String> {
+    register_font();
+    let mut out = Vec::new();
+    let nodes = data.plan.nodes.len();
+    let mut specs = vec![
+        PlotSpec {
+            name: "latency_cdf",
+            size: (1000, 600),
+        },
+        PlotSpec {
+            name: "deliveries",
+            size: (1000, 600),
+        },
+        PlotSpec {
+            name: "traffic",
+            size: (1000, 760),
+        },
+    ];
+    if !data.availability.is_empty() {
+        let h = (140 + 22 * data.availability.len() as u32).max(300);
+        specs.push(PlotSpec {
+            name: "availability",
+            size: (1000, h),
+        });
+    }
+    if !data.messages.is_empty() {
+        specs.push(PlotSpec {
+            name: "propagation",
+            size: (1000, 700),
+        });
+    }
+    let _ = nodes;
+    for spec in specs {
+        let (w, h) = spec.size;
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
+            draw(spec.name, &root, data)?;
+            root.present().map_err(err)?;
+        }
+        let mut rgb = vec![0u8; (w * h * 3) as usize];
+        {
+            let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+            draw(spec.name, &root, data)?;
+            root.present().map_err(err)?;
+        }
+        out.push((format!("plots/{}.png", spec.name), encode_png(&rgb, w, h)?));
+        out.push((format!("plots/{}.svg", spec.name), svg.into_bytes()));
+    }
+    Ok(out)
+}
+
+fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut bytes, w, h);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut writer = enc.write_header().map_err(err)?;
+        writer.write_image_data(rgb).map_err(err)?;
+    }
+    Ok(bytes)
+}
+
+fn draw<DB: DrawingBackend>(name: &str, root: &DrawingArea<DB, Shift>, data: &RunData) -> Res {
+    root.fill(&WHITE).map_err(err)?;
+    match name {
+        "latency_cdf" => latency_cdf(root, data),
+        "deliveries" => deliveries(root, data),
+        "traffic" => traffic(root, data),
+        "availability" => availability(root, data),
+        "propagation" => propagation(root, data),
+        _ => unreachable!("known plots only"),
+    }
+}
+
+fn tick_unit(data: &RunData) -> String {
+    format!("ticks of {} ms", data.plan.tick_ms)
+}
+
+fn subtitle(data: &RunData) -> String {
+    format!(
+        "{} (seed {}, fingerprint {})",
+        data.plan.name(),
+        data.plan.seed,
+        data.summary["fingerprint"].as_str().unwrap_or("?")
+    )
+}
+
+fn title<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    data: &RunData,
+) -> Result<DrawingArea<DB, Shift>, String> {
+    let (top, rest) = root.split_vertically(58);
+    top.draw(&Text::new(
+        title.to_string(),
+        (16, 8),
+        (FONT, 22).into_font().style(FontStyle::Bold),
+    ))
+    .map_err(err)?;
+    top.draw(&Text::new(
+        subtitle(data),
+        (16, 34),
+        (FONT, 14).into_font().color(&RGBColor(90, 90, 90)),
+    ))
+    .map_err(err)?;
+    Ok(rest)
+}
+
+fn no_data<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, what: &str) -> Res {
+    let (w, h) = area.dim_in_pixel();
+    area.draw(&Text::new(
+        what.to_string(),
+        (w as i32 / 2 - 120, h as i32 / 2),
+        (FONT, 18),
+    ))
+    .map_err(err)
+}
+
+/// Step-function points of the empirical CDF of `values` (sorted).
+fn cdf_points(sorted: &[u64]) -> Vec<(f64, f64)> {
+    let n = sorted.len() as f64;
+    let mut pts = vec![(0.0, 0.0)];
+    let mut i = 0;
+    while i < sorted.len() {
+        let v = sorted[i];
+        let j = i + sorted[i..].iter().take_while(|&&x| x == v).count();
+        let before = pts.last().map(|p| p.1).unwrap_or(0.0);
+        pts.push((v as f64, before));
+        pts.push((v as f64, j as f64 / n));
+        i = j;
+    }
+    pts
+}
+
+fn latency_cdf<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) -> Res {
+    let area = title(root, "Delivery latency (CDF)", data)?;
+    let mut all: Vec<u64> = data
+        .deliveries
+        .iter()
+        .map(|d| d.delivered - d.authored)
+        .collect();
+    if all.is_empty() {
+        return no_data(&area, "no deliveries");
+    }
+    all.sort_unstable();
+    // Lines per node when there are few, else per template.
+    let template: BTreeMap<&str, &str> = data
+        .plan
+        .nodes
+        .iter()
+        .map(|n| {
+            (
+                n.name.as_str(),
+                n.template.as_deref().unwrap_or("(no template)"),
+            )
+        })
+        .collect();
+    let per_node = data.plan.nodes.len() <= 12;
+    let mut groups: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for d in &data.deliveries {
+        let key = if per_node {
+            d.node.clone()
+        } else {
+            format!("@{}", template.get(d.node.as_str()).copied().unwrap_or("?"))
+        };
+        groups
+            .entry(key)
+            .or_default()
+            .push(d.delivered - d.authored);
+    }
+    let mut order: Vec<String> = if per_node {
+        data.plan
+            .nodes
+            .iter()
+            .map(|n| n.name.clone())
+            .filter(|n| groups.contains_key(n))
+            .collect()
+    } else {
+        groups.keys().cloned().collect()
+    };
+    if order.len() > PALETTE.len() || order.len() < 2 {
+        order.clear();
+    }
+    let xmax = (*all.last().expect("non-empty") as f64 * 1.04).max(1.0);
+    let mut chart = ChartBuilder::on(&area)
+        .margin_left(10)
+        .margin_right(30)
+        .margin_bottom(10)
+        .x_label_area_size(50)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..xmax, 0f64..1.02)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(format!(
+            "latency from append to delivery ({})",
+            tick_unit(data)
+        ))
+        .y_desc("fraction of deliveries")
+        .x_label_formatter(&|x: &f64| {
+            if xmax >= 20.0 {
+                format!("{x:.0}")
+            } else {
+                format!("{x:.1}")
+            }
+        })
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 16))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(err)?;
+    for (i, key) in order.iter().enumerate() {
+        let mut v = groups[key].clone();
+        v.sort_unstable();
+        let color = PALETTE[i];
+        chart
+            .draw_series(LineSeries::new(cdf_points(&v), color.stroke_width(2)))
+            .map_err(err)?
+            .label(format!("{key} ({})", v.len()))
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .draw_series(LineSeries::new(cdf_points(&all), BLACK.stroke_width(3)))
+        .map_err(err)?
+        .label(format!("all ({} deliveries)", all.len()))
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], BLACK.stroke_width(3)));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(180, 180, 180))
+        .label_font((FONT, 14))
+        .draw()
+        .map_err(err)
+}
+
+fn deliveries<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) -> Res {
+    let area = title(root, "Deliveries over time", data)?;
+    let expected = data.summary["delivery"]["expected"].as_u64().unwrap_or(0);
+    let duration = data.plan.duration;
+    let mut ticks: Vec<u64> = data.deliveries.iter().map(|d| d.delivered).collect();
+    ticks.sort_unstable();
+    let ymax = (expected.max(ticks.len() as u64) as f64 * 1.08).max(1.0);
+    let mut chart = ChartBuilder::on(&area)
+        .margin_left(10)
+        .margin_right(30)
+        .margin_bottom(10)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0f64..duration as f64, 0f64..ymax)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(format!("time ({})", tick_unit(data)))
+        .y_desc("deliveries so far")
+        .x_label_formatter(&|x: &f64| format!("{x:.0}"))
+        .y_label_formatter(&|y: &f64| {
+            if y.fract() == 0.0 {
+                format!("{y:.0}")
+            } else {
+                format!("{y:.1}")
+            }
+        })
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 16))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(err)?;
+    let target = RGBColor(225, 87, 89);
+    chart
+        .draw_series(LineSeries::new(
+            vec![(0.0, expected as f64), (duration as f64, expected as f64)],
+            target.stroke_width(2),
+        ))
+        .map_err(err)?
+        .label(format!("expected in all ({expected})"))
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], target.stroke_width(2)));
+    // Expected so far: each message's expected deliveries from its append on.
+    let mut appended: Vec<(u64, u64)> = data
+        .messages
+        .iter()
+        .map(|m| (m.authored, m.expected))
+        .collect();
+    appended.sort_unstable();
+    let mut so_far = vec![(0.0, 0.0)];
+    let mut acc = 0;
+    for (t, e) in appended {
+        so_far.push((t as f64, acc as f64));
+        acc += e;
+        so_far.push((t as f64, acc as f64));
+    }
+    so_far.push((duration as f64, acc as f64));
+    let grey = RGBColor(150, 150, 150);
+    chart
+        .draw_series(LineSeries::new(so_far, grey.stroke_width(2)))
+        .map_err(err)?
+        .label("expected of the messages appended so far")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], grey.stroke_width(2)));
+    let mut pts = vec![(0.0, 0.0)];
+    for (i, &t) in ticks.iter().enumerate() {
+        pts.push((t as f64, i as f64));
+        pts.push((t as f64, (i + 1) as f64));
+    }
+    pts.push((duration as f64, ticks.len() as f64));
+    let blue = KIND_COLORS[0];
+    chart
+        .draw_series(LineSeries::new(pts, blue.stroke_width(3)))
+        .map_err(err)?
+        .label(format!("delivered ({})", ticks.len()))
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], blue.stroke_width(3)));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(180, 180, 180))
+        .label_font((FONT, 14))
+        .draw()
+        .map_err(err)
+}
+
+/// Stacked areas of `layers` (bottom first) over the series' ticks.
+fn stacked<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    data: &RunData,
+    layers: &[(String, RGBColor, Vec<f64>)],
+    y_desc: &str,
+    panel_title: &str,
+) -> Res {
+    let xs: Vec<f64> = data.series.iter().map(|r| r.tick as f64).collect();
+    let width = data.series.first().map(|r| r.bucket_ticks).unwrap_or(1) as f64;
+    let xmax = xs.last().map(|x| x + width).unwrap_or(1.0);
+    let totals: Vec<f64> = (0..xs.len())
+        .map(|i| layers.iter().map(|(_, _, v)| v[i]).sum())
+        .collect();
+    let ymax = totals.iter().copied().fold(0.0, f64::max).max(1.0) * 1.12;
+    let mut chart = ChartBuilder::on(area)
+        .caption(panel_title, (FONT, 16))
+        .margin_left(10)
+        .margin_right(30)
+        .margin_bottom(6)
+        .x_label_area_size(45)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0f64..xmax, 0f64..ymax)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(format!("time ({})", tick_unit(data)))
+        .y_desc(y_desc)
+        .x_label_formatter(&|x: &f64| format!("{x:.0}"))
+        .y_label_formatter(&|y: &f64| {
+            if y.fract() == 0.0 {
+                format!("{y:.0}")
+            } else {
+                format!("{y:.1}")
+            }
+        })
+        .label_style((FONT, 13))
+        .axis_desc_style((FONT, 15))
+        .light_line_style(RGBColor(238, 238, 238))
+        .draw()
+        .map_err(err)?;
+    // One stacked bar per bucket, layers bottom first.
+    let mut base = vec![0.0; xs.len()];
+    for (name, color, values) in layers {
+        let c = *color;
+        let bars: Vec<Rectangle<(f64, f64)>> = xs
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| values[i] > 0.0)
+            // Widened by a pixel's worth so that neighbouring bars leave no seam.
+            .map(|(i, &x)| {
+                Rectangle::new(
+                    [
+                        (x, base[i]),
+                        (x + width + xmax / 900.0, base[i] + values[i]),
+                    ],
+                    c.filled(),
+                )
+            })
+            .collect();
+        for (b, v) in base.iter_mut().zip(values) {
+            *b += v;
+        }
+        chart
+            .draw_series(bars)
+            .map_err(err)?
+            .label(name.clone())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(180, 180, 180))
+        .label_font((FONT, 13))
+        .draw()
+        .map_err(err)
+}
+
+fn traffic<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) -> Res {
+    let area = title(root, "Traffic over time, by kind", data)?;
+    if data.series.iter().all(|r| r.packets == 0) {
+        return no_data(&area, "nothing was sent");
+    }
+    let width = data.series.first().map(|r| r.bucket_ticks).unwrap_or(1);
+    let (top, bottom) = area.split_vertically(area.dim_in_pixel().1 / 2);
+    let present: Vec<usize> = (0..4)
+        .filter(|&k| data.series.iter().any(|r| r.items[k] > 0))
+        .collect();
+    let items: Vec<(String, RGBColor, Vec<f64>)> = present
+        .iter()
+        .map(|&k| {
+            (
+                KIND_NAMES[k].to_string(),
+                KIND_COLORS[k],
+                data.series.iter().map(|r| r.items[k] as f64).collect(),
+            )
+        })
+        .collect();
+    stacked(
+        &top,
+        data,
+        &items,
+        &format!("items per {width} ticks"),
+        "items sent",
+    )?;
+    let mut bytes: Vec<(String, RGBColor, Vec<f64>)> = present
+        .iter()
+        .map(|&k| {
+            (
+                KIND_NAMES[k].to_string(),
+                KIND_COLORS[k],
+                data.series
+                    .iter()
+                    .map(|r| r.bytes[k] as f64 / 1000.0)
+                    .collect(),
+            )
+        })
+        .collect();
+    let overhead: Vec<f64> = data
+        .series
+        .iter()
+        .map(|r| (r.packet_bytes - r.bytes.iter().sum::<u64>()) as f64 / 1000.0)
+        .collect();
+    if overhead.iter().any(|&x| x > 0.0) {
+        bytes.push(("packet overhead".into(), KIND_COLORS[4], overhead));
+    }
+    stacked(
+        &bottom,
+        data,
+        &bytes,
+        &format!("kB per {width} ticks"),
+        "bytes sent (encoded 2/MVDS payloads, kB = 1000 bytes)",
+    )
+}
+
+fn availability<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) -> Res {
+    let area = title(root, "Node availability (online spans)", data)?;
+    let rows = &data.availability;
+    let n = rows.len();
+    let duration = data.plan.duration as f64;
+    let names: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let p = data
+                .plan
+                .nodes
+                .iter()
+                .find(|n| n.name == r.node)
+                .and_then(|n| match n.availability {
+                    crate::net::Availability::Reliability { p } => Some(p.value()),
+                    _ => None,
+                });
+            match p {
+                Some(p) => format!("{} (p={p})", r.node),
+                None => r.node.clone(),
+            }
+        })
+        .collect();
+    let any_reliability = rows.iter().any(|r| r.kind == "reliability");
+    let longest = names.iter().map(|s| s.len()).max().unwrap_or(4) as u32;
+    let mut chart = ChartBuilder::on(&area)
+        .margin_left(10)
+        .margin_right(30)
+        .margin_bottom(if any_reliability { 30 } else { 10 })
+        .x_label_area_size(50)
+        .y_label_area_size(20 + 8 * longest)
+        .build_cartesian_2d(0f64..duration, (0..n as i32 - 1).into_segmented())
+        .map_err(err)?;
+    let label_names = names.clone();
+    chart
+        .configure_mesh()
+        .x_desc(format!("time ({})", tick_unit(data)))
+        .x_label_formatter(&|x: &f64| format!("{x:.0}"))
+        .y_labels(n)
+        .y_label_formatter(&move |y: &SegmentValue<i32>| match y {
+            // Row i (from the top) is segment n - 1 - i.
+            SegmentValue::CenterOf(v) if (*v as usize) < label_names.len() => {
+                label_names[label_names.len() - 1 - *v as usize].clone()
+            }
+            _ => String::new(),
+        })
+        .disable_y_mesh()
+        .label_style((FONT, 13))
+        .axis_desc_style((FONT, 16))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(err)?;
+    let on = RGBColor(89, 161, 79);
+    let partial = RGBColor(237, 201, 72);
+    for (i, r) in rows.iter().enumerate() {
+        let y = (n - 1 - i) as i32;
+        let color = if r.kind == "reliability" { partial } else { on };
+        chart
+            .draw_series(r.spans.iter().map(|&(a, b)| {
+                Rectangle::new(
+                    [
+                        (a as f64, SegmentValue::Exact(y)),
+                        (b as f64, SegmentValue::Exact(y + 1)),
+                    ],
+                    color.filled(),
+                )
+            }))
+            .map_err(err)?;
+    }
+    // White rules between rows, so that neighbouring rows read apart.
+    let gap = ((area.dim_in_pixel().1 as usize / (n + 1)) / 4).clamp(2, 8) as u32;
+    for y in 0..=n as i32 {
+        chart
+            .draw_series(LineSeries::new(
+                [
+                    (0.0, SegmentValue::Exact(y)),
+                    (duration, SegmentValue::Exact(y)),
+                ],
+                WHITE.stroke_width(gap),
+            ))
+            .map_err(err)?;
+    }
+    if any_reliability {
+        let (_, h) = area.dim_in_pixel();
+        area.draw(&Text::new(
+            "yellow: reliability p, online throughout but processes each incoming packet only with probability p".to_string(),
+            (16, (h as i32) - 20),
+            (FONT, 13).into_font().color(&RGBColor(90, 90, 90)),
+        ))
+        .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// A colour for `x` in [0, 1] on a dark-blue → green → yellow scale (viridis-like).
+fn heat(x: f64) -> RGBColor {
+    const STOPS: [(f64, (f64, f64, f64)); 5] = [
+        (0.0, (68.0, 1.0, 84.0)),
+        (0.25, (59.0, 82.0, 139.0)),
+        (0.5, (33.0, 145.0, 140.0)),
+        (0.75, (94.0, 201.0, 98.0)),
+        (1.0, (253.0, 231.0, 37.0)),
+    ];
+    let x = x.clamp(0.0, 1.0);
+    let i = STOPS
+        .iter()
+        .rposition(|s| s.0 <= x)
+        .unwrap_or(0)
+        .min(STOPS.len() - 2);
+    let (a, b) = (STOPS[i], STOPS[i + 1]);
+    let t = (x - a.0) / (b.0 - a.0);
+    let mix = |p: f64, q: f64| (p + (q - p) * t).round() as u8;
+    RGBColor(mix(a.1.0, b.1.0), mix(a.1.1, b.1.1), mix(a.1.2, b.1.2))
+}
+
+/// At most this many messages (rows) and nodes (columns) in the propagation heat map.
+pub const HEAT_ROWS: usize = 200;
+/// See [`HEAT_ROWS`].
+pub const HEAT_COLUMNS: usize = 100;
+
+fn propagation<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) -> Res {
+    let area = title(
+        root,
+        "Message propagation: when each node got each message",
+        data,
+    )?;
+    let msgs: Vec<_> = data.messages.iter().take(HEAT_ROWS).collect();
+    let nodes: Vec<&str> = data
+        .plan
+        .nodes
+        .iter()
+        .take(HEAT_COLUMNS)
+        .map(|n| n.name.as_str())
+        .collect();
+    let col: BTreeMap<&str, usize> = nodes.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+    let row: BTreeMap<&str, usize> = msgs
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.id.as_str(), i))
+        .collect();
+    let mut latency: BTreeMap<(usize, usize), u64> = BTreeMap::new();
+    for d in &data.deliveries {
+        if let (Some(&r), Some(&c)) = (row.get(d.message.as_str()), col.get(d.node.as_str())) {
+            latency.insert((r, c), d.delivered - d.authored);
+        }
+    }
+    let max_latency = latency.values().copied().max().unwrap_or(1).max(1) as f64;
+    let group_members: BTreeMap<&str, Vec<&str>> = data
+        .plan
+        .groups
+        .iter()
+        .map(|g| {
+            (
+                g.name.as_str(),
+                g.final_members
+                    .iter()
+                    .map(|m| data.plan.nodes[m.idx()].name.as_str())
+                    .collect(),
+            )
+        })
+        .collect();
+    let (main, legend) = area.split_horizontally(area.dim_in_pixel().0 - 150);
+    let (rows_n, cols_n) = (msgs.len().max(1), nodes.len().max(1));
+    let mut chart = ChartBuilder::on(&main)
+        .margin_left(10)
+        .margin_right(10)
+        .margin_bottom(10)
+        .x_label_area_size(if cols_n <= 30 { 60 } else { 50 })
+        .y_label_area_size(70)
+        .build_cartesian_2d((0..cols_n as i32 - 1).into_segmented(), 0f64..rows_n as f64)
+        .map_err(err)?;
+    let col_names: Vec<String> = nodes.iter().map(|s| s.to_string()).collect();
+    let note = match (
+        data.messages.len() > HEAT_ROWS,
+        data.plan.nodes.len() > HEAT_COLUMNS,
+    ) {
+        (false, false) => String::new(),
+        (a, b) => format!(
+            " (first {}{}{})",
+            if a {
+                format!("{HEAT_ROWS} messages")
+            } else {
+                String::new()
+            },
+            if a && b { ", " } else { "" },
+            if b {
+                format!("{HEAT_COLUMNS} nodes")
+            } else {
+                String::new()
+            }
+        ),
+    };
+    let x_desc = if cols_n <= 30 {
+        format!("node{note}")
+    } else {
+        format!("node, by index in the scenario{note}")
+    };
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc(x_desc)
+        .y_desc("message, in append order (first at the top)")
+        .x_labels(cols_n.min(30))
+        .x_label_formatter(&move |x: &SegmentValue<i32>| match x {
+            SegmentValue::CenterOf(i) if cols_n <= 30 && (*i as usize) < col_names.len() => {
+                col_names[*i as usize].clone()
+            }
+            SegmentValue::CenterOf(i) if cols_n > 30 => format!("{i}"),
+            _ => String::new(),
+        })
+        .y_label_formatter(&move |y: &f64| format!("{}", (rows_n as f64 - y).round() as i64))
+        .label_style((FONT, 12))
+        .axis_desc_style((FONT, 15))
+        .draw()
+        .map_err(err)?;
+    let author_color = RGBColor(20, 20, 20);
+    let missing = RGBColor(215, 215, 215);
+    let mut cells = Vec::with_capacity(rows_n * cols_n);
+    for (r, m) in msgs.iter().enumerate() {
+        let members = group_members.get(m.group.as_str());
+        for (c, &node) in nodes.iter().enumerate() {
+            let color = if node == m.author {
+                author_color
+            } else if let Some(&l) = latency.get(&(r, c)) {
+                heat(libm::log1p(l as f64) / libm::log1p(max_latency))
+            } else if members.is_some_and(|ms| ms.contains(&node)) {
+                missing
+            } else {
+                WHITE
+            };
+            let y = (rows_n - 1 - r) as f64;
+            let (x0, x1) = (
+                SegmentValue::Exact(c as i32),
+                SegmentValue::Exact(c as i32 + 1),
+            );
+            cells.push(Rectangle::new([(x0, y), (x1, y + 1.0)], color.filled()));
+        }
+    }
+    chart.draw_series(cells).map_err(err)?;
+    // Legend: the colour scale (log of latency) and the special cells.
+    let lx = 20;
+    legend
+        .draw(&Text::new(
+            "latency (ticks)".to_string(),
+            (lx - 6, 14),
+            (FONT, 13),
+        ))
+        .map_err(err)?;
+    let (bar_top, bar_h) = (40i32, 220i32);
+    for i in 0..bar_h {
+        let x = 1.0 - i as f64 / bar_h as f64;
+        legend
+            .draw(&Rectangle::new(
+                [(lx, bar_top + i), (lx + 24, bar_top + i + 1)],
+                heat(x).filled(),
+            ))
+            .map_err(err)?;
+    }
+    for (frac, label) in [
+        (0.0, format!("{}", max_latency as u64)),
+        (
+            0.5,
+            format!("{:.0}", libm::expm1(0.5 * libm::log1p(max_latency))),
+        ),
+        (1.0, "0".to_string()),
+    ] {
+        let y = bar_top + (frac * bar_h as f64) as i32;
+        legend
+            .draw(&Text::new(label, (lx + 30, y - 6), (FONT, 12)))
+            .map_err(err)?;
+    }
+    for (i, (color, label)) in [
+        (author_color, "author"),
+        (missing, "not delivered"),
+        (WHITE, "not a member"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let y = bar_top + bar_h + 24 + 24 * i as i32;
+        legend
+            .draw(&Rectangle::new(
+                [(lx, y), (lx + 16, y + 16)],
+                color.filled(),
+            ))
+            .map_err(err)?;
+        legend
+            .draw(&Rectangle::new(
+                [(lx, y), (lx + 16, y + 16)],
+                RGBColor(150, 150, 150).stroke_width(1),
+            ))
+            .map_err(err)?;
+        legend
+            .draw(&Text::new(label.to_string(), (lx + 22, y + 1), (FONT, 12)))
+            .map_err(err)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,207 @@
+//! Plots and report.html: produced, valid, sensible, data-dependent, and redrawn identically by
+//! `sim plot`.
+
+use assert_cmd::Command;
+use std::fs;
+use std::path::Path;
+
+const PLOTS: [&str; 5] = [
+    "latency_cdf",
+    "deliveries",
+    "traffic",
+    "availability",
+    "propagation",
+];
+
+fn sim() -> Command {
+    Command::cargo_bin("sim").unwrap()
+}
+
+fn run(scenario: &str, out: &Path, extra: &[&str]) {
+    sim()
+        .args(["run", scenario, "-q", "--out"])
+        .arg(out)
+        .args(extra)
+        .assert()
+        .success();
+}
+
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    let reader = decoder.read_info().expect("a valid PNG");
+    let info = reader.info();
+    (info.width, info.height)
+}
+
+#[test]
+fn every_plot_is_a_valid_png_and_svg_of_sensible_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("r");
+    run("scenarios/churn_groups.json", &out, &[]);
+    for p in PLOTS {
+        let png = fs::read(out.join(format!("plots/{p}.png"))).unwrap();
+        let (w, h) = png_size(&png);
+        assert!(w >= 800 && h >= 250, "{p}: {w}x{h}");
+        assert!(
+            (5_000..5_000_000).contains(&png.len()),
+            "{p}.png is {} bytes",
+            png.len()
+        );
+        let svg = fs::read_to_string(out.join(format!("plots/{p}.svg"))).unwrap();
+        assert!(
+            svg.contains("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{p}.svg"
+        );
+        assert!(
+            svg.contains("<text"),
+            "{p}.svg has no text: titles and labels are missing"
+        );
+        assert!(
+            (2_000..20_000_000).contains(&svg.len()),
+            "{p}.svg is {} bytes",
+            svg.len()
+        );
+    }
+    let cdf = fs::read_to_string(out.join("plots/latency_cdf.svg")).unwrap();
+    for label in [
+        "Delivery latency (CDF)",
+        "fraction of deliveries",
+        "ticks of 1000 ms",
+        "relay",
+        "all (",
+    ] {
+        assert!(cdf.contains(label), "latency_cdf.svg lacks {label:?}");
+    }
+    let traffic = fs::read_to_string(out.join("plots/traffic.svg")).unwrap();
+    for label in ["message", "ack", "items per", "kB per"] {
+        assert!(traffic.contains(label), "traffic.svg lacks {label:?}");
+    }
+}
+
+#[test]
+fn plots_change_when_the_data_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    run("scenarios/batch_payload.json", &a, &[]);
+    run("scenarios/batch_payload.json", &b, &["--seed", "2"]);
+    for p in PLOTS {
+        let x = fs::read(a.join(format!("plots/{p}.png"))).unwrap();
+        let y = fs::read(b.join(format!("plots/{p}.png"))).unwrap();
+        assert_ne!(x, y, "{p}.png is the same for two seeds");
+    }
+}
+
+#[test]
+fn sim_plot_redraws_the_same_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("r");
+    run("scenarios/mobile_desktop.json", &out, &[]);
+    let before: Vec<(String, Vec<u8>)> = PLOTS
+        .iter()
+        .flat_map(|p| [format!("plots/{p}.png"), format!("plots/{p}.svg")])
+        .chain(["report.html".to_string()])
+        .map(|f| (f.clone(), fs::read(out.join(&f)).unwrap()))
+        .collect();
+    fs::remove_dir_all(out.join("plots")).unwrap();
+    fs::remove_file(out.join("report.html")).unwrap();
+    sim().arg("plot").arg(&out).assert().success();
+    for (f, bytes) in before {
+        assert_eq!(
+            fs::read(out.join(&f)).unwrap(),
+            bytes,
+            "{f} differs after sim plot"
+        );
+    }
+}
+
+#[test]
+fn report_html_is_self_contained_and_has_every_section() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("r");
+    run("scenarios/mobile_desktop.json", &out, &[]);
+    let html = fs::read_to_string(out.join("report.html")).unwrap();
+    for section in [
+        "id=\"summary\"",
+        "id=\"nodes\"",
+        "id=\"plots\"",
+        "id=\"sync-state\"",
+    ] {
+        assert!(html.contains(section), "report.html lacks {section}");
+    }
+    for p in PLOTS {
+        assert!(
+            html.contains(&format!("id=\"plot-{p}\"><svg")),
+            "report.html lacks the {p} plot"
+        );
+    }
+    for node in ["A", "B", "C"] {
+        assert!(
+            html.contains(&format!("id=\"table-{node}\">{node} POV @2000")),
+            "report.html lacks {node}'s table"
+        );
+    }
+    assert!(
+        html.contains("delivered / expected</td><td>3 / 4"),
+        "summary figures"
+    );
+    for external in ["<script", "<link", "src=\"http", "href=\"http", "@import"] {
+        assert!(
+            !html.contains(external),
+            "report.html refers outside itself: {external}"
+        );
+    }
+}
+
+#[test]
+fn large_runs_plot_per_template_and_skip_the_availability_timeline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("r");
+    run(
+        "scenarios/large_mobile.json",
+        &out,
+        &["--set", "duration=600"],
+    );
+    assert!(
+        !out.join("plots/availability.png").exists(),
+        "more than 50 nodes: no availability timeline"
+    );
+    let cdf = fs::read_to_string(out.join("plots/latency_cdf.svg")).unwrap();
+    assert!(
+        cdf.contains("@phone") && cdf.contains("@server"),
+        "per-template lines"
+    );
+    let heat = fs::read_to_string(out.join("plots/propagation.svg")).unwrap();
+    assert!(
+        heat.contains("first 200 messages") || heat.contains("first 100 nodes"),
+        "the heat map says it is cut"
+    );
+}
+
+#[test]
+fn sim_plot_refuses_what_is_not_a_complete_run_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    sim()
+        .arg("plot")
+        .arg(tmp.path())
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("not a run folder"));
+    let out = tmp.path().join("r");
+    run("scenarios/mobile_desktop.json", &out, &[]);
+    fs::remove_file(out.join("series.csv")).unwrap();
+    sim()
+        .arg("plot")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("series.csv is missing"));
+    fs::write(out.join("series.csv"), "tick,oops\n").unwrap();
+    sim()
+        .arg("plot")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "series.csv:1: expected the header",
+        ));
+}
