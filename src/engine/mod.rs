@@ -330,7 +330,7 @@ impl<'p> Sim<'p> {
                 break;
             }
             popped += 1;
-            if popped % PROGRESS_EVERY == 0 {
+            if popped.is_multiple_of(PROGRESS_EVERY) {
                 progress(tick);
             }
             let (now, _phase, event) = self.queue.pop().expect("peeked");
