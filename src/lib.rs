@@ -27,6 +27,7 @@
 
 pub mod cli;
 pub mod engine;
+pub mod experiment;
 pub mod ids;
 pub mod metrics;
 pub mod net;

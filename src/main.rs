@@ -9,6 +9,10 @@ fn main() -> ExitCode {
     let cli = syncsim::cli::Cli::parse();
     match syncsim::cli::main(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // A closed pipe (`sim expand ... | head`) is not an error of ours.
+        Err(syncsim::cli::CliError::Stdout(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code())

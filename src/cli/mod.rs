@@ -1,9 +1,11 @@
 //! The command line: one module per subcommand. Every failure is a [`CliError`] that prints as
 //! one line and maps to an exit code (2 for bad input, 1 for a failed run).
 
+mod check;
 mod plot;
 mod run;
 mod schema;
+mod sweep;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +27,14 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Redraw the plots and report.html of a finished run from its files.
     Plot(plot::PlotArgs),
+    /// Run a parameter sweep over seeds (in parallel, in shards, resumable).
+    Sweep(sweep::SweepArgs),
+    /// Print a sweep's run table as JSON lines, for a batch scheduler.
+    Expand(sweep::ExpandArgs),
+    /// Merge sweep folders (shards) into one result.
+    Merge(sweep::MergeArgs),
+    /// Compare a summary.json or an aggregate.csv with a baseline; exit 1 on regression.
+    Check(check::CheckArgs),
     /// Print the JSON Schema of scenario files.
     Schema,
 }
@@ -64,6 +74,15 @@ pub enum CliError {
     /// A run folder's files could not be read back or drawn.
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
+    /// An argument is malformed.
+    #[error("{0}")]
+    Usage(String),
+    /// A sweep could not run or merge.
+    #[error(transparent)]
+    Sweep(#[from] crate::experiment::runner::SweepError),
+    /// Metrics regressed against their baseline (the table is printed).
+    #[error("{0} metrics regressed")]
+    Regressed(usize),
     /// Two runs of the same scenario and seed differed.
     #[error("determinism check failed: {0}")]
     NotDeterministic(String),
@@ -76,7 +95,15 @@ impl CliError {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Input(_) | CliError::NotARun(_) => 2,
+            CliError::Input(_) | CliError::NotARun(_) | CliError::Usage(_) => 2,
+            CliError::Regressed(_) => 1,
+            CliError::Sweep(
+                crate::experiment::runner::SweepError::Input(_)
+                | crate::experiment::runner::SweepError::Folder(_)
+                | crate::experiment::runner::SweepError::UnknownMetric(_)
+                | crate::experiment::runner::SweepError::Merge(_),
+            ) => 2,
+            CliError::Sweep(_) => 1,
             CliError::Report(crate::report::ReportError::Plot(_)) => 1,
             CliError::Report(_) => 2,
             CliError::Output(crate::report::OutputError::Io { .. }) => 1,
@@ -92,6 +119,10 @@ pub fn main(cli: Cli) -> Result<(), CliError> {
         Command::Run(args) => run::run(args),
         Command::Validate(args) => validate::validate(args),
         Command::Plot(args) => plot::plot(args),
+        Command::Sweep(args) => sweep::sweep(args),
+        Command::Expand(args) => sweep::expand(args),
+        Command::Merge(args) => sweep::merge(args),
+        Command::Check(args) => check::check(args),
         Command::Schema => schema::schema(),
     }
 }

@@ -827,3 +827,217 @@ fn propagation<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData
     }
     Ok(())
 }
+
+/// A number for an axis label: at most 4 decimals, trailing zeros trimmed.
+fn nice(v: f64) -> String {
+    let s = format!("{v:.4}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.to_string() }
+}
+
+fn file_stem(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+/// Plots of a sweep (`<metric>_vs_<parameter>.png`/`.svg`): the mean of each parameter point
+/// with its 95% confidence band, one line per combination of the other parameters.
+pub fn sweep_plots(
+    sweep: &crate::experiment::Sweep,
+    table: &[crate::experiment::runner::AggregateRow],
+) -> Result<Vec<(String, Vec<u8>)>, String> {
+    register_font();
+    let specs: Vec<(String, String)> = if !sweep.spec.plots.is_empty() {
+        sweep
+            .spec
+            .plots
+            .iter()
+            .map(|p| (p.metric.clone(), p.x.clone()))
+            .collect()
+    } else if let Some(first) = sweep.spec.parameters.first() {
+        sweep
+            .spec
+            .metrics
+            .iter()
+            .map(|m| (m.clone(), first.path.clone()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut out = Vec::new();
+    for (metric, x) in specs {
+        let (w, h) = (1000, 600);
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
+            sweep_plot(&root, sweep, table, &metric, &x)?;
+            root.present().map_err(err)?;
+        }
+        let mut rgb = vec![0u8; (w * h * 3) as usize];
+        {
+            let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+            sweep_plot(&root, sweep, table, &metric, &x)?;
+            root.present().map_err(err)?;
+        }
+        let stem = format!("{}_vs_{}", file_stem(&metric), file_stem(&x));
+        out.push((format!("{stem}.png"), encode_png(&rgb, w, h)?));
+        out.push((format!("{stem}.svg"), svg.into_bytes()));
+    }
+    Ok(out)
+}
+
+fn sweep_plot<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    sweep: &crate::experiment::Sweep,
+    table: &[crate::experiment::runner::AggregateRow],
+    metric: &str,
+    x: &str,
+) -> Res {
+    root.fill(&WHITE).map_err(err)?;
+    let (top, area) = root.split_vertically(58);
+    top.draw(&Text::new(
+        format!("{metric} against {x}"),
+        (16, 8),
+        (FONT, 22).into_font().style(FontStyle::Bold),
+    ))
+    .map_err(err)?;
+    let sub = format!(
+        "sweep {}: mean and 95% confidence interval over {} replications per point",
+        sweep.spec.name, sweep.spec.replications
+    );
+    top.draw(&Text::new(
+        sub,
+        (16, 34),
+        (FONT, 14).into_font().color(&RGBColor(90, 90, 90)),
+    ))
+    .map_err(err)?;
+    let xi = sweep
+        .spec
+        .parameters
+        .iter()
+        .position(|p| p.path == x)
+        .ok_or("unknown x parameter")?;
+    let xs_values = &sweep.values[xi];
+    let numeric = xs_values.iter().all(|v| v.is_number());
+    let xpos = |v: &serde_json::Value| -> f64 {
+        if numeric {
+            v.as_f64().unwrap_or(0.0)
+        } else {
+            xs_values.iter().position(|u| u == v).unwrap_or(0) as f64
+        }
+    };
+    // Series: the other parameters' values.
+    let mut series: BTreeMap<String, Vec<(f64, f64, f64, f64)>> = BTreeMap::new();
+    for r in table.iter().filter(|r| r.metric == metric) {
+        let Some(st) = r.stats else { continue };
+        let key: Vec<String> = r
+            .parameters
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != xi)
+            .map(|(_, (p, v))| format!("{p}={v}"))
+            .collect();
+        let (lo, hi) = if st.ci_low.is_finite() {
+            (st.ci_low, st.ci_high)
+        } else {
+            (st.mean, st.mean)
+        };
+        series.entry(key.join(", ")).or_default().push((
+            xpos(&r.parameters[xi].1),
+            st.mean,
+            lo,
+            hi,
+        ));
+    }
+    if series.is_empty() {
+        return no_data(&area, "no values of this metric");
+    }
+    let all: Vec<f64> = series.values().flatten().flat_map(|p| [p.2, p.3]).collect();
+    let (ymin, ymax) = all
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &y| {
+            (a.min(y), b.max(y))
+        });
+    let pad = ((ymax - ymin) * 0.08).max(ymax.abs() * 0.02).max(1e-9);
+    let xr: Vec<f64> = xs_values.iter().map(xpos).collect();
+    let (xmin, xmax) = xr
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    let xpad = if xmax > xmin {
+        (xmax - xmin) * 0.05
+    } else {
+        0.5
+    };
+    let mut chart = ChartBuilder::on(&area)
+        .margin_left(10)
+        .margin_right(30)
+        .margin_bottom(10)
+        .x_label_area_size(50)
+        .y_label_area_size(90)
+        .build_cartesian_2d((xmin - xpad)..(xmax + xpad), (ymin - pad)..(ymax + pad))
+        .map_err(err)?;
+    let labels: Vec<String> = xs_values.iter().map(|v| v.to_string()).collect();
+    chart
+        .configure_mesh()
+        .x_desc(x.to_string())
+        .y_desc(format!("{metric} (mean, 95% CI)"))
+        .y_label_formatter(&|v: &f64| nice(*v))
+        .x_label_formatter(&|v: &f64| {
+            if numeric {
+                nice(*v)
+            } else {
+                let i = v.round();
+                if (v - i).abs() < 1e-9 && i >= 0.0 && (i as usize) < labels.len() {
+                    labels[i as usize].clone()
+                } else {
+                    String::new()
+                }
+            }
+        })
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 16))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(err)?;
+    for (i, (name, mut pts)) in series.into_iter().enumerate() {
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let color = PALETTE[i % PALETTE.len()];
+        let mut band: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.3)).collect();
+        band.extend(pts.iter().rev().map(|p| (p.0, p.2)));
+        chart
+            .draw_series(std::iter::once(Polygon::new(band, color.mix(0.18))))
+            .map_err(err)?;
+        let label = if name.is_empty() {
+            "mean".to_string()
+        } else {
+            name
+        };
+        chart
+            .draw_series(LineSeries::new(
+                pts.iter().map(|p| (p.0, p.1)),
+                color.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(2))
+            });
+        chart
+            .draw_series(
+                pts.iter()
+                    .map(|p| Circle::new((p.0, p.1), 4, color.filled())),
+            )
+            .map_err(err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(180, 180, 180))
+        .label_font((FONT, 13))
+        .draw()
+        .map_err(err)
+}
