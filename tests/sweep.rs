@@ -75,8 +75,7 @@ fn jobs_shards_and_merges_give_identical_results() {
             && serde_json::from_str::<serde_json::Value>(l).unwrap()["run"]
                 .as_u64()
                 .unwrap()
-                % 4
-                == 0
+                .is_multiple_of(4)
     }));
     let merged = tmp.path().join("merged");
     let shards: Vec<PathBuf> = (0..4)
