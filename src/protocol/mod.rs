@@ -6,5 +6,8 @@
 //! `poll_timeout`-style method. The engine is the only thing that moves time and packets.
 //!
 //! - [`sync`]: the data-sync protocol of the seed PoC, MVDS and BSP.
+//! - [`request_cache`]: IPv8's RequestCache, and the request/response flows held in it.
 
+pub mod request_cache;
+pub mod rpc;
 pub mod sync;
