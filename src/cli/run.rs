@@ -150,9 +150,18 @@ fn result_line(
         None => "nothing to deliver".to_string(),
     };
     let converged = match d.convergence_tick {
-        Some(t) => format!("converged at tick {t}"),
-        None if d.expected > 0 => "not converged".to_string(),
+        Some(t) => format!(", converged at tick {t}"),
+        None if d.expected > 0 => ", not converged".to_string(),
         None => String::new(),
+    };
+    let rpc = &s.rpc;
+    let rpc = if rpc.started > 0 || rpc.served > 0 {
+        format!(
+            "; rpc {}/{} completed, {} timed out, {} replays dropped",
+            rpc.completed, rpc.started, rpc.timed_out, rpc.replays_dropped
+        )
+    } else {
+        String::new()
     };
     let multiplier = match s.traffic.multiplier_packets {
         Some(m) => format!(", x{m:.1} per delivery"),
@@ -165,7 +174,7 @@ fn result_line(
         "- ".into()
     };
     format!(
-        "{} s{}: {delivered}, {converged}; {} packets, {}B{multiplier}; {} ticks, {} events in {:.1} ms ({rate}ev/s) -> {}",
+        "{} s{}: {delivered}{converged}{rpc}; {} packets, {}B{multiplier}; {} ticks, {} events in {:.1} ms ({rate}ev/s) -> {}",
         s.scenario.name,
         s.seed,
         s.traffic.packets_sent,

@@ -34,6 +34,7 @@ pub mod trace;
 use crate::ids::{GroupId, MsgRef, NodeId};
 use crate::metrics::{Collector, Delivery};
 use crate::net::{AvailabilityState, Link};
+use crate::protocol::rpc::{Call, RpcConfig, RpcMessage, RpcNode, RpcOutput, RpcStats};
 use crate::protocol::sync::{Item, MessageMeta, Output, Packet, Record, SyncNode, SyncStats};
 use crate::scenario::{BodySize, Plan};
 use crate::wire;
@@ -98,6 +99,10 @@ pub struct RunOutput {
     pub tables_at: Vec<(Tick, Vec<NodeTable>)>,
     /// `trace.jsonl`, when `outputs.trace` is set.
     pub trace: Option<Vec<u8>>,
+    /// Per node, its request/response counters and calls (when flows run).
+    pub rpc: Vec<Option<(RpcStats, Vec<Call>)>>,
+    /// Requests or responses not sent because their node was offline.
+    pub rpc_unsent_offline: u64,
 }
 
 const TAG_APPEND: u64 = 1;
@@ -121,14 +126,53 @@ enum Event {
         link: u32,
         from: NodeId,
         to: NodeId,
-        packet: Packet,
+        packet: Wire,
     },
+    RpcStart(NodeId),
+    RpcIssue(u32),
+    RpcWake(NodeId),
     Step(NodeId),
     Snapshot,
 }
 
+/// What travels in a packet: a sync packet or a request/response message.
+enum Wire {
+    Sync(Packet),
+    Rpc(RpcMessage),
+}
+
+impl Wire {
+    /// `(kind index, fingerprint id)` of each item.
+    fn kinds(&self) -> Vec<(usize, u64)> {
+        match self {
+            Wire::Sync(p) => p
+                .items()
+                .iter()
+                .map(|i| (i.kind() as usize, i.msg().0 as u64))
+                .collect(),
+            Wire::Rpc(RpcMessage::Request { identifier, .. }) => {
+                vec![(crate::metrics::RPC_REQUEST, *identifier as u64)]
+            }
+            Wire::Rpc(RpcMessage::Response { identifier, .. }) => {
+                vec![(crate::metrics::RPC_RESPONSE, *identifier as u64)]
+            }
+        }
+    }
+}
+
+/// One (load, node) Poisson process of requests.
+struct RpcSlot {
+    load: u32,
+    node: NodeId,
+    next: u64,
+    rng: Stream,
+}
+
 struct NodeRt {
     sync: SyncNode,
+    rpc: Option<RpcNode>,
+    /// The tick of the pending request-cache wake-up, if any.
+    next_rpc: Option<Tick>,
     availability: AvailabilityState,
     /// Links out of this node: `(peer, index into links)`, sorted by peer.
     links: Vec<(NodeId, u32)>,
@@ -165,6 +209,9 @@ struct Sim<'p> {
     ids: HashMap<[u8; 32], MsgRef>,
     append_msg: Vec<Option<MsgRef>>,
     slots: Vec<GenSlot>,
+    rpc_slots: Vec<RpcSlot>,
+    rpc_out: Vec<RpcOutput>,
+    rpc_unsent_offline: u64,
     metrics: Collector,
     fp: Fingerprint,
     trace: trace::Trace,
@@ -209,6 +256,8 @@ impl<'p> Sim<'p> {
                     n.sync.clone(),
                     rng::stream(plan.seed, &format!("node/{}/protocol", n.name)),
                 ),
+                rpc: None,
+                next_rpc: None,
                 availability: AvailabilityState::new(
                     n.availability.clone(),
                     rng::stream(plan.seed, &format!("node/{}/availability", n.name)),
@@ -289,6 +338,9 @@ impl<'p> Sim<'p> {
             ids: HashMap::new(),
             append_msg: vec![None; plan.appends.len()],
             slots,
+            rpc_slots: Vec::new(),
+            rpc_out: Vec::new(),
+            rpc_unsent_offline: 0,
             metrics: Collector::new(plan.nodes.len(), plan.links.len() * 2, plan.duration),
             fp: Fingerprint::default(),
             trace: trace::Trace::new(plan.scenario.outputs.trace),
@@ -297,6 +349,50 @@ impl<'p> Sim<'p> {
             last_event_tick: None,
             tables_at: Vec::new(),
         };
+        if plan.rpc.enabled {
+            for (i, n) in plan.nodes.iter().enumerate() {
+                let config = RpcConfig {
+                    flow: plan.rpc.flows[i].clone(),
+                    timeout: plan.rpc.timeouts[i],
+                    replay_protection: plan.rpc.replay_protection,
+                    service_time: plan.rpc.service_times[i],
+                };
+                let is_count = matches!(config.flow, crate::protocol::rpc::Flow::CountTo { .. });
+                sim.nodes[i].rpc = Some(RpcNode::new(
+                    config,
+                    rng::stream(plan.seed, &format!("node/{}/request_cache", n.name)),
+                ));
+                if is_count {
+                    sim.queue.push(
+                        plan.rpc.count_start,
+                        Phase::Append,
+                        Event::RpcStart(NodeId(i as u32)),
+                    );
+                }
+            }
+            for (li, l) in plan.rpc.loads.iter().enumerate() {
+                for &node in &l.nodes {
+                    let mut rng = rng::stream(
+                        plan.seed,
+                        &format!("rpc/{li}/{}", plan.nodes[node.idx()].name),
+                    );
+                    let next = (l.from * MICRO).saturating_add(exp_gap(&mut rng, l.mean_interval));
+                    if next / MICRO < l.to {
+                        sim.queue.push(
+                            next / MICRO,
+                            Phase::Append,
+                            Event::RpcIssue(sim.rpc_slots.len() as u32),
+                        );
+                    }
+                    sim.rpc_slots.push(RpcSlot {
+                        load: li as u32,
+                        node,
+                        next,
+                        rng,
+                    });
+                }
+            }
+        }
         for g in 0..plan.groups.len() {
             let members = sim.members[g].clone();
             for m in members {
@@ -346,6 +442,14 @@ impl<'p> Sim<'p> {
                     to,
                     packet,
                 } => self.on_arrival(now, link as usize, from, to, packet),
+                Event::RpcStart(node) => self.on_rpc(now, node, |n, now, out| n.start(now, out)),
+                Event::RpcIssue(slot) => self.on_rpc_issue(now, slot as usize),
+                Event::RpcWake(node) => {
+                    if self.nodes[node.idx()].next_rpc == Some(now) {
+                        self.nodes[node.idx()].next_rpc = None;
+                        self.on_rpc(now, node, |n, now, out| n.handle_timeout(now, out));
+                    }
+                }
                 Event::Step(node) => self.on_step(now, node),
                 Event::Snapshot => {
                     let tables = self.tables();
@@ -480,31 +584,39 @@ impl<'p> Sim<'p> {
         }
     }
 
-    fn on_arrival(&mut self, now: Tick, link: usize, from: NodeId, to: NodeId, packet: Packet) {
+    fn on_arrival(&mut self, now: Tick, link: usize, from: NodeId, to: NodeId, packet: Wire) {
         self.counted(now);
         let processed = self.nodes[to.idx()].availability.receives(now);
-        let first = packet.items()[0];
+        let kinds = packet.kinds();
         self.fp.event(
             TAG_ARRIVE,
             &[
                 now,
                 from.0 as u64,
                 to.0 as u64,
-                first.kind() as u64,
-                first.msg().0 as u64,
-                packet.items().len() as u64,
+                kinds[0].0 as u64,
+                kinds[0].1,
+                kinds.len() as u64,
                 processed as u64,
             ],
         );
         if self.trace.on() {
-            let messages = &self.messages;
-            let id = |i: Item| messages[i.msg().idx()].id;
-            self.trace
-                .arrive(self.plan, now, (from, to), packet.items(), &id, processed);
+            match &packet {
+                Wire::Sync(p) => {
+                    let messages = &self.messages;
+                    let id = |i: Item| messages[i.msg().idx()].id;
+                    self.trace
+                        .arrive(self.plan, now, (from, to), p.items(), &id, processed);
+                }
+                Wire::Rpc(m) => {
+                    self.trace
+                        .rpc(self.plan, now, "arrive", (from, to), m, Some(processed))
+                }
+            }
         }
         if !processed {
-            for item in packet.items() {
-                self.metrics.kind(item.kind()).lost_offline += 1;
+            for &(k, _) in &kinds {
+                self.metrics.kind(k).lost_offline += 1;
             }
             self.metrics.packets.lost_offline += 1;
             self.metrics.links[link].lost_offline += 1;
@@ -514,21 +626,95 @@ impl<'p> Sim<'p> {
         self.metrics.packets.received += 1;
         self.metrics.links[link].received += 1;
         self.metrics.nodes[to.idx()].packets_received += 1;
-        for item in packet.items() {
-            self.metrics.kind(item.kind()).received += 1;
+        for &(k, _) in &kinds {
+            self.metrics.kind(k).received += 1;
         }
-        let before = self.nodes[to.idx()].sync.stats().duplicates;
-        let mut out = std::mem::take(&mut self.out);
-        self.nodes[to.idx()]
-            .sync
-            .handle_packet(now, from, &packet, &self.catalog, &mut out);
-        let dups = self.nodes[to.idx()].sync.stats().duplicates - before;
-        self.metrics
-            .kind(crate::protocol::sync::Kind::Message)
-            .duplicates += dups;
-        self.apply(now, to, &mut out);
-        self.out = out;
-        self.reschedule(to, now);
+        match packet {
+            Wire::Sync(packet) => {
+                let before = self.nodes[to.idx()].sync.stats().duplicates;
+                let mut out = std::mem::take(&mut self.out);
+                self.nodes[to.idx()].sync.handle_packet(
+                    now,
+                    from,
+                    &packet,
+                    &self.catalog,
+                    &mut out,
+                );
+                let dups = self.nodes[to.idx()].sync.stats().duplicates - before;
+                self.metrics
+                    .kind(crate::protocol::sync::Kind::Message as usize)
+                    .duplicates += dups;
+                self.apply(now, to, &mut out);
+                self.out = out;
+                self.reschedule(to, now);
+            }
+            Wire::Rpc(msg) => {
+                self.on_rpc(now, to, |n, now, out| n.handle_message(now, from, msg, out))
+            }
+        }
+    }
+
+    /// Runs `f` on the node's request/response state machine and carries out its commands.
+    fn on_rpc(
+        &mut self,
+        now: Tick,
+        node: NodeId,
+        f: impl FnOnce(&mut RpcNode, Tick, &mut Vec<RpcOutput>),
+    ) {
+        let mut out = std::mem::take(&mut self.rpc_out);
+        let Some(rpc) = self.nodes[node.idx()].rpc.as_mut() else {
+            return;
+        };
+        f(rpc, now, &mut out);
+        let online = self.nodes[node.idx()].availability.online_at(now);
+        for RpcOutput::Send { to, msg } in out.drain(..) {
+            if online {
+                self.send(now, node, to, Wire::Rpc(msg));
+            } else {
+                self.rpc_unsent_offline += 1;
+            }
+        }
+        self.rpc_out = out;
+        self.reschedule_rpc(node);
+    }
+
+    fn on_rpc_issue(&mut self, now: Tick, s: usize) {
+        let slot = &mut self.rpc_slots[s];
+        let load = &self.plan.rpc.loads[slot.load as usize];
+        let node = slot.node;
+        let target = match load.target {
+            Some(t) => Some(t),
+            None => {
+                let peers = &self.nodes[node.idx()].links;
+                (!peers.is_empty()).then(|| {
+                    peers[rng::uniform_inclusive(&mut slot.rng, 0, peers.len() as u64 - 1) as usize]
+                        .0
+                })
+            }
+        };
+        slot.next = slot
+            .next
+            .saturating_add(exp_gap(&mut slot.rng, load.mean_interval));
+        if slot.next / MICRO < load.to {
+            self.queue
+                .push(slot.next / MICRO, Phase::Append, Event::RpcIssue(s as u32));
+        }
+        if let Some(to) = target.filter(|&t| self.nodes[node.idx()].linked(t)) {
+            self.counted(now);
+            self.on_rpc(now, node, |n, now, out| n.issue(now, to, out));
+        }
+    }
+
+    /// Makes sure the node has a wake-up at its next request-cache deadline.
+    fn reschedule_rpc(&mut self, node: NodeId) {
+        let rt = &mut self.nodes[node.idx()];
+        let Some(due) = rt.rpc.as_mut().and_then(|r| r.poll_timeout()) else {
+            return;
+        };
+        if due < self.plan.duration && rt.next_rpc.is_none_or(|t| due < t) {
+            rt.next_rpc = Some(due);
+            self.queue.push(due, Phase::Step, Event::RpcWake(node));
+        }
     }
 
     fn on_step(&mut self, now: Tick, node: NodeId) {
@@ -559,7 +745,7 @@ impl<'p> Sim<'p> {
     fn apply(&mut self, now: Tick, node: NodeId, out: &mut Vec<Output>) {
         for o in out.drain(..) {
             match o {
-                Output::Send { to, packet } => self.send(now, node, to, packet),
+                Output::Send { to, packet } => self.send(now, node, to, Wire::Sync(packet)),
                 Output::Deliver { msg, from: _ } => {
                     self.fp
                         .event(TAG_DELIVER, &[now, node.0 as u64, msg.0 as u64]);
@@ -575,27 +761,39 @@ impl<'p> Sim<'p> {
         }
     }
 
-    fn send(&mut self, now: Tick, from: NodeId, to: NodeId, packet: Packet) {
+    fn send(&mut self, now: Tick, from: NodeId, to: NodeId, packet: Wire) {
         let rt = &self.nodes[from.idx()];
         let link = match rt.links.binary_search_by_key(&to, |(p, _)| *p) {
             Ok(i) => rt.links[i].1 as usize,
-            Err(_) => unreachable!("the sync protocol only sends to linked peers"),
+            Err(_) => unreachable!("protocols only send to linked peers"),
+        };
+        let sized: Vec<(usize, u64)> = match &packet {
+            Wire::Sync(p) => p
+                .items()
+                .iter()
+                .map(|&item| {
+                    let bytes = match item {
+                        Item::Ack(_) => wire::ack_entry_len(),
+                        Item::Offer(_) => wire::offer_entry_len(),
+                        Item::Request(_) => wire::request_entry_len(),
+                        Item::Message(m) => {
+                            wire::message_entry_len(self.messages[m.idx()].encoded_len)
+                        }
+                    };
+                    (item.kind() as usize, bytes as u64)
+                })
+                .collect(),
+            Wire::Rpc(m) => vec![(packet.kinds()[0].0, wire::rpc_len(m) as u64)],
         };
         let mut payload_bytes = 0u64;
-        for &item in packet.items() {
-            let bytes = match item {
-                Item::Ack(_) => wire::ack_entry_len(),
-                Item::Offer(_) => wire::offer_entry_len(),
-                Item::Request(_) => wire::request_entry_len(),
-                Item::Message(m) => wire::message_entry_len(self.messages[m.idx()].encoded_len),
-            } as u64;
+        for &(k, bytes) in &sized {
             payload_bytes += bytes;
-            let k = self.metrics.kind(item.kind());
-            k.sent += 1;
-            k.bytes += bytes;
+            let c = self.metrics.kind(k);
+            c.sent += 1;
+            c.bytes += bytes;
             let b = self.metrics.bucket(now);
-            b.items[item.kind() as usize] += 1;
-            b.item_bytes[item.kind() as usize] += bytes;
+            b.items[k] += 1;
+            b.item_bytes[k] += bytes;
         }
         let bytes = payload_bytes + self.plan.overhead_bytes;
         let b = self.metrics.bucket(now);
@@ -603,33 +801,38 @@ impl<'p> Sim<'p> {
         b.packet_bytes += bytes;
         let plan = self.plan;
         let transit = self.links[link].transmit(&|n: NodeId| plan.nodes[n.idx()].name.clone());
-        let first = packet.items()[0];
+        let kinds = packet.kinds();
         self.fp.event(
             TAG_SEND,
             &[
                 now,
                 from.0 as u64,
                 to.0 as u64,
-                first.kind() as u64,
-                first.msg().0 as u64,
-                packet.items().len() as u64,
+                kinds[0].0 as u64,
+                kinds[0].1,
+                kinds.len() as u64,
                 transit.latency,
                 transit.lost as u64,
             ],
         );
         if self.trace.on() {
-            let messages = &self.messages;
-            let id = |i: Item| messages[i.msg().idx()].id;
-            self.trace.send(
-                self.plan,
-                now,
-                (from, to),
-                packet.items(),
-                &id,
-                bytes,
-                transit.latency,
-                transit.lost,
-            );
+            match &packet {
+                Wire::Sync(p) => {
+                    let messages = &self.messages;
+                    let id = |i: Item| messages[i.msg().idx()].id;
+                    self.trace.send(
+                        self.plan,
+                        now,
+                        (from, to),
+                        p.items(),
+                        &id,
+                        bytes,
+                        transit.latency,
+                        transit.lost,
+                    );
+                }
+                Wire::Rpc(m) => self.trace.rpc(self.plan, now, "send", (from, to), m, None),
+            }
         }
         for p in [&mut self.metrics.packets, &mut self.metrics.links[link]] {
             p.sent += 1;
@@ -641,8 +844,8 @@ impl<'p> Sim<'p> {
         if transit.lost {
             self.metrics.packets.lost_link += 1;
             self.metrics.links[link].lost_link += 1;
-            for item in packet.items() {
-                self.metrics.kind(item.kind()).lost_link += 1;
+            for &(k, _) in &sized {
+                self.metrics.kind(k).lost_link += 1;
             }
         } else {
             self.queue.push(
@@ -712,6 +915,16 @@ impl<'p> Sim<'p> {
             tables_end: self.tables(),
             tables_at: std::mem::take(&mut self.tables_at),
             trace: std::mem::replace(&mut self.trace, trace::Trace::new(false)).into_bytes(),
+            rpc: self
+                .nodes
+                .iter()
+                .map(|n| {
+                    n.rpc
+                        .as_ref()
+                        .map(|r| (r.stats().clone(), r.calls().to_vec()))
+                })
+                .collect(),
+            rpc_unsent_offline: self.rpc_unsent_offline,
             sync_stats: self.nodes.iter().map(|n| n.sync.stats().clone()).collect(),
             messages: self.messages,
             metrics: self.metrics,

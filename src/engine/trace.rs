@@ -119,6 +119,34 @@ impl Trace {
         self.line(|b| write!(b, r#"{{"tick":{now},"event":"arrive","from":"{f}","to":"{t}","items":{it},"processed":{processed}}}"#));
     }
 
+    /// A request/response message sent or arriving (`processed` for arrivals).
+    pub fn rpc(
+        &mut self,
+        plan: &Plan,
+        now: Tick,
+        event: &str,
+        (from, to): (NodeId, NodeId),
+        msg: &crate::protocol::rpc::RpcMessage,
+        processed: Option<bool>,
+    ) {
+        if !self.on() {
+            return;
+        }
+        let (f, t) = (&plan.nodes[from.idx()].name, &plan.nodes[to.idx()].name);
+        let (kind, value, identifier) = match *msg {
+            crate::protocol::rpc::RpcMessage::Request { value, identifier } => {
+                ("rpc_request", value, identifier)
+            }
+            crate::protocol::rpc::RpcMessage::Response { value, identifier } => {
+                ("rpc_response", value, identifier)
+            }
+        };
+        let tail = processed
+            .map(|p| format!(r#","processed":{p}"#))
+            .unwrap_or_default();
+        self.line(|b| write!(b, r#"{{"tick":{now},"event":"{event}","from":"{f}","to":"{t}","items":["{kind}:{identifier}"],"value":{value}{tail}}}"#));
+    }
+
     /// A delivery.
     pub fn deliver(&mut self, plan: &Plan, now: Tick, node: NodeId, id: &[u8; 32]) {
         let (n, m) = (&plan.nodes[node.idx()].name, prefix(id));

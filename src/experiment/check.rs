@@ -462,6 +462,28 @@ pub fn default_checks(summary: &Value) -> Baseline {
             max: None,
         });
     }
+    if get("rpc.started").is_some_and(|n| n > 0.0) {
+        checks.push(CheckSpec {
+            metric: "rpc.completed".into(),
+            point: None,
+            baseline: get("rpc.completed"),
+            better: Some(Better::Higher),
+            absolute: None,
+            relative: Some(0.05),
+            min: None,
+            max: None,
+        });
+        checks.push(CheckSpec {
+            metric: "rpc.timed_out".into(),
+            point: None,
+            baseline: get("rpc.timed_out"),
+            better: Some(Better::Lower),
+            absolute: Some(2.0),
+            relative: Some(0.1),
+            min: None,
+            max: None,
+        });
+    }
     Baseline { description: "Regression baseline: sim check <summary.json> --baseline <this file>; refresh with --update.".into(), checks }
 }
 

@@ -11,7 +11,22 @@ pub use summary::{Summary, summarize};
 
 use crate::engine::time::Tick;
 use crate::ids::{MsgRef, NodeId};
-use crate::protocol::sync::Kind;
+/// Names of the traffic kinds, in report order: the sync items (indexed by
+/// `protocol::sync::Kind as usize`), then the request/response messages.
+pub const KIND_NAMES: [&str; KINDS] = [
+    "message",
+    "ack",
+    "offer",
+    "request",
+    "rpc_request",
+    "rpc_response",
+];
+/// Number of traffic kinds.
+pub const KINDS: usize = 6;
+/// Index of request messages of request/response flows.
+pub const RPC_REQUEST: usize = 4;
+/// Index of response messages of request/response flows.
+pub const RPC_RESPONSE: usize = 5;
 
 /// Counters of packets, or of the items of one kind.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -73,9 +88,9 @@ pub struct WorkloadCounters {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Bucket {
     /// Items sent per kind.
-    pub items: [u64; 4],
+    pub items: [u64; KINDS],
     /// Entry bytes sent per kind.
-    pub item_bytes: [u64; 4],
+    pub item_bytes: [u64; KINDS],
     /// Packets sent.
     pub packets: u64,
     /// Packet bytes sent.
@@ -87,8 +102,8 @@ pub struct Bucket {
 pub struct Collector {
     /// Packets of all kinds.
     pub packets: Counters,
-    /// Items per kind, indexed by `Kind as usize` (see [`Kind::ALL`]).
-    pub by_kind: [Counters; 4],
+    /// Items per kind, indexed as [`KIND_NAMES`].
+    pub by_kind: [Counters; KINDS],
     /// Per node, indexed by node id.
     pub nodes: Vec<NodeCounters>,
     /// Packets per link direction: index `2i` is `plan.links[i]` a→b, `2i + 1` its b→a.
@@ -136,9 +151,9 @@ impl Collector {
         &mut self.series[i]
     }
 
-    /// The counters of `kind`.
+    /// The counters of kind `kind` (an index of [`KIND_NAMES`]).
     #[inline]
-    pub fn kind(&mut self, kind: Kind) -> &mut Counters {
-        &mut self.by_kind[kind as usize]
+    pub fn kind(&mut self, kind: usize) -> &mut Counters {
+        &mut self.by_kind[kind]
     }
 }

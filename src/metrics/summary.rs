@@ -3,7 +3,6 @@
 use super::Collector;
 use crate::engine::RunOutput;
 use crate::engine::time::Tick;
-use crate::protocol::sync::Kind;
 use crate::scenario::Plan;
 use indexmap::IndexMap;
 use serde::Serialize;
@@ -91,7 +90,7 @@ pub struct Traffic {
     pub multiplier_packets: Option<f64>,
     /// bytes_sent ÷ delivered; null when nothing was delivered.
     pub multiplier_bytes: Option<f64>,
-    /// Items per kind: message, ack, offer, request.
+    /// Items per kind: message, ack, offer, request, rpc_request, rpc_response.
     pub by_kind: IndexMap<&'static str, KindSummary>,
 }
 
@@ -104,6 +103,42 @@ pub struct WorkloadSummary {
     pub skipped_not_member: u64,
     /// Generated appends whose id (group, tick, body) was already taken: the same message.
     pub duplicate_ids: u64,
+}
+
+/// count_to's progress at one peer.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct CountToSummary {
+    /// The highest value a response brought (the target when done); null if none arrived.
+    pub reached: Option<u32>,
+    /// When it was reached.
+    pub tick: Option<Tick>,
+}
+
+/// Request/response flows held in request caches, over all nodes.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct RpcSummary {
+    /// Requests sent under a new cache (replayed copies not counted).
+    pub started: u64,
+    /// Responses that found their cache.
+    pub completed: u64,
+    /// Caches that timed out.
+    pub timed_out: u64,
+    /// Responses that arrived after their cache timed out.
+    pub late: u64,
+    /// Responses without a cache, dropped: the replay protection at work.
+    pub replays_dropped: u64,
+    /// Responses without a cache processed anyway (replay protection off).
+    pub replays_processed: u64,
+    /// Cache adds refused (no free random number, or shut down).
+    pub duplicates_refused: u64,
+    /// Requests answered.
+    pub served: u64,
+    /// Requests or responses not sent because their node was offline.
+    pub unsent_offline: u64,
+    /// Round trip of completed requests, in ticks.
+    pub rtt_ticks: Percentiles<Tick>,
+    /// count_to's two peers.
+    pub count_to: IndexMap<String, CountToSummary>,
 }
 
 /// Per-node figures.
@@ -152,8 +187,69 @@ pub struct Summary {
     pub traffic: Traffic,
     /// The workload.
     pub workload: WorkloadSummary,
+    /// Request/response flows.
+    pub rpc: RpcSummary,
     /// Per node, in scenario order.
     pub nodes: IndexMap<String, NodeSummary>,
+}
+
+fn rpc_summary(plan: &Plan, run: &RunOutput) -> RpcSummary {
+    let mut s = RpcSummary {
+        started: 0,
+        completed: 0,
+        timed_out: 0,
+        late: 0,
+        replays_dropped: 0,
+        replays_processed: 0,
+        duplicates_refused: 0,
+        served: 0,
+        unsent_offline: run.rpc_unsent_offline,
+        rtt_ticks: Percentiles {
+            p50: None,
+            p90: None,
+            p99: None,
+            max: None,
+        },
+        count_to: IndexMap::new(),
+    };
+    let mut rtts = Vec::new();
+    for (i, r) in run.rpc.iter().enumerate() {
+        let Some((st, calls)) = r else { continue };
+        s.started += st.started;
+        s.completed += st.completed;
+        s.timed_out += st.timed_out;
+        s.late += st.late;
+        s.replays_dropped += st.replays_dropped;
+        s.replays_processed += st.replays_processed;
+        s.duplicates_refused += st.duplicates_refused;
+        s.served += st.served;
+        rtts.extend(
+            calls
+                .iter()
+                .filter(|c| c.completed)
+                .filter_map(|c| c.ended.map(|e| e - c.sent)),
+        );
+        if matches!(
+            plan.rpc.flows[i],
+            crate::protocol::rpc::Flow::CountTo { .. }
+        ) {
+            s.count_to.insert(
+                plan.nodes[i].name.clone(),
+                CountToSummary {
+                    reached: st.reached.map(|r| r.0),
+                    tick: st.reached.map(|r| r.1),
+                },
+            );
+        }
+    }
+    rtts.sort_unstable();
+    s.rtt_ticks = Percentiles {
+        p50: percentile(&rtts, 50),
+        p90: percentile(&rtts, 90),
+        p99: percentile(&rtts, 99),
+        max: rtts.last().copied(),
+    };
+    s
 }
 
 /// Nearest-rank percentile `p` (in percent) of sorted values.
@@ -252,9 +348,10 @@ pub fn summarize(plan: &Plan, run: &RunOutput) -> Summary {
         packets_in_flight: m.in_flight,
         multiplier_packets: per_delivery(packets_sent),
         multiplier_bytes: per_delivery(bytes_sent),
-        by_kind: Kind::ALL
+        by_kind: super::KIND_NAMES
             .iter()
-            .map(|&k| (k.name(), kind_summary(&m.by_kind[k as usize])))
+            .zip(&m.by_kind)
+            .map(|(&k, c)| (k, kind_summary(c)))
             .collect(),
     };
 
@@ -297,6 +394,7 @@ pub fn summarize(plan: &Plan, run: &RunOutput) -> Summary {
         latency_ticks,
         latency_seconds,
         traffic,
+        rpc: rpc_summary(plan, run),
         workload: WorkloadSummary {
             appended: m.workload.appended,
             skipped_not_member: m.workload.skipped_not_member,

@@ -50,7 +50,11 @@ pub enum Flow {
     /// Only answers requests.
     Serve,
     /// Counts to `target` with `peer`, sending each request twice when `replay`.
-    CountTo { peer: NodeId, target: u32, replay: bool },
+    CountTo {
+        peer: NodeId,
+        target: u32,
+        replay: bool,
+    },
     /// Sends requests (issued by the engine's load generator).
     Load,
 }
@@ -106,9 +110,9 @@ pub struct RpcStats {
     pub reached: Option<(u32, Tick)>,
 }
 
+/// The state a cache holds: which call it belongs to.
 #[derive(Clone, Copy, Debug)]
 struct Pending {
-    value: u32,
     call: usize,
 }
 
@@ -164,16 +168,41 @@ impl RpcNode {
     }
 
     /// Adds a cache for `value` and sends the request to `to` (`copies` times).
-    fn request(&mut self, now: Tick, to: NodeId, value: u32, copies: usize, out: &mut Vec<RpcOutput>) {
+    fn request(
+        &mut self,
+        now: Tick,
+        to: NodeId,
+        value: u32,
+        copies: usize,
+        out: &mut Vec<RpcOutput>,
+    ) {
         let prefix = self.prefix();
         let call = self.calls.len();
-        match self.cache.add_random(now, prefix, self.config.timeout, Pending { value, call }, &mut self.rng) {
+        match self.cache.add_random(
+            now,
+            prefix,
+            self.config.timeout,
+            Pending { call },
+            &mut self.rng,
+        ) {
             Ok(number) => {
                 self.timed_out.remove(&(prefix, number));
-                self.calls.push(Call { to, number, sent: now, ended: None, completed: false });
+                self.calls.push(Call {
+                    to,
+                    number,
+                    sent: now,
+                    ended: None,
+                    completed: false,
+                });
                 self.stats.started += 1;
                 for _ in 0..copies {
-                    out.push(RpcOutput::Send { to, msg: RpcMessage::Request { value, identifier: number } });
+                    out.push(RpcOutput::Send {
+                        to,
+                        msg: RpcMessage::Request {
+                            value,
+                            identifier: number,
+                        },
+                    });
                 }
             }
             Err(_) => self.stats.duplicates_refused += 1,
@@ -193,23 +222,49 @@ impl RpcNode {
     }
 
     /// Processes a message from `from` arriving at `now`.
-    pub fn handle_message(&mut self, now: Tick, from: NodeId, msg: RpcMessage, out: &mut Vec<RpcOutput>) {
+    pub fn handle_message(
+        &mut self,
+        now: Tick,
+        from: NodeId,
+        msg: RpcMessage,
+        out: &mut Vec<RpcOutput>,
+    ) {
         match msg {
             RpcMessage::Request { value, identifier } => {
-                let response = RpcMessage::Response { value: value.saturating_add(1), identifier };
+                let response = RpcMessage::Response {
+                    value: value.saturating_add(1),
+                    identifier,
+                };
                 self.stats.served += 1;
                 if self.config.service_time == 0 {
-                    out.push(RpcOutput::Send { to: from, msg: response });
+                    out.push(RpcOutput::Send {
+                        to: from,
+                        msg: response,
+                    });
                 } else {
                     self.seq += 1;
-                    self.serving.push(Reverse((now + self.config.service_time, self.seq, from, response)));
+                    self.serving.push(Reverse((
+                        now + self.config.service_time,
+                        self.seq,
+                        from,
+                        response,
+                    )));
                 }
             }
-            RpcMessage::Response { value, identifier } => self.on_response(now, from, value, identifier, out),
+            RpcMessage::Response { value, identifier } => {
+                self.on_response(now, from, value, identifier, out)
+            }
         }
     }
 
-    fn on_response(&mut self, now: Tick, from: NodeId, value: u32, identifier: u32, out: &mut Vec<RpcOutput>) {
+    fn on_response(
+        &mut self,
+        now: Tick,
+        from: NodeId,
+        value: u32,
+        identifier: u32,
+        out: &mut Vec<RpcOutput>,
+    ) {
         let prefix = self.prefix();
         match self.cache.pop(prefix, identifier) {
             Ok(p) => {
@@ -280,43 +335,63 @@ mod tests {
     const B: NodeId = NodeId(1);
 
     fn node(flow: Flow, protection: bool) -> RpcNode {
-        RpcNode::new(RpcConfig { flow, timeout: 10, replay_protection: protection, service_time: 0 }, stream(1, "t"))
+        RpcNode::new(
+            RpcConfig {
+                flow,
+                timeout: 10,
+                replay_protection: protection,
+                service_time: 0,
+            },
+            stream(1, "t"),
+        )
     }
 
-    /// Delivers every message between two nodes, one tick per hop, until quiet; returns ticks.
-    fn exchange(a: &mut RpcNode, b: &mut RpcNode, limit: usize) -> Tick {
-        let mut out = Vec::new();
-        a.start(0, &mut out);
-        b.start(0, &mut out);
+    /// Delivers every message between two nodes, one tick per hop, until quiet (or until more
+    /// than `limit` messages are in flight).
+    fn exchange(a: &mut RpcNode, b: &mut RpcNode, limit: usize) {
         let mut inflight: Vec<(NodeId, NodeId, RpcMessage)> = Vec::new();
-        let mut pending_from = |from: NodeId, out: &mut Vec<RpcOutput>, inflight: &mut Vec<(NodeId, NodeId, RpcMessage)>| {
-            for RpcOutput::Send { to, msg } in out.drain(..) {
+        let collect = |from: NodeId,
+                       out: Vec<RpcOutput>,
+                       inflight: &mut Vec<(NodeId, NodeId, RpcMessage)>| {
+            for RpcOutput::Send { to, msg } in out {
                 inflight.push((from, to, msg));
             }
         };
-        // The first outputs: A's then B's start.
-        let mut a_out = Vec::new();
-        let mut b_out = Vec::new();
-        a_out.extend(out.drain(..1));
-        b_out.extend(out.drain(..));
-        pending_from(A, &mut a_out, &mut inflight);
-        pending_from(B, &mut b_out, &mut inflight);
+        let (mut a_out, mut b_out) = (Vec::new(), Vec::new());
+        a.start(0, &mut a_out);
+        b.start(0, &mut b_out);
+        collect(A, a_out, &mut inflight);
+        collect(B, b_out, &mut inflight);
         let mut t = 0;
         while !inflight.is_empty() && inflight.len() < limit {
             t += 1;
             for (from, to, msg) in std::mem::take(&mut inflight) {
                 let mut o = Vec::new();
-                if to == A { a.handle_message(t, from, msg, &mut o) } else { b.handle_message(t, from, msg, &mut o) }
-                pending_from(to, &mut o, &mut inflight);
+                let n = if to == A { &mut *a } else { &mut *b };
+                n.handle_message(t, from, msg, &mut o);
+                collect(to, o, &mut inflight);
             }
         }
-        t
     }
 
     #[test]
     fn both_peers_count_to_ten_and_every_replay_is_dropped() {
-        let mut a = node(Flow::CountTo { peer: B, target: 10, replay: true }, true);
-        let mut b = node(Flow::CountTo { peer: A, target: 10, replay: true }, true);
+        let mut a = node(
+            Flow::CountTo {
+                peer: B,
+                target: 10,
+                replay: true,
+            },
+            true,
+        );
+        let mut b = node(
+            Flow::CountTo {
+                peer: A,
+                target: 10,
+                replay: true,
+            },
+            true,
+        );
         exchange(&mut a, &mut b, 10_000);
         for n in [&a, &b] {
             let s = n.stats();
@@ -333,8 +408,22 @@ mod tests {
 
     #[test]
     fn without_replay_protection_the_replays_are_processed() {
-        let mut a = node(Flow::CountTo { peer: B, target: 10, replay: true }, false);
-        let mut b = node(Flow::CountTo { peer: A, target: 10, replay: true }, false);
+        let mut a = node(
+            Flow::CountTo {
+                peer: B,
+                target: 10,
+                replay: true,
+            },
+            false,
+        );
+        let mut b = node(
+            Flow::CountTo {
+                peer: A,
+                target: 10,
+                replay: true,
+            },
+            false,
+        );
         exchange(&mut a, &mut b, 1_000_000);
         let s = a.stats();
         assert_eq!(s.reached.map(|r| r.0), Some(10));
@@ -349,29 +438,83 @@ mod tests {
         let mut a = node(Flow::Load, true);
         let mut out = Vec::new();
         a.issue(3, B, &mut out);
-        let RpcOutput::Send { msg: RpcMessage::Request { identifier, .. }, .. } = out[0] else { panic!() };
+        let RpcOutput::Send {
+            msg: RpcMessage::Request { identifier, .. },
+            ..
+        } = out[0]
+        else {
+            panic!()
+        };
         assert_eq!(a.poll_timeout(), Some(13));
         a.handle_timeout(12, &mut out);
         assert_eq!(a.stats().timed_out, 0);
         a.handle_timeout(13, &mut out);
         assert_eq!(a.stats().timed_out, 1);
         assert_eq!(a.calls()[0].ended, Some(13));
-        a.handle_message(20, B, RpcMessage::Response { value: 1, identifier }, &mut out);
-        assert_eq!((a.stats().late, a.stats().replays_dropped, a.stats().completed), (1, 0, 0));
+        a.handle_message(
+            20,
+            B,
+            RpcMessage::Response {
+                value: 1,
+                identifier,
+            },
+            &mut out,
+        );
+        assert_eq!(
+            (
+                a.stats().late,
+                a.stats().replays_dropped,
+                a.stats().completed
+            ),
+            (1, 0, 0)
+        );
         // The same response again is a replay.
-        a.handle_message(21, B, RpcMessage::Response { value: 1, identifier }, &mut out);
+        a.handle_message(
+            21,
+            B,
+            RpcMessage::Response {
+                value: 1,
+                identifier,
+            },
+            &mut out,
+        );
         assert_eq!(a.stats().replays_dropped, 1);
     }
 
     #[test]
     fn a_server_answers_after_its_service_time() {
-        let mut s = RpcNode::new(RpcConfig { flow: Flow::Serve, timeout: 10, replay_protection: true, service_time: 4 }, stream(1, "t"));
+        let mut s = RpcNode::new(
+            RpcConfig {
+                flow: Flow::Serve,
+                timeout: 10,
+                replay_protection: true,
+                service_time: 4,
+            },
+            stream(1, "t"),
+        );
         let mut out = Vec::new();
-        s.handle_message(2, A, RpcMessage::Request { value: 7, identifier: 99 }, &mut out);
+        s.handle_message(
+            2,
+            A,
+            RpcMessage::Request {
+                value: 7,
+                identifier: 99,
+            },
+            &mut out,
+        );
         assert!(out.is_empty());
         assert_eq!(s.poll_timeout(), Some(6));
         s.handle_timeout(6, &mut out);
-        assert_eq!(out, [RpcOutput::Send { to: A, msg: RpcMessage::Response { value: 8, identifier: 99 } }]);
+        assert_eq!(
+            out,
+            [RpcOutput::Send {
+                to: A,
+                msg: RpcMessage::Response {
+                    value: 8,
+                    identifier: 99
+                }
+            }]
+        );
     }
 
     #[test]

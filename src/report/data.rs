@@ -61,14 +61,27 @@ pub struct SeriesRow {
     pub tick: u64,
     /// Ticks per bucket.
     pub bucket_ticks: u64,
-    /// Items per kind (message, ack, offer, request).
-    pub items: [u64; 4],
+    /// Items per kind (as `metrics::KIND_NAMES`).
+    pub items: [u64; crate::metrics::KINDS],
     /// Entry bytes per kind.
-    pub bytes: [u64; 4],
+    pub bytes: [u64; crate::metrics::KINDS],
     /// Packets.
     pub packets: u64,
     /// Packet bytes (with overhead).
     pub packet_bytes: u64,
+}
+
+/// One request of a request/response flow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RpcRow {
+    /// The requesting node.
+    pub node: String,
+    /// When it ended (response or timeout).
+    pub ended: Option<u64>,
+    /// `completed`, `timed_out` or `pending`.
+    pub outcome: String,
+    /// Round trip, for completed requests.
+    pub rtt: Option<u64>,
 }
 
 /// Availability of one node.
@@ -96,6 +109,8 @@ pub struct RunData {
     pub messages: Vec<MessageRow>,
     /// series.csv.
     pub series: Vec<SeriesRow>,
+    /// rpc.csv.
+    pub rpc: Vec<RpcRow>,
     /// availability.csv, in node order.
     pub availability: Vec<AvailabilityRow>,
     /// The final sync-state tables, `(node, text)`, in node order.
@@ -204,15 +219,47 @@ impl RunData {
         }
         let f = "series.csv";
         let mut series = Vec::new();
-        for (line, row) in r.csv(f, "tick,bucket_ticks,message_items,ack_items,offer_items,request_items,message_bytes,ack_bytes,offer_bytes,request_bytes,packets,packet_bytes")? {
-            let n: Vec<u64> = row.iter().map(|x| r.num(f, line, x)).collect::<Result<_, _>>()?;
+        let mut header = String::from("tick,bucket_ticks");
+        for k in crate::metrics::KIND_NAMES {
+            header.push_str(&format!(",{k}_items"));
+        }
+        for k in crate::metrics::KIND_NAMES {
+            header.push_str(&format!(",{k}_bytes"));
+        }
+        header.push_str(",packets,packet_bytes");
+        const K: usize = crate::metrics::KINDS;
+        for (line, row) in r.csv(f, &header)? {
+            let n: Vec<u64> = row
+                .iter()
+                .map(|x| r.num(f, line, x))
+                .collect::<Result<_, _>>()?;
             series.push(SeriesRow {
                 tick: n[0],
                 bucket_ticks: n[1],
-                items: [n[2], n[3], n[4], n[5]],
-                bytes: [n[6], n[7], n[8], n[9]],
-                packets: n[10],
-                packet_bytes: n[11],
+                items: n[2..2 + K].try_into().expect("K fields"),
+                bytes: n[2 + K..2 + 2 * K].try_into().expect("K fields"),
+                packets: n[2 + 2 * K],
+                packet_bytes: n[3 + 2 * K],
+            });
+        }
+        let f = "rpc.csv";
+        let mut rpc = Vec::new();
+        for (line, row) in r.csv(
+            f,
+            "node,target,number,sent_tick,ended_tick,outcome,rtt_ticks",
+        )? {
+            let opt = |x: &str| {
+                if x.is_empty() {
+                    Ok(None)
+                } else {
+                    r.num(f, line, x).map(Some)
+                }
+            };
+            rpc.push(RpcRow {
+                node: row[0].clone(),
+                ended: opt(&row[4])?,
+                outcome: row[5].clone(),
+                rtt: opt(&row[6])?,
             });
         }
         let f = "availability.csv";
@@ -240,6 +287,7 @@ impl RunData {
             deliveries,
             messages,
             series,
+            rpc,
             availability,
             tables,
         })

@@ -123,29 +123,49 @@ pub fn messages_csv(plan: &Plan, run: &RunOutput) -> String {
 /// the run: items and their entry bytes per kind, packets and their bytes (with overhead).
 pub fn series_csv(plan: &Plan, run: &RunOutput) -> String {
     let m = &run.metrics;
-    let mut s = String::from(
-        "tick,bucket_ticks,message_items,ack_items,offer_items,request_items,message_bytes,ack_bytes,offer_bytes,request_bytes,packets,packet_bytes\n",
-    );
+    let mut s = String::from("tick,bucket_ticks");
+    for k in crate::metrics::KIND_NAMES {
+        let _ = write!(s, ",{k}_items");
+    }
+    for k in crate::metrics::KIND_NAMES {
+        let _ = write!(s, ",{k}_bytes");
+    }
+    s.push_str(",packets,packet_bytes\n");
     let buckets = plan.duration.div_ceil(m.bucket_ticks);
     let empty = crate::metrics::Bucket::default();
     for i in 0..buckets {
         let b = m.series.get(i as usize).unwrap_or(&empty);
-        let _ = writeln!(
-            s,
-            "{},{},{},{},{},{},{},{},{},{},{},{}",
-            i * m.bucket_ticks,
-            m.bucket_ticks,
-            b.items[0],
-            b.items[1],
-            b.items[2],
-            b.items[3],
-            b.item_bytes[0],
-            b.item_bytes[1],
-            b.item_bytes[2],
-            b.item_bytes[3],
-            b.packets,
-            b.packet_bytes
-        );
+        let _ = write!(s, "{},{}", i * m.bucket_ticks, m.bucket_ticks);
+        for x in b.items.iter().chain(&b.item_bytes) {
+            let _ = write!(s, ",{x}");
+        }
+        let _ = writeln!(s, ",{},{}", b.packets, b.packet_bytes);
+    }
+    s
+}
+
+/// `rpc.csv`: every request sent under a cache, per node in node order then in sending order:
+/// `node,target,number,sent_tick,ended_tick,outcome,rtt_ticks` (outcome `completed`,
+/// `timed_out` or `pending` at the end of the run).
+pub fn rpc_csv(plan: &Plan, run: &RunOutput) -> String {
+    let mut s = String::from("node,target,number,sent_tick,ended_tick,outcome,rtt_ticks\n");
+    for (i, r) in run.rpc.iter().enumerate() {
+        let Some((_, calls)) = r else { continue };
+        for c in calls {
+            let (ended, outcome, rtt) = match (c.ended, c.completed) {
+                (Some(e), true) => (e.to_string(), "completed", (e - c.sent).to_string()),
+                (Some(e), false) => (e.to_string(), "timed_out", String::new()),
+                (None, _) => (String::new(), "pending", String::new()),
+            };
+            let _ = writeln!(
+                s,
+                "{},{},{},{},{ended},{outcome},{rtt}",
+                plan.nodes[i].name,
+                plan.nodes[c.to.idx()].name,
+                c.number,
+                c.sent
+            );
+        }
     }
     s
 }
@@ -231,6 +251,7 @@ pub fn render_data(plan: &Plan, run: &RunOutput, summary: &Summary) -> RunFiles 
         deliveries_csv(plan, run).into_bytes(),
     );
     files.insert("links.csv".into(), links_csv(plan, run).into_bytes());
+    files.insert("rpc.csv".into(), rpc_csv(plan, run).into_bytes());
     files.insert("messages.csv".into(), messages_csv(plan, run).into_bytes());
     files.insert("series.csv".into(), series_csv(plan, run).into_bytes());
     files.insert(

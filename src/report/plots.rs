@@ -36,15 +36,17 @@ fn err<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
-/// Kind colours: message, ack, offer, request (and overhead).
-const KIND_COLORS: [RGBColor; 5] = [
+/// Kind colours: message, ack, offer, request, rpc_request, rpc_response (and overhead last).
+const KIND_COLORS: [RGBColor; 7] = [
     RGBColor(78, 121, 167),
     RGBColor(242, 142, 43),
     RGBColor(89, 161, 79),
     RGBColor(225, 87, 89),
+    RGBColor(176, 122, 161),
+    RGBColor(118, 183, 178),
     RGBColor(160, 160, 160),
 ];
-const KIND_NAMES: [&str; 4] = ["message", "ack", "offer", "request"];
+const KIND_NAMES: [&str; crate::metrics::KINDS] = crate::metrics::KIND_NAMES;
 
 /// Twelve distinguishable line colours.
 const PALETTE: [RGBColor; 12] = [
@@ -72,7 +74,6 @@ struct PlotSpec {
 pub fn render_all(data: &RunData) -> Result<Vec<(String, Vec<u8>)>, String> {
     register_font();
     let mut out = Vec::new();
-    let nodes = data.plan.nodes.len();
     let mut specs = vec![
         PlotSpec {
             name: "latency_cdf",
@@ -100,7 +101,20 @@ pub fn render_all(data: &RunData) -> Result<Vec<(String, Vec<u8>)>, String> {
             size: (1000, 700),
         });
     }
-    let _ = nodes;
+    if !data.rpc.is_empty() {
+        specs.push(PlotSpec {
+            name: "rpc_rtt",
+            size: (1000, 600),
+        });
+        specs.push(PlotSpec {
+            name: "rpc_outcomes",
+            size: (1000, 600),
+        });
+    }
+    if data.messages.is_empty() {
+        // No sync traffic: latency and delivery plots would be empty.
+        specs.retain(|p| p.name != "latency_cdf" && p.name != "deliveries");
+    }
     for spec in specs {
         let (w, h) = spec.size;
         let mut svg = String::new();
@@ -141,6 +155,8 @@ fn draw<DB: DrawingBackend>(name: &str, root: &DrawingArea<DB, Shift>, data: &Ru
         "traffic" => traffic(root, data),
         "availability" => availability(root, data),
         "propagation" => propagation(root, data),
+        "rpc_rtt" => rpc_rtt(root, data),
+        "rpc_outcomes" => rpc_outcomes(root, data),
         _ => unreachable!("known plots only"),
     }
 }
@@ -479,7 +495,7 @@ fn traffic<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) ->
     }
     let width = data.series.first().map(|r| r.bucket_ticks).unwrap_or(1);
     let (top, bottom) = area.split_vertically(area.dim_in_pixel().1 / 2);
-    let present: Vec<usize> = (0..4)
+    let present: Vec<usize> = (0..crate::metrics::KINDS)
         .filter(|&k| data.series.iter().any(|r| r.items[k] > 0))
         .collect();
     let items: Vec<(String, RGBColor, Vec<f64>)> = present
@@ -518,7 +534,7 @@ fn traffic<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) ->
         .map(|r| (r.packet_bytes - r.bytes.iter().sum::<u64>()) as f64 / 1000.0)
         .collect();
     if overhead.iter().any(|&x| x > 0.0) {
-        bytes.push(("packet overhead".into(), KIND_COLORS[4], overhead));
+        bytes.push(("packet overhead".into(), KIND_COLORS[6], overhead));
     }
     stacked(
         &bottom,
@@ -621,6 +637,89 @@ fn availability<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunDat
         .map_err(err)?;
     }
     Ok(())
+}
+
+fn rpc_rtt<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) -> Res {
+    let area = title(root, "Request round trips (CDF)", data)?;
+    let mut rtts: Vec<u64> = data.rpc.iter().filter_map(|r| r.rtt).collect();
+    if rtts.is_empty() {
+        return no_data(&area, "no request completed");
+    }
+    rtts.sort_unstable();
+    let xmax = (*rtts.last().expect("non-empty") as f64 * 1.04).max(1.0);
+    let mut chart = ChartBuilder::on(&area)
+        .margin_left(10)
+        .margin_right(30)
+        .margin_bottom(10)
+        .x_label_area_size(50)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..xmax, 0f64..1.02)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(format!(
+            "round trip from request to response ({})",
+            tick_unit(data)
+        ))
+        .y_desc("fraction of completed requests")
+        .x_label_formatter(&|x: &f64| nice(*x))
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 16))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(err)?;
+    let timed_out = data.rpc.iter().filter(|r| r.outcome == "timed_out").count();
+    chart
+        .draw_series(LineSeries::new(cdf_points(&rtts), BLACK.stroke_width(3)))
+        .map_err(err)?
+        .label(format!(
+            "{} completed ({} timed out, not shown)",
+            rtts.len(),
+            timed_out
+        ))
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], BLACK.stroke_width(3)));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(180, 180, 180))
+        .label_font((FONT, 14))
+        .draw()
+        .map_err(err)
+}
+
+fn rpc_outcomes<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) -> Res {
+    let area = title(root, "Requests completed and timed out over time", data)?;
+    let width = data
+        .series
+        .first()
+        .map(|r| r.bucket_ticks)
+        .unwrap_or(1)
+        .max(1);
+    let buckets = data.series.len().max(1);
+    let mut completed = vec![0.0; buckets];
+    let mut timed_out = vec![0.0; buckets];
+    for r in &data.rpc {
+        if let Some(t) = r.ended {
+            let i = ((t / width) as usize).min(buckets - 1);
+            match r.outcome.as_str() {
+                "completed" => completed[i] += 1.0,
+                "timed_out" => timed_out[i] += 1.0,
+                _ => {}
+            }
+        }
+    }
+    let layers = vec![
+        ("completed".to_string(), KIND_COLORS[2], completed),
+        ("timed out".to_string(), KIND_COLORS[3], timed_out),
+    ];
+    stacked(
+        &area,
+        data,
+        &layers,
+        &format!("requests ending per {width} ticks"),
+        "",
+    )
 }
 
 /// A colour for `x` in [0, 1] on a dark-blue → green → yellow scale (viridis-like).

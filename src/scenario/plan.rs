@@ -134,6 +134,40 @@ pub struct PlanGenerator {
     pub chain: bool,
 }
 
+/// A Poisson request load.
+#[derive(Clone, Debug)]
+pub struct PlanRpcLoad {
+    /// Requesting nodes, sorted.
+    pub nodes: Vec<NodeId>,
+    /// Mean gap between two requests of one node, in ticks.
+    pub mean_interval: f64,
+    /// The target, or `None` for a random linked peer per request.
+    pub target: Option<NodeId>,
+    /// Window start.
+    pub from: Tick,
+    /// Window end (exclusive).
+    pub to: Tick,
+}
+
+/// Request/response flows of a run.
+#[derive(Clone, Debug, Default)]
+pub struct PlanRpc {
+    /// Whether any flow runs (then every node gets a request cache and answers requests).
+    pub enabled: bool,
+    /// Per node: its flow.
+    pub flows: Vec<crate::protocol::rpc::Flow>,
+    /// Per node: its cache timeout in ticks.
+    pub timeouts: Vec<Tick>,
+    /// Per node: its service time in ticks.
+    pub service_times: Vec<Tick>,
+    /// Drop responses without a cache.
+    pub replay_protection: bool,
+    /// count_to's start tick.
+    pub count_start: Tick,
+    /// The loads.
+    pub loads: Vec<PlanRpcLoad>,
+}
+
 /// A validated run plan.
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -160,6 +194,8 @@ pub struct Plan {
     pub appends: Vec<PlanAppend>,
     /// Traffic generators, in file order.
     pub generators: Vec<PlanGenerator>,
+    /// Request/response flows.
+    pub rpc: PlanRpc,
     /// Ticks at whose end tables are written (sorted, unique, all `< duration`).
     pub tables_at: Vec<Tick>,
 }

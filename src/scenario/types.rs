@@ -38,9 +38,12 @@ pub struct Scenario {
     /// The sync protocol's settings for every node (templates and nodes may override them).
     #[serde(default)]
     pub sync: SyncSpec,
-    /// What the nodes' applications append.
+    /// What the nodes' applications append, and their request/response flows.
     #[serde(default)]
     pub workload: WorkloadSpec,
+    /// Settings of the request caches that hold request/response flows.
+    #[serde(default)]
+    pub request_cache: RequestCacheSpec,
     /// Extra outputs.
     #[serde(default)]
     pub outputs: OutputsSpec,
@@ -572,6 +575,89 @@ pub struct WorkloadSpec {
     /// Generated traffic. Default none.
     #[serde(default)]
     pub generators: Vec<GeneratorSpec>,
+    /// The seed's count-to-ten example between two peers. Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count_to: Option<CountToSpec>,
+    /// Request/response load. Default none.
+    #[serde(default)]
+    pub rpc: Vec<RpcLoadSpec>,
+}
+
+/// Settings of the request caches.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RequestCacheSpec {
+    /// How long a cache lives before it times out. Default "10s" (IPv8's default).
+    #[serde(default = "default_cache_timeout")]
+    pub timeout: TimeSpec,
+    /// Drop a response whose cache is gone (true, IPv8), or process it anyway (false, to show
+    /// what the cache prevents). Default true.
+    #[serde(default = "default_true")]
+    pub replay_protection: bool,
+}
+
+fn default_cache_timeout() -> TimeSpec {
+    TimeSpec::Millis(10_000)
+}
+
+impl Default for RequestCacheSpec {
+    fn default() -> Self {
+        Self {
+            timeout: default_cache_timeout(),
+            replay_protection: true,
+        }
+    }
+}
+
+/// Two peers count to `target` by request, increment, response (IPv8's RequestCache tutorial).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CountToSpec {
+    /// The two peers (linked to each other).
+    pub peers: [String; 2],
+    /// The value to reach. Default 10.
+    #[serde(default = "default_target")]
+    pub target: u32,
+    /// Send every request after the first twice (the tutorial's replay attack). Default true.
+    #[serde(default = "default_true")]
+    pub replay: bool,
+    /// When both peers start. Default 0.
+    #[serde(default)]
+    pub start: TimeSpec,
+}
+
+fn default_target() -> u32 {
+    10
+}
+
+/// Poisson request load: every listed node sends requests to `target` with exponential gaps of
+/// mean `mean_interval`, from `from` to `to`.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RpcLoadSpec {
+    /// The requesting nodes (selectors as in `groups[].members`); a node is in at most one load.
+    pub nodes: Vec<String>,
+    /// Mean time between two requests of one node (> 0).
+    pub mean_interval: FloatTicks,
+    /// How long a target takes to answer. Default 0 (at once).
+    #[serde(default)]
+    pub service_time: TimeSpec,
+    /// Cache timeout of these requests. Default: `request_cache.timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<TimeSpec>,
+    /// "random_peer" (a linked peer drawn for each request) or a node's name. Default "random_peer".
+    #[serde(default = "default_rpc_target")]
+    pub target: String,
+    /// Start of the window. Default 0.
+    #[serde(default)]
+    pub from: TimeSpec,
+    /// End of the window (exclusive). Default: the end of the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<TimeSpec>,
+}
+
+fn default_rpc_target() -> String {
+    "random_peer".into()
 }
 
 /// One message appended by a node's application.

@@ -874,6 +874,131 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
         });
     }
 
+    // Request/response flows.
+    let mut rpc = crate::scenario::plan::PlanRpc {
+        replay_protection: s.request_cache.replay_protection,
+        ..Default::default()
+    };
+    let default_timeout = c.at_least(
+        "request_cache.timeout",
+        s.request_cache.timeout,
+        1,
+        "a cache timeout",
+    )?;
+    let n_nodes = nodes.len();
+    rpc.flows = vec![crate::protocol::rpc::Flow::Serve; n_nodes];
+    rpc.timeouts = vec![default_timeout; n_nodes];
+    rpc.service_times = vec![0; n_nodes];
+    if let Some(ct) = &s.workload.count_to {
+        let a = c.node("workload.count_to.peers[0]", &ct.peers[0])?;
+        let b = c.node("workload.count_to.peers[1]", &ct.peers[1])?;
+        if a == b {
+            return c.err("workload.count_to.peers", "expected two different peers");
+        }
+        if !links.iter().any(|l| (l.a, l.b) == (a.min(b), a.max(b))) {
+            return c.err(
+                "workload.count_to.peers",
+                format!("{:?} and {:?} are not linked", ct.peers[0], ct.peers[1]),
+            );
+        }
+        if ct.target == 0 {
+            return c.err(
+                "workload.count_to.target",
+                "expected a target of at least 1",
+            );
+        }
+        rpc.count_start = c.ticks("workload.count_to.start", ct.start)?;
+        if rpc.count_start >= duration {
+            return c.err(
+                "workload.count_to.start",
+                "expected a start before the end of the run",
+            );
+        }
+        for (me, peer) in [(a, b), (b, a)] {
+            rpc.flows[me.idx()] = crate::protocol::rpc::Flow::CountTo {
+                peer,
+                target: ct.target,
+                replay: ct.replay,
+            };
+        }
+        rpc.enabled = true;
+    }
+    for (li, l) in s.workload.rpc.iter().enumerate() {
+        let path = format!("workload.rpc[{li}]");
+        let members = c.select_all(&format!("{path}.nodes"), &l.nodes)?;
+        if members.is_empty() {
+            return c.err(format!("{path}.nodes"), "expected at least one node");
+        }
+        let mean_interval = c.float_ticks(
+            &format!("{path}.mean_interval"),
+            l.mean_interval,
+            0.0,
+            "a mean interval",
+        )?;
+        if mean_interval < 1e-3 {
+            return c.err(
+                format!("{path}.mean_interval"),
+                "expected a mean interval of at least 0.001 ticks",
+            );
+        }
+        let service = c.ticks(&format!("{path}.service_time"), l.service_time)?;
+        let timeout = match l.timeout {
+            Some(t) => c.at_least(&format!("{path}.timeout"), t, 1, "a cache timeout")?,
+            None => default_timeout,
+        };
+        let target = if l.target == "random_peer" {
+            None
+        } else {
+            Some(c.node(&format!("{path}.target"), &l.target)?)
+        };
+        for &m in &members {
+            if rpc.flows[m.idx()] != crate::protocol::rpc::Flow::Serve {
+                return c.err(
+                    format!("{path}.nodes"),
+                    format!(
+                        "{:?} already runs another request flow (count_to or an earlier load)",
+                        nodes[m.idx()].name
+                    ),
+                );
+            }
+            if Some(m) == target {
+                return c.err(
+                    format!("{path}.target"),
+                    format!("{:?} would send requests to itself", l.target),
+                );
+            }
+            rpc.flows[m.idx()] = crate::protocol::rpc::Flow::Load;
+            rpc.timeouts[m.idx()] = timeout;
+        }
+        // The service time belongs to whoever answers this load's requests.
+        match target {
+            Some(t) => rpc.service_times[t.idx()] = rpc.service_times[t.idx()].max(service),
+            None => rpc
+                .service_times
+                .iter_mut()
+                .for_each(|x| *x = (*x).max(service)),
+        }
+        let from = c.ticks(&format!("{path}.from"), l.from)?;
+        let to = match l.to {
+            Some(t) => c.ticks(&format!("{path}.to"), t)?.min(duration),
+            None => duration,
+        };
+        if from >= to {
+            return c.err(
+                format!("{path}.to"),
+                format!("expected a window with from ({from}) < to ({to}) within the run"),
+            );
+        }
+        rpc.loads.push(crate::scenario::plan::PlanRpcLoad {
+            nodes: members,
+            mean_interval,
+            target,
+            from,
+            to,
+        });
+        rpc.enabled = true;
+    }
+
     // Outputs.
     let mut tables_at = Vec::with_capacity(s.outputs.tables_at.len());
     for (ti, &t) in s.outputs.tables_at.iter().enumerate() {
@@ -898,6 +1023,7 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
         overhead_bytes: s.links.overhead_bytes,
         appends,
         generators,
+        rpc,
         tables_at,
         scenario: s,
     })

@@ -16,6 +16,23 @@ pub mod mvds {
     include!(concat!(env!("OUT_DIR"), "/vac.mvds.rs"));
 }
 
+/// Types generated from `proto/rpc.proto` (package `syncsim.rpc`).
+pub mod rpc {
+    include!(concat!(env!("OUT_DIR"), "/syncsim.rpc.rs"));
+}
+
+/// Encoded size of a request/response message, measured by prost.
+pub fn rpc_len(msg: &crate::protocol::rpc::RpcMessage) -> usize {
+    match *msg {
+        crate::protocol::rpc::RpcMessage::Request { value, identifier } => {
+            rpc::Request { value, identifier }.encoded_len()
+        }
+        crate::protocol::rpc::RpcMessage::Response { value, identifier } => {
+            rpc::Response { value, identifier }.encoded_len()
+        }
+    }
+}
+
 /// Length of a message id (SHA-256) and of a group id, in bytes.
 pub const ID_LEN: usize = 32;
 

@@ -110,7 +110,14 @@ impl<T> RequestCache<T> {
     }
 
     /// Adds a cache `prefix:number` holding `state`, timing out at `now + timeout`.
-    pub fn add(&mut self, now: Tick, prefix: &'static str, number: u32, timeout: Tick, state: T) -> Result<(), AddError> {
+    pub fn add(
+        &mut self,
+        now: Tick,
+        prefix: &'static str,
+        number: u32,
+        timeout: Tick,
+        state: T,
+    ) -> Result<(), AddError> {
         if self.shut_down {
             self.stats.refused_shutdown += 1;
             return Err(AddError::ShutDown);
@@ -121,15 +128,30 @@ impl<T> RequestCache<T> {
         }
         self.generation += 1;
         let deadline = now.saturating_add(timeout);
-        self.caches.insert((prefix, number), Entry { state, deadline, generation: self.generation });
-        self.timers.push(Reverse((deadline, self.generation, prefix, number)));
+        self.caches.insert(
+            (prefix, number),
+            Entry {
+                state,
+                deadline,
+                generation: self.generation,
+            },
+        );
+        self.timers
+            .push(Reverse((deadline, self.generation, prefix, number)));
         self.stats.added += 1;
         Ok(())
     }
 
     /// Adds a cache under a random free number of `0..65536` drawn from `rng` (IPv8's
     /// `RandomNumberCache`); returns the number.
-    pub fn add_random(&mut self, now: Tick, prefix: &'static str, timeout: Tick, state: T, rng: &mut Stream) -> Result<u32, AddError> {
+    pub fn add_random(
+        &mut self,
+        now: Tick,
+        prefix: &'static str,
+        timeout: Tick,
+        state: T,
+        rng: &mut Stream,
+    ) -> Result<u32, AddError> {
         if self.shut_down {
             self.stats.refused_shutdown += 1;
             return Err(AddError::ShutDown);
@@ -189,8 +211,13 @@ impl<T> RequestCache<T> {
         &self.stats
     }
 
-    fn live(&self, &(deadline, generation, prefix, number): &(Tick, u64, &'static str, u32)) -> bool {
-        self.caches.get(&(prefix, number)).is_some_and(|e| e.deadline == deadline && e.generation == generation)
+    fn live(
+        &self,
+        &(deadline, generation, prefix, number): &(Tick, u64, &'static str, u32),
+    ) -> bool {
+        self.caches
+            .get(&(prefix, number))
+            .is_some_and(|e| e.deadline == deadline && e.generation == generation)
     }
 
     /// The earliest deadline of a live cache.
@@ -219,7 +246,11 @@ impl<T> RequestCache<T> {
             let (_, _, prefix, number) = t;
             let e = self.caches.remove(&(prefix, number)).expect("live");
             self.stats.timed_out += 1;
-            out.push(Expired { prefix, number, state: e.state });
+            out.push(Expired {
+                prefix,
+                number,
+                state: e.state,
+            });
         }
         out
     }

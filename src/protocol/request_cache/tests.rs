@@ -31,8 +31,13 @@ fn random_numbers_are_in_range_distinct_and_drawn_from_the_stream() {
     }
     // The number is the node stream's next uniform draw from 0..65536.
     let mut fresh = RequestCache::new();
-    let first = fresh.add_random(0, "my-cache", 10, 0, &mut stream(9, "s")).unwrap();
-    assert_eq!(first as u64, crate::engine::rng::uniform_inclusive(&mut stream(9, "s"), 0, 65535));
+    let first = fresh
+        .add_random(0, "my-cache", 10, 0, &mut stream(9, "s"))
+        .unwrap();
+    assert_eq!(
+        first as u64,
+        crate::engine::rng::uniform_inclusive(&mut stream(9, "s"), 0, 65535)
+    );
 }
 
 #[test]
@@ -42,13 +47,19 @@ fn add_random_gives_up_after_1000_draws() {
         c.add(0, "full", n, 10, ()).unwrap();
     }
     let mut rng = stream(1, "x");
-    assert_eq!(c.add_random(0, "full", 10, (), &mut rng), Err(AddError::NoFreeNumber));
+    assert_eq!(
+        c.add_random(0, "full", 10, (), &mut rng),
+        Err(AddError::NoFreeNumber)
+    );
     // Exactly 1000 draws were made.
     let mut reference = stream(1, "x");
     for _ in 0..RANDOM_DRAWS {
         crate::engine::rng::uniform_inclusive(&mut reference, 0, 65535);
     }
-    assert_eq!(crate::engine::rng::uniform_inclusive(&mut rng, 0, 65535), crate::engine::rng::uniform_inclusive(&mut reference, 0, 65535));
+    assert_eq!(
+        crate::engine::rng::uniform_inclusive(&mut rng, 0, 65535),
+        crate::engine::rng::uniform_inclusive(&mut reference, 0, 65535)
+    );
 }
 
 #[test]
@@ -59,7 +70,14 @@ fn timeouts_fire_at_their_tick_and_remove_the_key_first() {
     assert_eq!(c.poll_timeout(), Some(9));
     assert_eq!(c.handle_timeout(8), []);
     let expired = c.handle_timeout(9);
-    assert_eq!(expired, [Expired { prefix: "my-state", number: 1, state: "b" }]);
+    assert_eq!(
+        expired,
+        [Expired {
+            prefix: "my-state",
+            number: 1,
+            state: "b"
+        }]
+    );
     assert!(!c.has("my-state", 1), "removed before on_timeout runs");
     // on_timeout may add a cache with the same number at once.
     assert_eq!(c.add(9, "my-state", 1, 3, "b2"), Ok(()));
@@ -93,6 +111,9 @@ fn shutdown_cancels_timers_without_on_timeout_and_refuses_adds() {
     assert_eq!(c.stats().timed_out, 0);
     assert_eq!(c.add(1, "my-state", 1, 10, ()), Err(AddError::ShutDown));
     let mut rng = stream(1, "x");
-    assert_eq!(c.add_random(1, "my-state", 10, (), &mut rng), Err(AddError::ShutDown));
+    assert_eq!(
+        c.add_random(1, "my-state", 10, (), &mut rng),
+        Err(AddError::ShutDown)
+    );
     assert_eq!(c.stats().refused_shutdown, 2);
 }
