@@ -156,8 +156,25 @@ fn result_line(
     };
     let rpc = &s.rpc;
     let rpc = if rpc.started > 0 || rpc.served > 0 {
+        let counts: Vec<String> = rpc
+            .count_to
+            .iter()
+            .map(|(peer, c)| {
+                format!(
+                    "{peer} reached {}",
+                    c.reached
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "nothing".into())
+                )
+            })
+            .collect();
+        let counts = if counts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", counts.join(", "))
+        };
         format!(
-            "; rpc {}/{} completed, {} timed out, {} replays dropped",
+            "; rpc {}/{} completed{counts}, {} timed out, {} replays dropped",
             rpc.completed, rpc.started, rpc.timed_out, rpc.replays_dropped
         )
     } else {
