@@ -237,6 +237,13 @@ pub fn run_with_progress(plan: &Plan, progress: &mut dyn FnMut(Tick)) -> RunOutp
     sim.finish()
 }
 
+/// A Poisson process's stream and first arrival after `from` (in millionths of a tick).
+fn poisson_start(seed: u64, label: &str, from: Tick, mean_ticks: f64) -> (Stream, u64) {
+    let mut rng = rng::stream(seed, label);
+    let first = (from * MICRO).saturating_add(exp_gap(&mut rng, mean_ticks));
+    (rng, first)
+}
+
 fn exp_gap(rng: &mut Stream, mean_ticks: f64) -> u64 {
     let micro = libm::ceil(rng::exponential(rng, mean_ticks * MICRO as f64));
     if micro >= 1.0 {
@@ -303,11 +310,8 @@ impl<'p> Sim<'p> {
         let mut slots = Vec::new();
         for (gi, g) in plan.generators.iter().enumerate() {
             for &node in &g.nodes {
-                let mut rng = rng::stream(
-                    plan.seed,
-                    &format!("workload/{gi}/{}", plan.nodes[node.idx()].name),
-                );
-                let next = (g.from * MICRO).saturating_add(exp_gap(&mut rng, g.mean_interval));
+                let label = format!("workload/{gi}/{}", plan.nodes[node.idx()].name);
+                let (rng, next) = poisson_start(plan.seed, &label, g.from, g.mean_interval);
                 if next / MICRO < g.to {
                     queue.push(
                         next / MICRO,
@@ -372,11 +376,8 @@ impl<'p> Sim<'p> {
             }
             for (li, l) in plan.rpc.loads.iter().enumerate() {
                 for &node in &l.nodes {
-                    let mut rng = rng::stream(
-                        plan.seed,
-                        &format!("rpc/{li}/{}", plan.nodes[node.idx()].name),
-                    );
-                    let next = (l.from * MICRO).saturating_add(exp_gap(&mut rng, l.mean_interval));
+                    let label = format!("rpc/{li}/{}", plan.nodes[node.idx()].name);
+                    let (rng, next) = poisson_start(plan.seed, &label, l.from, l.mean_interval);
                     if next / MICRO < l.to {
                         sim.queue.push(
                             next / MICRO,

@@ -172,21 +172,7 @@ fn bad(file: &str, path: &str, msg: impl Into<String>) -> InputError {
 /// Reads a baseline file.
 pub fn load_baseline(path: &Path) -> Result<Baseline, InputError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| InputError::Read {
-        file: file.clone(),
-        source,
-    })?;
-    let doc: Value = serde_json::from_str(&text).map_err(|e| InputError::Syntax {
-        file: file.clone(),
-        line: e.line(),
-        column: e.column(),
-        msg: e
-            .to_string()
-            .split(" at line ")
-            .next()
-            .unwrap_or_default()
-            .to_string(),
-    })?;
+    let doc = crate::scenario::read_json(path)?;
     let b: Baseline = serde_path_to_error::deserialize(&doc).map_err(|e| {
         let p = e.path().to_string();
         bad(&file, &p, e.into_inner().to_string())

@@ -215,21 +215,7 @@ impl Sweep {
     /// loads with the first and the last value of every parameter.
     pub fn load(file: &Path) -> Result<Self, InputError> {
         let label = file.display().to_string();
-        let text = std::fs::read_to_string(file).map_err(|source| InputError::Read {
-            file: label.clone(),
-            source,
-        })?;
-        let doc: Value = serde_json::from_str(&text).map_err(|e| InputError::Syntax {
-            file: label.clone(),
-            line: e.line(),
-            column: e.column(),
-            msg: e
-                .to_string()
-                .split(" at line ")
-                .next()
-                .unwrap_or_default()
-                .to_string(),
-        })?;
+        let doc = crate::scenario::read_json(file)?;
         let spec: SweepSpec = serde_path_to_error::deserialize(&doc).map_err(|e| {
             let path = e.path().to_string();
             invalid(&label, &path, e.into_inner().to_string())

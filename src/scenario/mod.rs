@@ -53,6 +53,33 @@ pub enum InputError {
     Set { arg: String, msg: String },
 }
 
+/// Reads a JSON file: a [`InputError::Read`] if it cannot be read, a [`InputError::Syntax`]
+/// with line and column if it is not JSON.
+pub fn read_json(path: &Path) -> Result<Value, InputError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| InputError::Read {
+        file: file.clone(),
+        source,
+    })?;
+    parse_json(&file, &text)
+}
+
+fn parse_json(file: &str, text: &str) -> Result<Value, InputError> {
+    serde_json::from_str(text).map_err(|e| {
+        let full = e.to_string();
+        let msg = match full.rfind(" at line ") {
+            Some(i) => full[..i].to_string(),
+            None => full,
+        };
+        InputError::Syntax {
+            file: file.to_string(),
+            line: e.line(),
+            column: e.column(),
+            msg,
+        }
+    })
+}
+
 /// Reads, overrides and validates the scenario at `path`.
 pub fn load(path: &Path, sets: &[String], seed: Option<u64>) -> Result<Plan, InputError> {
     let file = path.display().to_string();
@@ -70,19 +97,7 @@ pub fn parse(
     sets: &[String],
     seed: Option<u64>,
 ) -> Result<Plan, InputError> {
-    let mut doc: Value = serde_json::from_str(text).map_err(|e| {
-        let full = e.to_string();
-        let msg = match full.rfind(" at line ") {
-            Some(i) => full[..i].to_string(),
-            None => full,
-        };
-        InputError::Syntax {
-            file: file.to_string(),
-            line: e.line(),
-            column: e.column(),
-            msg,
-        }
-    })?;
+    let mut doc: Value = parse_json(file, text)?;
     if !doc.is_object() {
         return Err(InputError::Invalid {
             file: file.to_string(),

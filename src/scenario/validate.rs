@@ -325,6 +325,28 @@ impl Checker<'_> {
         })
     }
 
+    /// A time window `[from, to)` (`to` defaults to and is capped at the end of the run).
+    fn window(
+        &self,
+        path: &str,
+        from: TimeSpec,
+        to: Option<TimeSpec>,
+        duration: Tick,
+    ) -> R<(Tick, Tick)> {
+        let from = self.ticks(&format!("{path}.from"), from)?;
+        let to = match to {
+            Some(t) => self.ticks(&format!("{path}.to"), t)?.min(duration),
+            None => duration,
+        };
+        if from >= to {
+            return self.err(
+                format!("{path}.to"),
+                format!("expected a window with from ({from}) < to ({to}) within the run"),
+            );
+        }
+        Ok((from, to))
+    }
+
     fn sync(&self, path: &str, s: &SyncSpec) -> R<SyncConfig> {
         if s.offered_cap == 0 {
             return self.err(format!("{path}.offered_cap"), "expected an offered list of at least 1 entry (with 0 no offer could ever be requested)");
@@ -851,17 +873,7 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
                 BodySize::Uniform(min, max)
             }
         };
-        let from = c.ticks(&format!("{path}.from"), g.from)?;
-        let to = match g.to {
-            Some(t) => c.ticks(&format!("{path}.to"), t)?.min(duration),
-            None => duration,
-        };
-        if from >= to {
-            return c.err(
-                format!("{path}.to"),
-                format!("expected a window with from ({from}) < to ({to}) within the run"),
-            );
-        }
+        let (from, to) = c.window(&path, g.from, g.to, duration)?;
         generators.push(PlanGenerator {
             nodes: nodes_sel,
             group,
@@ -978,17 +990,7 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
                 .iter_mut()
                 .for_each(|x| *x = (*x).max(service)),
         }
-        let from = c.ticks(&format!("{path}.from"), l.from)?;
-        let to = match l.to {
-            Some(t) => c.ticks(&format!("{path}.to"), t)?.min(duration),
-            None => duration,
-        };
-        if from >= to {
-            return c.err(
-                format!("{path}.to"),
-                format!("expected a window with from ({from}) < to ({to}) within the run"),
-            );
-        }
+        let (from, to) = c.window(&path, l.from, l.to, duration)?;
         rpc.loads.push(crate::scenario::plan::PlanRpcLoad {
             nodes: members,
             mean_interval,
