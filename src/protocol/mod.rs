@@ -6,8 +6,10 @@
 //! `poll_timeout`-style method. The engine is the only thing that moves time and packets.
 //!
 //! - [`sync`]: the data-sync protocol of the seed PoC, MVDS and BSP.
+//! - [`discovery`]: IPv8's DiscoveryStrategy loop, introductions, RandomWalk and friends.
 //! - [`request_cache`]: IPv8's RequestCache, and the request/response flows held in it.
 
+pub mod discovery;
 pub mod request_cache;
 pub mod rpc;
 pub mod sync;

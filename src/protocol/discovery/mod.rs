@@ -1,0 +1,341 @@
+//! IPv8-style peer discovery, sans-IO: the walk loop over registered strategies, the
+//! introduction request/response/puncture flow, `max_peers`, verified and walkable peers,
+//! bootstrap (tracker) nodes.
+//!
+//! # The loop
+//! Every `walk_interval` the node calls its strategies **one after another in registration
+//! order**; a strategy is called only if its `target_peers` is -1 or the node has fewer verified
+//! peers than `target_peers` (so it is called again when the count drops below it).
+//!
+//! # Introduction flow
+//! A sends an introduction request to B. B — unless it has `max_peers` verified peers already and
+//! A is not one of them, then it stays silent — marks A verified, picks a random verified peer
+//! C ≠ A, answers A with C's address, and sends C a puncture request; C sends A a puncture. A
+//! marks B verified and adds C as walkable (known, not verified). Bootstrap (tracker) nodes answer
+//! anyone and keep at most [`TRACKER_MAX_PEERS`] peers.
+//!
+//! # Strategies
+//! See [`strategy`]: `RandomWalk`, `EdgeWalk`, `RandomChurn`; a new strategy needs one line in
+//! [`strategy::available_strategies`], as IPv8's `get_available_strategies`.
+
+pub mod strategy;
+
+use crate::engine::rng::{self, Stream};
+use crate::engine::time::Tick;
+use crate::ids::NodeId;
+use std::collections::{BTreeMap, BTreeSet};
+use strategy::Strategy;
+
+/// Peers a tracker keeps at most.
+pub const TRACKER_MAX_PEERS: usize = 100;
+
+/// A discovery message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DiscoveryMessage {
+    /// "Introduce me to someone."
+    IntroductionRequest,
+    /// The answer: the introduced peer, if the responder knew one.
+    IntroductionResponse { introduced: Option<NodeId> },
+    /// "Send a puncture to `target`."
+    PunctureRequest { target: NodeId },
+    /// A puncture (opens the path to the sender).
+    Puncture,
+    /// A liveness check, numbered by the sender's request cache.
+    Ping { identifier: u32 },
+    /// Its answer.
+    Pong { identifier: u32 },
+}
+
+/// A command for the engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DiscoveryOutput {
+    /// Send `msg` to `to`.
+    Send { to: NodeId, msg: DiscoveryMessage },
+}
+
+/// A walker as configured: a strategy, its `target_peers` (-1: always called) and parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WalkerConfig {
+    /// The strategy with its parameters.
+    pub strategy: strategy::StrategyConfig,
+    /// Called only while the node has fewer verified peers than this; -1: always.
+    pub target_peers: i64,
+}
+
+/// A node's discovery settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiscoveryConfig {
+    /// Ticks between two rounds of the loop.
+    pub walk_interval: Tick,
+    /// Most verified peers before the node stops answering strangers.
+    pub max_peers: usize,
+    /// Strategies in registration order.
+    pub walkers: Vec<WalkerConfig>,
+    /// Bootstrap (tracker) nodes.
+    pub bootstrappers: Vec<NodeId>,
+    /// Whether this node is a tracker.
+    pub tracker: bool,
+}
+
+/// Counters of a node's discovery.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DiscoveryStats {
+    /// Introduction requests sent.
+    pub requests_sent: u64,
+    /// Introduction requests answered.
+    pub requests_answered: u64,
+    /// Introduction requests left unanswered because of `max_peers`.
+    pub requests_ignored: u64,
+    /// Peers dropped by strategies (timeouts, churn).
+    pub peers_dropped: u64,
+    /// Pings sent.
+    pub pings_sent: u64,
+    /// When the node first had `target` verified peers (see [`DiscoveryNode::target`]).
+    pub reached_target: Option<Tick>,
+}
+
+/// What a strategy sees and acts on: the node's peer view and its outbox.
+pub struct Overlay<'a> {
+    /// This node.
+    pub me: NodeId,
+    /// Verified peers and when each was last heard from.
+    pub verified: &'a mut BTreeMap<NodeId, Tick>,
+    /// Known, not verified peers.
+    pub walkable: &'a mut BTreeSet<NodeId>,
+    /// Bootstrap nodes.
+    pub bootstrappers: &'a [NodeId],
+    /// The node's stream.
+    pub rng: &'a mut Stream,
+    /// Outgoing messages.
+    pub out: &'a mut Vec<DiscoveryOutput>,
+    /// Counters.
+    pub stats: &'a mut DiscoveryStats,
+}
+
+impl Overlay<'_> {
+    /// Sends an introduction request to `peer`.
+    pub fn send_introduction_request(&mut self, peer: NodeId) {
+        self.stats.requests_sent += 1;
+        self.out.push(DiscoveryOutput::Send {
+            to: peer,
+            msg: DiscoveryMessage::IntroductionRequest,
+        });
+    }
+
+    /// A uniformly random element of `items`.
+    pub fn choose<T: Copy>(&mut self, items: &[T]) -> Option<T> {
+        (!items.is_empty())
+            .then(|| items[rng::uniform_inclusive(self.rng, 0, items.len() as u64 - 1) as usize])
+    }
+
+    /// Forgets `peer` (verified or walkable).
+    pub fn remove_peer(&mut self, peer: NodeId) {
+        if self.verified.remove(&peer).is_some() || self.walkable.remove(&peer) {
+            self.stats.peers_dropped += 1;
+        }
+    }
+}
+
+/// The discovery state machine of one node.
+pub struct DiscoveryNode {
+    me: NodeId,
+    config: DiscoveryConfig,
+    rng: Stream,
+    verified: BTreeMap<NodeId, Tick>,
+    walkable: BTreeSet<NodeId>,
+    strategies: Vec<(Box<dyn Strategy>, i64)>,
+    next_walk: Tick,
+    stats: DiscoveryStats,
+}
+
+impl DiscoveryNode {
+    /// A node knowing nobody; its first round is at tick 0.
+    pub fn new(me: NodeId, config: DiscoveryConfig, rng: Stream) -> Self {
+        let strategies = config
+            .walkers
+            .iter()
+            .map(|w| (strategy::build(&w.strategy), w.target_peers))
+            .collect();
+        Self {
+            me,
+            config,
+            rng,
+            verified: BTreeMap::new(),
+            walkable: BTreeSet::new(),
+            strategies,
+            next_walk: 0,
+            stats: DiscoveryStats::default(),
+        }
+    }
+
+    /// The verified peers, sorted.
+    pub fn verified(&self) -> Vec<NodeId> {
+        self.verified.keys().copied().collect()
+    }
+
+    /// The walkable peers, sorted.
+    pub fn walkable(&self) -> Vec<NodeId> {
+        self.walkable.iter().copied().collect()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &DiscoveryStats {
+        &self.stats
+    }
+
+    /// The largest `target_peers` of the node's walkers (-1 if all are -1).
+    pub fn target(&self) -> i64 {
+        self.config
+            .walkers
+            .iter()
+            .map(|w| w.target_peers)
+            .max()
+            .unwrap_or(-1)
+    }
+
+    fn limit(&self) -> usize {
+        if self.config.tracker {
+            TRACKER_MAX_PEERS
+        } else {
+            self.config.max_peers
+        }
+    }
+
+    fn verify(&mut self, now: Tick, peer: NodeId) {
+        if peer == self.me {
+            return;
+        }
+        if !self.verified.contains_key(&peer) && self.verified.len() >= self.limit() {
+            return;
+        }
+        self.walkable.remove(&peer);
+        self.verified.insert(peer, now);
+        let target = self.target();
+        if self.stats.reached_target.is_none() && target > 0 && self.verified.len() as i64 >= target
+        {
+            self.stats.reached_target = Some(now);
+        }
+    }
+
+    fn overlay<'a>(
+        &'a mut self,
+        out: &'a mut Vec<DiscoveryOutput>,
+    ) -> (Overlay<'a>, &'a mut Vec<(Box<dyn Strategy>, i64)>) {
+        (
+            Overlay {
+                me: self.me,
+                verified: &mut self.verified,
+                walkable: &mut self.walkable,
+                bootstrappers: &self.config.bootstrappers,
+                rng: &mut self.rng,
+                out,
+                stats: &mut self.stats,
+            },
+            &mut self.strategies,
+        )
+    }
+
+    /// The tick of the next round of the loop (trackers do not walk).
+    pub fn poll_timeout(&self) -> Option<Tick> {
+        (!self.config.tracker && !self.strategies.is_empty()).then_some(self.next_walk)
+    }
+
+    /// One round of the loop at `now`: each strategy in registration order, if its
+    /// `target_peers` allows.
+    pub fn walk(&mut self, now: Tick, out: &mut Vec<DiscoveryOutput>) {
+        if now < self.next_walk {
+            return;
+        }
+        self.next_walk = now + self.config.walk_interval;
+        let (mut overlay, strategies) = self.overlay(out);
+        for (s, target) in strategies.iter_mut() {
+            if *target == -1 || (overlay.verified.len() as i64) < *target {
+                s.take_step(now, &mut overlay);
+            }
+        }
+    }
+
+    /// Processes a message from `from` at `now`.
+    pub fn handle_message(
+        &mut self,
+        now: Tick,
+        from: NodeId,
+        msg: DiscoveryMessage,
+        out: &mut Vec<DiscoveryOutput>,
+    ) {
+        if let Some(t) = self.verified.get_mut(&from) {
+            *t = now;
+        }
+        match msg {
+            DiscoveryMessage::IntroductionRequest => {
+                if !self.verified.contains_key(&from) && self.verified.len() >= self.limit() {
+                    self.stats.requests_ignored += 1;
+                    return;
+                }
+                self.verify(now, from);
+                let others: Vec<NodeId> = self
+                    .verified
+                    .keys()
+                    .copied()
+                    .filter(|&p| p != from)
+                    .collect();
+                let introduced = (!others.is_empty()).then(|| {
+                    others
+                        [rng::uniform_inclusive(&mut self.rng, 0, others.len() as u64 - 1) as usize]
+                });
+                self.stats.requests_answered += 1;
+                out.push(DiscoveryOutput::Send {
+                    to: from,
+                    msg: DiscoveryMessage::IntroductionResponse { introduced },
+                });
+                if let Some(c) = introduced {
+                    out.push(DiscoveryOutput::Send {
+                        to: c,
+                        msg: DiscoveryMessage::PunctureRequest { target: from },
+                    });
+                }
+            }
+            DiscoveryMessage::IntroductionResponse { introduced } => {
+                self.verify(now, from);
+                if let Some(c) = introduced
+                    && c != self.me
+                    && !self.verified.contains_key(&c)
+                {
+                    self.walkable.insert(c);
+                }
+                let (mut overlay, strategies) = self.overlay(out);
+                for (s, _) in strategies.iter_mut() {
+                    s.on_introduction(now, from, introduced, &mut overlay);
+                }
+            }
+            DiscoveryMessage::PunctureRequest { target } => {
+                if target != self.me {
+                    out.push(DiscoveryOutput::Send {
+                        to: target,
+                        msg: DiscoveryMessage::Puncture,
+                    });
+                }
+            }
+            DiscoveryMessage::Puncture => {
+                if !self.verified.contains_key(&from) {
+                    self.walkable.insert(from);
+                }
+            }
+            DiscoveryMessage::Ping { identifier } => {
+                out.push(DiscoveryOutput::Send {
+                    to: from,
+                    msg: DiscoveryMessage::Pong { identifier },
+                });
+            }
+            DiscoveryMessage::Pong { identifier } => {
+                let (mut overlay, strategies) = self.overlay(out);
+                for (s, _) in strategies.iter_mut() {
+                    s.on_pong(now, from, identifier, &mut overlay);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

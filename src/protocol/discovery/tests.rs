@@ -1,0 +1,193 @@
+//! Discovery: the loop, RandomWalk's window and timeouts, the introduction flow, max_peers.
+
+use super::strategy::StrategyConfig;
+use super::*;
+use crate::engine::rng::stream;
+
+fn random_walk(target: i64) -> WalkerConfig {
+    WalkerConfig {
+        strategy: StrategyConfig::RandomWalk {
+            timeout: 6,
+            window_size: 5,
+            reset_chance: 50,
+        },
+        target_peers: target,
+    }
+}
+
+fn node(me: u32, walkers: Vec<WalkerConfig>, max_peers: usize) -> DiscoveryNode {
+    let config = DiscoveryConfig {
+        walk_interval: 1,
+        max_peers,
+        walkers,
+        bootstrappers: vec![NodeId(99)],
+        tracker: false,
+    };
+    DiscoveryNode::new(NodeId(me), config, stream(me as u64, "discovery"))
+}
+
+fn sends(out: &[DiscoveryOutput]) -> Vec<(u32, DiscoveryMessage)> {
+    out.iter()
+        .map(|DiscoveryOutput::Send { to, msg }| (to.0, *msg))
+        .collect()
+}
+
+#[test]
+fn a_node_knowing_nobody_asks_a_bootstrap_node() {
+    let mut a = node(0, vec![random_walk(20)], 30);
+    let mut out = vec![];
+    a.walk(0, &mut out);
+    assert_eq!(sends(&out), [(99, DiscoveryMessage::IntroductionRequest)]);
+    assert_eq!(a.poll_timeout(), Some(1));
+}
+
+#[test]
+fn the_introduction_flow_verifies_introduces_and_punctures() {
+    // B knows C; A asks B.
+    let mut b = node(1, vec![], 30);
+    let mut out = vec![];
+    b.handle_message(
+        0,
+        NodeId(2),
+        DiscoveryMessage::IntroductionRequest,
+        &mut out,
+    );
+    out.clear();
+    b.handle_message(
+        1,
+        NodeId(0),
+        DiscoveryMessage::IntroductionRequest,
+        &mut out,
+    );
+    assert_eq!(b.verified(), [NodeId(0), NodeId(2)]);
+    assert_eq!(
+        sends(&out),
+        [
+            (
+                0,
+                DiscoveryMessage::IntroductionResponse {
+                    introduced: Some(NodeId(2))
+                }
+            ),
+            (2, DiscoveryMessage::PunctureRequest { target: NodeId(0) })
+        ]
+    );
+    // C punctures A.
+    let mut c = node(2, vec![], 30);
+    let mut out = vec![];
+    c.handle_message(
+        2,
+        NodeId(1),
+        DiscoveryMessage::PunctureRequest { target: NodeId(0) },
+        &mut out,
+    );
+    assert_eq!(sends(&out), [(0, DiscoveryMessage::Puncture)]);
+    // A: B verified, C walkable.
+    let mut a = node(0, vec![random_walk(20)], 30);
+    let mut out = vec![];
+    a.handle_message(
+        2,
+        NodeId(1),
+        DiscoveryMessage::IntroductionResponse {
+            introduced: Some(NodeId(2)),
+        },
+        &mut out,
+    );
+    assert_eq!(a.verified(), [NodeId(1)]);
+    assert_eq!(a.walkable(), [NodeId(2)]);
+}
+
+#[test]
+fn over_max_peers_a_node_stays_silent_to_strangers() {
+    let mut b = node(1, vec![], 2);
+    let mut out = vec![];
+    for p in [10, 11] {
+        b.handle_message(
+            0,
+            NodeId(p),
+            DiscoveryMessage::IntroductionRequest,
+            &mut out,
+        );
+    }
+    out.clear();
+    b.handle_message(
+        1,
+        NodeId(12),
+        DiscoveryMessage::IntroductionRequest,
+        &mut out,
+    );
+    assert!(out.is_empty());
+    assert_eq!(b.stats().requests_ignored, 1);
+    // A known peer still gets an answer.
+    b.handle_message(
+        1,
+        NodeId(10),
+        DiscoveryMessage::IntroductionRequest,
+        &mut out,
+    );
+    assert_eq!(out.len(), 2);
+}
+
+#[test]
+fn strategies_run_in_order_and_stop_at_target_peers() {
+    // Two walkers: the first stops at 1 verified peer, the second (-1) never stops.
+    let mut a = node(0, vec![random_walk(1), random_walk(-1)], 30);
+    let mut out = vec![];
+    a.walk(0, &mut out);
+    assert_eq!(out.len(), 2, "both called with no peers");
+    a.handle_message(
+        0,
+        NodeId(1),
+        DiscoveryMessage::IntroductionResponse { introduced: None },
+        &mut out,
+    );
+    out.clear();
+    a.walk(1, &mut out);
+    assert_eq!(
+        out.len(),
+        1,
+        "only the -1 walker once the target is reached"
+    );
+    assert_eq!(a.stats().reached_target, Some(0));
+}
+
+#[test]
+fn random_walk_keeps_its_window_and_forgets_walkable_peers_that_never_answer() {
+    let mut a = node(
+        0,
+        vec![WalkerConfig {
+            strategy: StrategyConfig::RandomWalk {
+                timeout: 3,
+                window_size: 2,
+                reset_chance: 0,
+            },
+            target_peers: -1,
+        }],
+        30,
+    );
+    let mut out = vec![];
+    // Three walkable peers introduced by B.
+    for c in [5, 6, 7] {
+        a.handle_message(
+            0,
+            NodeId(1),
+            DiscoveryMessage::IntroductionResponse {
+                introduced: Some(NodeId(c)),
+            },
+            &mut out,
+        );
+    }
+    out.clear();
+    a.walk(0, &mut out);
+    a.walk(1, &mut out);
+    assert_eq!(out.len(), 2);
+    a.walk(2, &mut out);
+    assert_eq!(out.len(), 2, "window of 2 walks full: no third request");
+    // At tick 3 the first walk (tick 0) times out: its walkable peer is forgotten.
+    let first = match out[0] {
+        DiscoveryOutput::Send { to, .. } => to,
+    };
+    a.walk(3, &mut out);
+    assert!(!a.walkable().contains(&first));
+    assert_eq!(out.len(), 3, "room in the window again");
+}
