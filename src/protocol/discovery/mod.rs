@@ -136,6 +136,9 @@ impl Overlay<'_> {
     }
 }
 
+/// The strategies with their `target_peers`.
+type Strategies = Vec<(Box<dyn Strategy>, i64)>;
+
 /// The discovery state machine of one node.
 pub struct DiscoveryNode {
     me: NodeId,
@@ -143,7 +146,7 @@ pub struct DiscoveryNode {
     rng: Stream,
     verified: BTreeMap<NodeId, Tick>,
     walkable: BTreeSet<NodeId>,
-    strategies: Vec<(Box<dyn Strategy>, i64)>,
+    strategies: Strategies,
     next_walk: Tick,
     stats: DiscoveryStats,
 }
@@ -220,7 +223,7 @@ impl DiscoveryNode {
     fn overlay<'a>(
         &'a mut self,
         out: &'a mut Vec<DiscoveryOutput>,
-    ) -> (Overlay<'a>, &'a mut Vec<(Box<dyn Strategy>, i64)>) {
+    ) -> (Overlay<'a>, &'a mut Strategies) {
         (
             Overlay {
                 me: self.me,

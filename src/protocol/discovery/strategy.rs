@@ -144,7 +144,10 @@ impl Strategy for RandomWalk {
         } else {
             let verified: Vec<NodeId> = o.verified.keys().copied().collect();
             if verified.is_empty() {
-                o.choose(&o.bootstrappers.to_vec())
+                {
+                    let bs = o.bootstrappers;
+                    o.choose(bs)
+                }
             } else {
                 o.choose(&verified)
             }
@@ -191,7 +194,10 @@ impl Strategy for EdgeWalk {
             if self.neighborhood.len() < self.neighborhood_size {
                 let verified: Vec<NodeId> = o.verified.keys().copied().collect();
                 let ask = if verified.is_empty() {
-                    o.choose(&o.bootstrappers.to_vec())
+                    {
+                        let bs = o.bootstrappers;
+                        o.choose(bs)
+                    }
                 } else {
                     o.choose(&verified)
                 };
@@ -267,18 +273,16 @@ impl Strategy for RandomChurn {
                 self.pinged.remove(&p);
             } else if silent >= self.inactive_time
                 && pinged.is_none_or(|t| now.saturating_sub(t) >= self.ping_interval)
-            {
-                if let Ok(number) = self
+                && let Ok(number) = self
                     .cache
                     .add_random(now, "ping", self.ping_timeout, p, o.rng)
-                {
-                    self.pinged.insert(p, now);
-                    o.stats.pings_sent += 1;
-                    o.out.push(DiscoveryOutput::Send {
-                        to: p,
-                        msg: DiscoveryMessage::Ping { identifier: number },
-                    });
-                }
+            {
+                self.pinged.insert(p, now);
+                o.stats.pings_sent += 1;
+                o.out.push(DiscoveryOutput::Send {
+                    to: p,
+                    msg: DiscoveryMessage::Ping { identifier: number },
+                });
             }
         }
     }
