@@ -2,7 +2,11 @@
 //! no system `protoc` is needed.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["proto/mvds.proto", "proto/rpc.proto"];
+    let files = [
+        "proto/mvds.proto",
+        "proto/rpc.proto",
+        "proto/discovery.proto",
+    ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");
     }

@@ -34,6 +34,9 @@ pub mod trace;
 use crate::ids::{GroupId, MsgRef, NodeId};
 use crate::metrics::{Collector, Delivery};
 use crate::net::{AvailabilityState, Link};
+use crate::protocol::discovery::{
+    DiscoveryMessage, DiscoveryNode, DiscoveryOutput, DiscoveryStats,
+};
 use crate::protocol::rpc::{Call, RpcConfig, RpcMessage, RpcNode, RpcOutput, RpcStats};
 use crate::protocol::sync::{Item, MessageMeta, Output, Packet, Record, SyncNode, SyncStats};
 use crate::scenario::{BodySize, Plan};
@@ -103,6 +106,8 @@ pub struct RunOutput {
     pub rpc: Vec<Option<(RpcStats, Vec<Call>)>>,
     /// Requests or responses not sent because their node was offline.
     pub rpc_unsent_offline: u64,
+    /// Per node: discovery counters, verified peers at the end, and target_peers.
+    pub discovery: Vec<Option<(DiscoveryStats, u64, i64)>>,
 }
 
 const TAG_APPEND: u64 = 1;
@@ -131,6 +136,8 @@ enum Event {
     RpcStart(NodeId),
     RpcIssue(u32),
     RpcWake(NodeId),
+    DiscoveryWalk(NodeId),
+    Sample,
     Step(NodeId),
     Snapshot,
 }
@@ -139,6 +146,7 @@ enum Event {
 enum Wire {
     Sync(Packet),
     Rpc(RpcMessage),
+    Discovery(DiscoveryMessage),
 }
 
 impl Wire {
@@ -155,6 +163,17 @@ impl Wire {
             }
             Wire::Rpc(RpcMessage::Response { identifier, .. }) => {
                 vec![(crate::metrics::RPC_RESPONSE, *identifier as u64)]
+            }
+            Wire::Discovery(m) => {
+                let code = match m {
+                    DiscoveryMessage::IntroductionRequest => 0,
+                    DiscoveryMessage::IntroductionResponse { .. } => 1,
+                    DiscoveryMessage::PunctureRequest { .. } => 2,
+                    DiscoveryMessage::Puncture => 3,
+                    DiscoveryMessage::Ping { .. } => 4,
+                    DiscoveryMessage::Pong { .. } => 5,
+                };
+                vec![(crate::metrics::DISCOVERY, code)]
             }
         }
     }
@@ -173,6 +192,9 @@ struct NodeRt {
     rpc: Option<RpcNode>,
     /// The tick of the pending request-cache wake-up, if any.
     next_rpc: Option<Tick>,
+    discovery: Option<DiscoveryNode>,
+    /// The tick of the pending discovery round, if any.
+    next_walk: Option<Tick>,
     availability: AvailabilityState,
     /// Links out of this node: `(peer, index into links)`, sorted by peer.
     links: Vec<(NodeId, u32)>,
@@ -265,6 +287,8 @@ impl<'p> Sim<'p> {
                 ),
                 rpc: None,
                 next_rpc: None,
+                discovery: None,
+                next_walk: None,
                 availability: AvailabilityState::new(
                     n.availability.clone(),
                     rng::stream(plan.seed, &format!("node/{}/availability", n.name)),
@@ -394,6 +418,19 @@ impl<'p> Sim<'p> {
                 }
             }
         }
+        if let Some(configs) = &plan.discovery {
+            for (i, c) in configs.iter().enumerate() {
+                let rng = rng::stream(plan.seed, &format!("node/{}/discovery", plan.nodes[i].name));
+                sim.nodes[i].discovery = Some(DiscoveryNode::new(NodeId(i as u32), c.clone(), rng));
+                sim.reschedule_walk(NodeId(i as u32), 0);
+            }
+            let width = sim.metrics.bucket_ticks;
+            let mut t = 0;
+            while t < plan.duration {
+                sim.queue.push(t, Phase::Snapshot, Event::Sample);
+                t += width;
+            }
+        }
         for g in 0..plan.groups.len() {
             let members = sim.members[g].clone();
             for m in members {
@@ -452,6 +489,14 @@ impl<'p> Sim<'p> {
                     }
                 }
                 Event::Step(node) => self.on_step(now, node),
+                Event::DiscoveryWalk(node) => {
+                    if self.nodes[node.idx()].next_walk == Some(now) {
+                        self.nodes[node.idx()].next_walk = None;
+                        self.counted(now);
+                        self.on_discovery(now, node, |d, now, out| d.walk(now, out));
+                    }
+                }
+                Event::Sample => self.sample_discovery(now),
                 Event::Snapshot => {
                     let tables = self.tables();
                     self.tables_at.push((now, tables));
@@ -613,6 +658,10 @@ impl<'p> Sim<'p> {
                     self.trace
                         .rpc(self.plan, now, "arrive", (from, to), m, Some(processed))
                 }
+                Wire::Discovery(m) => {
+                    self.trace
+                        .discovery(self.plan, now, "arrive", (from, to), m, Some(processed))
+                }
             }
         }
         if !processed {
@@ -651,6 +700,9 @@ impl<'p> Sim<'p> {
             }
             Wire::Rpc(msg) => {
                 self.on_rpc(now, to, |n, now, out| n.handle_message(now, from, msg, out))
+            }
+            Wire::Discovery(msg) => {
+                self.on_discovery(now, to, |d, now, out| d.handle_message(now, from, msg, out))
             }
         }
     }
@@ -704,6 +756,64 @@ impl<'p> Sim<'p> {
             self.counted(now);
             self.on_rpc(now, node, |n, now, out| n.issue(now, to, out));
         }
+    }
+
+    /// Runs `f` on the node's discovery state machine and sends what it says.
+    fn on_discovery(
+        &mut self,
+        now: Tick,
+        node: NodeId,
+        f: impl FnOnce(&mut DiscoveryNode, Tick, &mut Vec<DiscoveryOutput>),
+    ) {
+        let Some(d) = self.nodes[node.idx()].discovery.as_mut() else {
+            return;
+        };
+        let mut out = Vec::new();
+        f(d, now, &mut out);
+        for DiscoveryOutput::Send { to, msg } in out {
+            // Discovery reaches any address: without a link there is no path, and it is lost.
+            if self.nodes[node.idx()].linked(to) {
+                self.send(now, node, to, Wire::Discovery(msg));
+            } else {
+                self.metrics.discovery_unroutable += 1;
+            }
+        }
+        self.reschedule_walk(node, now);
+    }
+
+    /// Schedules the node's next discovery round at its next online tick.
+    fn reschedule_walk(&mut self, node: NodeId, now: Tick) {
+        let duration = self.plan.duration;
+        let rt = &mut self.nodes[node.idx()];
+        let Some(due) = rt.discovery.as_ref().and_then(|d| d.poll_timeout()) else {
+            return;
+        };
+        let Some(t) = rt.availability.next_step_tick(due.max(now), 1, duration) else {
+            return;
+        };
+        if rt.next_walk.is_none_or(|w| t < w) {
+            rt.next_walk = Some(t);
+            self.queue.push(t, Phase::Step, Event::DiscoveryWalk(node));
+        }
+    }
+
+    /// Records the verified-peer counts of all discovering nodes (mean, p10, p90).
+    fn sample_discovery(&mut self, now: Tick) {
+        let mut counts: Vec<u64> = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.discovery.as_ref())
+            .map(|d| d.verified().len() as u64)
+            .collect();
+        if counts.is_empty() {
+            return;
+        }
+        counts.sort_unstable();
+        let mean = counts.iter().sum::<u64>() as f64 / counts.len() as f64;
+        let p = |q: usize| crate::metrics::percentile(&counts, q).unwrap_or(0);
+        self.metrics
+            .discovery_series
+            .push((now, mean, p(10), p(90)));
     }
 
     /// Makes sure the node has a wake-up at its next request-cache deadline.
@@ -785,6 +895,7 @@ impl<'p> Sim<'p> {
                 })
                 .collect(),
             Wire::Rpc(m) => vec![(packet.kinds()[0].0, wire::rpc_len(m) as u64)],
+            Wire::Discovery(m) => vec![(crate::metrics::DISCOVERY, wire::discovery_len(m) as u64)],
         };
         let mut payload_bytes = 0u64;
         for &(k, bytes) in &sized {
@@ -833,6 +944,10 @@ impl<'p> Sim<'p> {
                     );
                 }
                 Wire::Rpc(m) => self.trace.rpc(self.plan, now, "send", (from, to), m, None),
+                Wire::Discovery(m) => {
+                    self.trace
+                        .discovery(self.plan, now, "send", (from, to), m, None)
+                }
             }
         }
         for p in [&mut self.metrics.packets, &mut self.metrics.links[link]] {
@@ -926,6 +1041,15 @@ impl<'p> Sim<'p> {
                 })
                 .collect(),
             rpc_unsent_offline: self.rpc_unsent_offline,
+            discovery: self
+                .nodes
+                .iter()
+                .map(|n| {
+                    n.discovery
+                        .as_ref()
+                        .map(|d| (d.stats().clone(), d.verified().len() as u64, d.target()))
+                })
+                .collect(),
             sync_stats: self.nodes.iter().map(|n| n.sync.stats().clone()).collect(),
             messages: self.messages,
             metrics: self.metrics,

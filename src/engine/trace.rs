@@ -147,6 +147,27 @@ impl Trace {
         self.line(|b| write!(b, r#"{{"tick":{now},"event":"{event}","from":"{f}","to":"{t}","items":["{kind}:{identifier}"],"value":{value}{tail}}}"#));
     }
 
+    /// A discovery message sent or arriving (`processed` for arrivals).
+    pub fn discovery(
+        &mut self,
+        plan: &Plan,
+        now: Tick,
+        event: &str,
+        (from, to): (NodeId, NodeId),
+        msg: &crate::protocol::discovery::DiscoveryMessage,
+        processed: Option<bool>,
+    ) {
+        if !self.on() {
+            return;
+        }
+        let (f, t) = (&plan.nodes[from.idx()].name, &plan.nodes[to.idx()].name);
+        let what = format!("{msg:?}").replace('"', "'");
+        let tail = processed
+            .map(|p| format!(r#","processed":{p}"#))
+            .unwrap_or_default();
+        self.line(|b| write!(b, r#"{{"tick":{now},"event":"{event}","from":"{f}","to":"{t}","items":["discovery"],"message":"{what}"{tail}}}"#));
+    }
+
     /// A delivery.
     pub fn deliver(&mut self, plan: &Plan, now: Tick, node: NodeId, id: &[u8; 32]) {
         let (n, m) = (&plan.nodes[node.idx()].name, prefix(id));

@@ -448,6 +448,20 @@ pub fn default_checks(summary: &Value) -> Baseline {
             max: None,
         });
     }
+    if get("discovery.nodes").is_some_and(|n| n > 0.0) {
+        for m in ["discovery.verified_peers.mean", "discovery.reached_target"] {
+            checks.push(CheckSpec {
+                metric: m.into(),
+                point: None,
+                baseline: get(m),
+                better: Some(Better::Higher),
+                absolute: None,
+                relative: Some(0.05),
+                min: None,
+                max: None,
+            });
+        }
+    }
     if get("rpc.started").is_some_and(|n| n > 0.0) {
         checks.push(CheckSpec {
             metric: "rpc.completed".into(),

@@ -7,7 +7,7 @@
 
 mod summary;
 
-pub use summary::{Summary, summarize};
+pub use summary::{Summary, percentile, summarize};
 
 use crate::engine::time::Tick;
 use crate::ids::{MsgRef, NodeId};
@@ -20,13 +20,16 @@ pub const KIND_NAMES: [&str; KINDS] = [
     "request",
     "rpc_request",
     "rpc_response",
+    "discovery",
 ];
 /// Number of traffic kinds.
-pub const KINDS: usize = 6;
+pub const KINDS: usize = 7;
 /// Index of request messages of request/response flows.
 pub const RPC_REQUEST: usize = 4;
 /// Index of response messages of request/response flows.
 pub const RPC_RESPONSE: usize = 5;
+/// Index of discovery messages.
+pub const DISCOVERY: usize = 6;
 
 /// Counters of packets, or of the items of one kind.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -114,6 +117,10 @@ pub struct Collector {
     pub in_flight: u64,
     /// The workload.
     pub workload: WorkloadCounters,
+    /// Discovery messages not sent because there is no link to the address.
+    pub discovery_unroutable: u64,
+    /// Verified peers of discovering nodes at each bucket start: `(tick, mean, p10, p90)`.
+    pub discovery_series: Vec<(Tick, f64, u64, u64)>,
     /// Ticks per bucket of `series`.
     pub bucket_ticks: Tick,
     /// Traffic over time, one bucket per `bucket_ticks` ticks (only buckets up to the last
@@ -129,6 +136,8 @@ impl Collector {
     /// `duration` ticks.
     pub fn new(nodes: usize, link_directions: usize, duration: Tick) -> Self {
         Self {
+            discovery_unroutable: 0,
+            discovery_series: Vec::new(),
             bucket_ticks: duration.div_ceil(SERIES_BUCKETS).max(1),
             series: Vec::new(),
             packets: Counters::default(),

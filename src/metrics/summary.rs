@@ -141,6 +141,44 @@ pub struct RpcSummary {
     pub count_to: IndexMap<String, CountToSummary>,
 }
 
+/// Verified peers per node: mean and percentiles.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PeerCounts {
+    /// Mean over the discovering nodes.
+    pub mean: f64,
+    /// 10th percentile.
+    pub p10: u64,
+    /// 90th percentile.
+    pub p90: u64,
+}
+
+/// Peer discovery over all nodes (trackers excluded from the peer counts).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct DiscoverySummary {
+    /// Discovering nodes (not trackers).
+    pub nodes: u64,
+    /// The largest target_peers of the walkers (-1: none).
+    pub target_peers: i64,
+    /// Verified peers per node at the end of the run.
+    pub verified_peers: PeerCounts,
+    /// Nodes that reached target_peers verified peers.
+    pub reached_target: u64,
+    /// Ticks until a node first had target_peers verified peers, over those that did.
+    pub ticks_to_target: Percentiles<Tick>,
+    /// Introduction requests sent.
+    pub introduction_requests: u64,
+    /// Introduction requests answered.
+    pub introductions_answered: u64,
+    /// Introduction requests left unanswered (max_peers).
+    pub introductions_ignored: u64,
+    /// Peers dropped by strategies (walk timeouts, churn).
+    pub peers_dropped: u64,
+    /// Pings sent by RandomChurn.
+    pub pings_sent: u64,
+    /// Messages to an address with no link (lost).
+    pub unroutable: u64,
+}
+
 /// Per-node figures.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct NodeSummary {
@@ -189,8 +227,74 @@ pub struct Summary {
     pub workload: WorkloadSummary,
     /// Request/response flows.
     pub rpc: RpcSummary,
+    /// Peer discovery; null when the scenario has none.
+    pub discovery: Option<DiscoverySummary>,
     /// Per node, in scenario order.
     pub nodes: IndexMap<String, NodeSummary>,
+}
+
+fn discovery_summary(plan: &Plan, run: &RunOutput) -> Option<DiscoverySummary> {
+    let configs = plan.discovery.as_ref()?;
+    let mut counts = Vec::new();
+    let mut reach = Vec::new();
+    let mut s = DiscoverySummary {
+        nodes: 0,
+        target_peers: -1,
+        verified_peers: PeerCounts {
+            mean: 0.0,
+            p10: 0,
+            p90: 0,
+        },
+        reached_target: 0,
+        ticks_to_target: Percentiles {
+            p50: None,
+            p90: None,
+            p99: None,
+            max: None,
+        },
+        introduction_requests: 0,
+        introductions_answered: 0,
+        introductions_ignored: 0,
+        peers_dropped: 0,
+        pings_sent: 0,
+        unroutable: run.metrics.discovery_unroutable,
+    };
+    for (i, d) in run.discovery.iter().enumerate() {
+        let Some((st, verified, target)) = d else {
+            continue;
+        };
+        s.introduction_requests += st.requests_sent;
+        s.introductions_answered += st.requests_answered;
+        s.introductions_ignored += st.requests_ignored;
+        s.peers_dropped += st.peers_dropped;
+        s.pings_sent += st.pings_sent;
+        if configs[i].tracker {
+            continue;
+        }
+        s.nodes += 1;
+        s.target_peers = s.target_peers.max(*target);
+        counts.push(*verified);
+        if let Some(t) = st.reached_target {
+            reach.push(t);
+        }
+    }
+    counts.sort_unstable();
+    reach.sort_unstable();
+    if !counts.is_empty() {
+        s.verified_peers = PeerCounts {
+            mean: counts.iter().sum::<u64>() as f64 / counts.len() as f64,
+            p10: percentile(&counts, 10).unwrap_or(0),
+            p90: percentile(&counts, 90).unwrap_or(0),
+        };
+    }
+    s.reached_target = reach.len() as u64;
+    s.ticks_to_target = Percentiles {
+        p50: percentile(&reach, 50),
+        p90: percentile(&reach, 90),
+        p99: percentile(&reach, 99),
+        max: reach.last().copied(),
+    };
+    Some(s)
 }
 
 fn rpc_summary(plan: &Plan, run: &RunOutput) -> RpcSummary {
@@ -395,6 +499,7 @@ pub fn summarize(plan: &Plan, run: &RunOutput) -> Summary {
         latency_seconds,
         traffic,
         rpc: rpc_summary(plan, run),
+        discovery: discovery_summary(plan, run),
         workload: WorkloadSummary {
             appended: m.workload.appended,
             skipped_not_member: m.workload.skipped_not_member,

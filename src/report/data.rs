@@ -111,6 +111,8 @@ pub struct RunData {
     pub series: Vec<SeriesRow>,
     /// rpc.csv.
     pub rpc: Vec<RpcRow>,
+    /// discovery.csv: `(tick, mean, p10, p90)`.
+    pub discovery: Vec<(u64, f64, u64, u64)>,
     /// availability.csv, in node order.
     pub availability: Vec<AvailabilityRow>,
     /// The final sync-state tables, `(node, text)`, in node order.
@@ -262,6 +264,19 @@ impl RunData {
                 rtt: opt(&row[6])?,
             });
         }
+        let f = "discovery.csv";
+        let mut discovery = Vec::new();
+        for (line, row) in r.csv(f, "tick,mean,p10,p90")? {
+            let mean: f64 = row[1]
+                .parse()
+                .map_err(|_| r.corrupt(f, line, format!("expected a number, got {:?}", row[1])))?;
+            discovery.push((
+                r.num(f, line, &row[0])?,
+                mean,
+                r.num(f, line, &row[2])?,
+                r.num(f, line, &row[3])?,
+            ));
+        }
         let f = "availability.csv";
         let mut availability: Vec<AvailabilityRow> = Vec::new();
         for (line, row) in r.csv(f, "node,kind,from,to")? {
@@ -288,6 +303,7 @@ impl RunData {
             messages,
             series,
             rpc,
+            discovery,
             availability,
             tables,
         })

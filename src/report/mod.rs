@@ -170,6 +170,16 @@ pub fn rpc_csv(plan: &Plan, run: &RunOutput) -> String {
     s
 }
 
+/// `discovery.csv`: verified peers of the discovering nodes over time, sampled at the start of
+/// every series bucket: `tick,mean,p10,p90` (empty without discovery).
+pub fn discovery_csv(run: &RunOutput) -> String {
+    let mut s = String::from("tick,mean,p10,p90\n");
+    for (t, mean, p10, p90) in &run.metrics.discovery_series {
+        let _ = writeln!(s, "{t},{mean},{p10},{p90}");
+    }
+    s
+}
+
 /// At most this many nodes get an availability timeline.
 pub const AVAILABILITY_NODES: usize = 50;
 
@@ -252,6 +262,7 @@ pub fn render_data(plan: &Plan, run: &RunOutput, summary: &Summary) -> RunFiles 
     );
     files.insert("links.csv".into(), links_csv(plan, run).into_bytes());
     files.insert("rpc.csv".into(), rpc_csv(plan, run).into_bytes());
+    files.insert("discovery.csv".into(), discovery_csv(run).into_bytes());
     files.insert("messages.csv".into(), messages_csv(plan, run).into_bytes());
     files.insert("series.csv".into(), series_csv(plan, run).into_bytes());
     files.insert(

@@ -36,14 +36,16 @@ fn err<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
-/// Kind colours: message, ack, offer, request, rpc_request, rpc_response (and overhead last).
-const KIND_COLORS: [RGBColor; 7] = [
+/// Kind colours: message, ack, offer, request, rpc_request, rpc_response, discovery (and
+/// overhead last).
+const KIND_COLORS: [RGBColor; 8] = [
     RGBColor(78, 121, 167),
     RGBColor(242, 142, 43),
     RGBColor(89, 161, 79),
     RGBColor(225, 87, 89),
     RGBColor(176, 122, 161),
     RGBColor(118, 183, 178),
+    RGBColor(237, 201, 72),
     RGBColor(160, 160, 160),
 ];
 const KIND_NAMES: [&str; crate::metrics::KINDS] = crate::metrics::KIND_NAMES;
@@ -111,6 +113,12 @@ pub fn render_all(data: &RunData) -> Result<Vec<(String, Vec<u8>)>, String> {
             size: (1000, 600),
         });
     }
+    if !data.discovery.is_empty() {
+        specs.push(PlotSpec {
+            name: "discovery_peers",
+            size: (1000, 600),
+        });
+    }
     if data.messages.is_empty() {
         // No sync traffic: latency and delivery plots would be empty.
         specs.retain(|p| p.name != "latency_cdf" && p.name != "deliveries");
@@ -156,6 +164,7 @@ fn draw<DB: DrawingBackend>(name: &str, root: &DrawingArea<DB, Shift>, data: &Ru
         "availability" => availability(root, data),
         "propagation" => propagation(root, data),
         "rpc_rtt" => rpc_rtt(root, data),
+        "discovery_peers" => discovery_peers(root, data),
         "rpc_outcomes" => rpc_outcomes(root, data),
         _ => unreachable!("known plots only"),
     }
@@ -534,7 +543,7 @@ fn traffic<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) ->
         .map(|r| (r.packet_bytes - r.bytes.iter().sum::<u64>()) as f64 / 1000.0)
         .collect();
     if overhead.iter().any(|&x| x > 0.0) {
-        bytes.push(("packet overhead".into(), KIND_COLORS[6], overhead));
+        bytes.push(("packet overhead".into(), KIND_COLORS[7], overhead));
     }
     stacked(
         &bottom,
@@ -637,6 +646,56 @@ fn availability<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunDat
         .map_err(err)?;
     }
     Ok(())
+}
+
+fn discovery_peers<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) -> Res {
+    let area = title(root, "Verified peers per node over time", data)?;
+    let pts = &data.discovery;
+    let ymax = pts.iter().map(|p| p.3 as f64).fold(1.0, f64::max) * 1.12;
+    let xmax = data.plan.duration as f64;
+    let mut chart = ChartBuilder::on(&area)
+        .margin_left(10)
+        .margin_right(30)
+        .margin_bottom(10)
+        .x_label_area_size(50)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..xmax, 0f64..ymax)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(format!("time ({})", tick_unit(data)))
+        .y_desc("verified peers")
+        .x_label_formatter(&|x: &f64| nice(*x))
+        .y_label_formatter(&|y: &f64| nice(*y))
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 16))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(err)?;
+    let c = KIND_COLORS[0];
+    let mut band: Vec<(f64, f64)> = pts.iter().map(|p| (p.0 as f64, p.3 as f64)).collect();
+    band.extend(pts.iter().rev().map(|p| (p.0 as f64, p.2 as f64)));
+    chart
+        .draw_series(std::iter::once(Polygon::new(band, c.mix(0.2))))
+        .map_err(err)?
+        .label("p10 to p90 of nodes")
+        .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.mix(0.2).filled()));
+    chart
+        .draw_series(LineSeries::new(
+            pts.iter().map(|p| (p.0 as f64, p.1)),
+            c.stroke_width(3),
+        ))
+        .map_err(err)?
+        .label("mean")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3)));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(180, 180, 180))
+        .label_font((FONT, 14))
+        .draw()
+        .map_err(err)
 }
 
 fn rpc_rtt<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) -> Res {

@@ -196,6 +196,8 @@ pub struct Plan {
     pub generators: Vec<PlanGenerator>,
     /// Request/response flows.
     pub rpc: PlanRpc,
+    /// Per node, its discovery settings (when discovery is configured).
+    pub discovery: Option<Vec<crate::protocol::discovery::DiscoveryConfig>>,
     /// Ticks at whose end tables are written (sorted, unique, all `< duration`).
     pub tables_at: Vec<Tick>,
 }

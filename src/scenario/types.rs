@@ -44,6 +44,10 @@ pub struct Scenario {
     /// Settings of the request caches that hold request/response flows.
     #[serde(default)]
     pub request_cache: RequestCacheSpec,
+    /// Peer discovery (IPv8 DiscoveryStrategy), configured as IPv8 configures an overlay.
+    /// Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<DiscoverySpec>,
     /// Extra outputs.
     #[serde(default)]
     pub outputs: OutputsSpec,
@@ -581,6 +585,45 @@ pub struct WorkloadSpec {
     /// Request/response load. Default none.
     #[serde(default)]
     pub rpc: Vec<RpcLoadSpec>,
+}
+
+/// Peer discovery of every node (bootstrap nodes excepted: they only answer).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoverySpec {
+    /// Time between two rounds of the strategy loop. Default "500ms" (IPv8's).
+    #[serde(default = "default_walk_interval")]
+    pub walk_interval: TimeSpec,
+    /// Verified peers beyond which a node stops answering strangers. Default 30.
+    #[serde(default = "default_max_peers")]
+    pub max_peers: u32,
+    /// The strategies, in registration order: `{strategy, peers, init}` as in IPv8's configuration.
+    pub walkers: Vec<WalkerSpec>,
+    /// Bootstrap (tracker) nodes (selectors): they answer introduction requests for anyone and
+    /// keep at most 100 peers. Default none.
+    #[serde(default)]
+    pub bootstrappers: Vec<String>,
+}
+
+fn default_walk_interval() -> TimeSpec {
+    TimeSpec::Millis(500)
+}
+
+fn default_max_peers() -> u32 {
+    30
+}
+
+/// A discovery strategy as IPv8 configures it.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WalkerSpec {
+    /// "RandomWalk", "EdgeWalk" or "RandomChurn".
+    pub strategy: String,
+    /// target_peers: the strategy is called while the node has fewer verified peers; -1: always.
+    pub peers: i64,
+    /// The strategy's parameters (times as ticks or durations); unnamed ones keep IPv8's defaults.
+    #[serde(default)]
+    pub init: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Settings of the request caches.

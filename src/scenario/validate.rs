@@ -1001,6 +1001,112 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
         rpc.enabled = true;
     }
 
+    // Discovery.
+    let discovery = match &s.discovery {
+        None => None,
+        Some(d) => {
+            use crate::protocol::discovery::strategy::StrategyConfig;
+            let walk_interval = c.at_least(
+                "discovery.walk_interval",
+                d.walk_interval,
+                1,
+                "a walk interval",
+            )?;
+            let trackers = c.select_all("discovery.bootstrappers", &d.bootstrappers)?;
+            let mut walkers = Vec::new();
+            for (i, w) in d.walkers.iter().enumerate() {
+                let path = format!("discovery.walkers[{i}]");
+                if w.peers < -1 {
+                    return c.err(
+                        format!("{path}.peers"),
+                        format!("expected -1 or a number of peers, got {}", w.peers),
+                    );
+                }
+                let init = |key: &str, default: serde_json::Value| {
+                    w.init.get(key).cloned().unwrap_or(default)
+                };
+                let known: &[&str] = match w.strategy.as_str() {
+                    "RandomWalk" => &["timeout", "window_size", "reset_chance"],
+                    "EdgeWalk" => &["edge_length", "neighborhood_size", "edge_timeout"],
+                    "RandomChurn" => {
+                        &["sample_size", "ping_interval", "inactive_time", "drop_time"]
+                    }
+                    other => {
+                        let names =
+                            crate::protocol::discovery::strategy::available_strategies().join(", ");
+                        return c.err(
+                            format!("{path}.strategy"),
+                            format!("unknown strategy {other:?} (available: {names})"),
+                        );
+                    }
+                };
+                if let Some(k) = w.init.keys().find(|k| !known.contains(&k.as_str())) {
+                    return c.err(
+                        format!("{path}.init.{k}"),
+                        format!(
+                            "{:?} takes no parameter {k:?} (it takes {})",
+                            w.strategy,
+                            known.join(", ")
+                        ),
+                    );
+                }
+                let time = |key: &str, default: &str| -> R<Tick> {
+                    let v = init(key, serde_json::Value::from(default));
+                    let t: TimeSpec =
+                        serde_json::from_value(v).map_err(|e| InputError::Invalid {
+                            file: file.into(),
+                            path: format!("{path}.init.{key}"),
+                            msg: e.to_string(),
+                        })?;
+                    c.at_least(&format!("{path}.init.{key}"), t, 1, "a time")
+                };
+                let count = |key: &str, default: u64, max: u64| -> R<u64> {
+                    match init(key, default.into()).as_u64() {
+                        Some(n) if n <= max => Ok(n),
+                        _ => c.err(
+                            format!("{path}.init.{key}"),
+                            format!("expected a whole number up to {max}"),
+                        ),
+                    }
+                };
+                let strategy = match w.strategy.as_str() {
+                    "RandomWalk" => StrategyConfig::RandomWalk {
+                        timeout: time("timeout", "3s")?,
+                        window_size: count("window_size", 5, 1_000_000)? as usize,
+                        reset_chance: count("reset_chance", 50, 255)? as u8,
+                    },
+                    "EdgeWalk" => StrategyConfig::EdgeWalk {
+                        edge_length: count("edge_length", 4, 1_000)? as usize,
+                        neighborhood_size: count("neighborhood_size", 6, 1_000)? as usize,
+                        edge_timeout: time("edge_timeout", "3s")?,
+                    },
+                    _ => StrategyConfig::RandomChurn {
+                        sample_size: count("sample_size", 8, 1_000_000)? as usize,
+                        ping_interval: time("ping_interval", "10s")?,
+                        inactive_time: time("inactive_time", "27.5s")?,
+                        drop_time: time("drop_time", "57.5s")?,
+                        ping_timeout: TimeSpec::Millis(5_000).to_ticks(s.tick_ms).max(1),
+                    },
+                };
+                walkers.push(crate::protocol::discovery::WalkerConfig {
+                    strategy,
+                    target_peers: w.peers,
+                });
+            }
+            Some(
+                (0..nodes.len())
+                    .map(|i| crate::protocol::discovery::DiscoveryConfig {
+                        walk_interval,
+                        max_peers: d.max_peers as usize,
+                        walkers: walkers.clone(),
+                        bootstrappers: trackers.clone(),
+                        tracker: trackers.contains(&NodeId(i as u32)),
+                    })
+                    .collect(),
+            )
+        }
+    };
+
     // Outputs.
     let mut tables_at = Vec::with_capacity(s.outputs.tables_at.len());
     for (ti, &t) in s.outputs.tables_at.iter().enumerate() {
@@ -1026,6 +1132,7 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
         appends,
         generators,
         rpc,
+        discovery,
         tables_at,
         scenario: s,
     })

@@ -33,6 +33,35 @@ pub fn rpc_len(msg: &crate::protocol::rpc::RpcMessage) -> usize {
     }
 }
 
+/// Types generated from `proto/discovery.proto` (package `syncsim.discovery`).
+pub mod discovery {
+    include!(concat!(env!("OUT_DIR"), "/syncsim.discovery.rs"));
+}
+
+/// Encoded size of a discovery message (its `Envelope`), measured by prost.
+pub fn discovery_len(msg: &crate::protocol::discovery::DiscoveryMessage) -> usize {
+    use crate::protocol::discovery::DiscoveryMessage as M;
+    use discovery::envelope::Message as E;
+    let message = match *msg {
+        M::IntroductionRequest => E::IntroductionRequest(discovery::IntroductionRequest {}),
+        M::IntroductionResponse { introduced } => {
+            E::IntroductionResponse(discovery::IntroductionResponse {
+                introduced: introduced.map(|n| n.0),
+            })
+        }
+        M::PunctureRequest { target } => {
+            E::PunctureRequest(discovery::PunctureRequest { target: target.0 })
+        }
+        M::Puncture => E::Puncture(discovery::Puncture {}),
+        M::Ping { identifier } => E::Ping(discovery::Ping { identifier }),
+        M::Pong { identifier } => E::Pong(discovery::Pong { identifier }),
+    };
+    discovery::Envelope {
+        message: Some(message),
+    }
+    .encoded_len()
+}
+
 /// Length of a message id (SHA-256) and of a group id, in bytes.
 pub const ID_LEN: usize = 32;
 

@@ -12,7 +12,8 @@
 //! A is not one of them, then it stays silent — marks A verified, picks a random verified peer
 //! C ≠ A, answers A with C's address, and sends C a puncture request; C sends A a puncture. A
 //! marks B verified and adds C as walkable (known, not verified). Bootstrap (tracker) nodes answer
-//! anyone and keep at most [`TRACKER_MAX_PEERS`] peers.
+//! anyone and keep at most [`TRACKER_MAX_PEERS`] peers: when full, the peer heard from longest ago
+//! makes room.
 //!
 //! # Strategies
 //! See [`strategy`]: `RandomWalk`, `EdgeWalk`, `RandomChurn`; a new strategy needs one line in
@@ -209,7 +210,17 @@ impl DiscoveryNode {
             return;
         }
         if !self.verified.contains_key(&peer) && self.verified.len() >= self.limit() {
-            return;
+            if !self.config.tracker {
+                return;
+            }
+            // A tracker keeps its most recently heard peers: the stalest makes room.
+            let stalest = self
+                .verified
+                .iter()
+                .min_by_key(|&(p, &t)| (t, *p))
+                .map(|(&p, _)| p)
+                .expect("full");
+            self.verified.remove(&stalest);
         }
         self.walkable.remove(&peer);
         self.verified.insert(peer, now);
@@ -271,7 +282,10 @@ impl DiscoveryNode {
         }
         match msg {
             DiscoveryMessage::IntroductionRequest => {
-                if !self.verified.contains_key(&from) && self.verified.len() >= self.limit() {
+                if !self.config.tracker
+                    && !self.verified.contains_key(&from)
+                    && self.verified.len() >= self.limit()
+                {
                     self.stats.requests_ignored += 1;
                     return;
                 }

@@ -3,7 +3,7 @@
 //! | strategy | parameters (defaults) | what a step does |
 //! |---|---|---|
 //! | `RandomWalk` | `timeout` 3 s, `window_size` 5, `reset_chance` 50 | drops in-flight walks older than `timeout` (forgetting walkable addresses that never answered); if `window_size` walks are in flight, nothing; otherwise with probability (256 − reset_chance)/256 walks to a random walkable peer not in flight, else asks a random verified peer (or a bootstrap node when it knows none) for an introduction |
-//! | `EdgeWalk` | `edge_length` 4, `neighborhood_size` 6, `edge_timeout` 3 s | first gathers `neighborhood_size` verified peers (asking bootstrap nodes and verified peers); then walks edges: from a neighbour, asks the edge's last peer for an introduction and appends the introduced peer, until the edge has `edge_length` peers or `edge_timeout` passes |
+//! | `EdgeWalk` | `edge_length` 4, `neighborhood_size` 6, `edge_timeout` 3 s | first gathers `neighborhood_size` verified peers (walking to introduced peers, else asking verified peers or bootstrap nodes); then walks edges: from a neighbour, asks the edge's last peer for an introduction and appends the introduced peer, until the edge has `edge_length` peers or `edge_timeout` passes |
 //! | `RandomChurn` | `sample_size` 8, `ping_interval` 10 s, `inactive_time` 27.5 s, `drop_time` 57.5 s | samples verified peers: drops those silent past `drop_time` that were pinged, pings those silent past `inactive_time` not pinged within `ping_interval` (pings are held in a RequestCache with a 5 s timeout) |
 //!
 //! A new strategy is one `impl Strategy` and one line in [`available_strategies`].
@@ -192,12 +192,15 @@ impl Strategy for EdgeWalk {
                 }
             }
             if self.neighborhood.len() < self.neighborhood_size {
+                // Walk to an introduced peer (it becomes verified when it answers), else ask a
+                // verified peer or a bootstrap node for one.
+                let walkable: Vec<NodeId> = o.walkable.iter().copied().collect();
                 let verified: Vec<NodeId> = o.verified.keys().copied().collect();
-                let ask = if verified.is_empty() {
-                    {
-                        let bs = o.bootstrappers;
-                        o.choose(bs)
-                    }
+                let ask = if !walkable.is_empty() {
+                    o.choose(&walkable)
+                } else if verified.is_empty() {
+                    let bs = o.bootstrappers;
+                    o.choose(bs)
                 } else {
                     o.choose(&verified)
                 };

@@ -191,3 +191,40 @@ fn random_walk_keeps_its_window_and_forgets_walkable_peers_that_never_answer() {
     assert!(!a.walkable().contains(&first));
     assert_eq!(out.len(), 3, "room in the window again");
 }
+
+#[test]
+fn a_full_tracker_answers_anyone_and_keeps_the_freshest_peers() {
+    let config = DiscoveryConfig {
+        walk_interval: 1,
+        max_peers: 30,
+        walkers: vec![],
+        bootstrappers: vec![],
+        tracker: true,
+    };
+    let mut t = DiscoveryNode::new(NodeId(0), config, stream(1, "t"));
+    let mut out = vec![];
+    for p in 1..=(TRACKER_MAX_PEERS as u32) {
+        t.handle_message(
+            p as u64,
+            NodeId(p),
+            DiscoveryMessage::IntroductionRequest,
+            &mut out,
+        );
+    }
+    assert_eq!(t.verified().len(), TRACKER_MAX_PEERS);
+    out.clear();
+    t.handle_message(
+        1000,
+        NodeId(500),
+        DiscoveryMessage::IntroductionRequest,
+        &mut out,
+    );
+    assert!(!out.is_empty(), "answered");
+    assert_eq!(t.verified().len(), TRACKER_MAX_PEERS);
+    assert!(t.verified().contains(&NodeId(500)));
+    assert!(
+        !t.verified().contains(&NodeId(1)),
+        "the stalest peer made room"
+    );
+    assert_eq!(t.poll_timeout(), None, "trackers do not walk");
+}

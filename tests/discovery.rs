@@ -1,0 +1,103 @@
+//! Discovery in whole runs: the overlay forms, trackers answer, the loop respects target_peers,
+//! bad strategy configurations are refused.
+
+use serde_json::json;
+use syncsim::scenario::parse;
+
+fn overlay(nodes: u32, walkers: serde_json::Value) -> serde_json::Value {
+    json!({
+        "name": "overlay", "duration": 120, "tick_ms": 500,
+        "nodes": [{"name": "tracker"}, {"name": "peer", "count": nodes}],
+        "discovery": {"walkers": walkers, "bootstrappers": ["tracker"]}
+    })
+}
+
+fn run(doc: &serde_json::Value) -> syncsim::Executed {
+    syncsim::simulate(&parse("overlay.json", &doc.to_string(), &[], None).unwrap())
+}
+
+#[test]
+fn random_walk_fills_every_node_up_to_its_target() {
+    let r = run(&overlay(
+        60,
+        json!([{"strategy": "RandomWalk", "peers": 8, "init": {}}]),
+    ));
+    let d = r.summary.discovery.expect("discovery summary");
+    assert_eq!(d.nodes, 60);
+    assert_eq!(d.target_peers, 8);
+    assert_eq!(d.reached_target, 60, "{d:?}");
+    assert!(d.verified_peers.p10 >= 8, "{d:?}");
+    // The first request of every node goes to the tracker, whose answers introduce others.
+    assert!(d.introductions_answered > 60);
+    let csv = String::from_utf8(r.files["discovery.csv"].clone()).unwrap();
+    let last: Vec<&str> = csv.lines().last().unwrap().split(',').collect();
+    assert!(last[1].parse::<f64>().unwrap() >= 8.0, "{csv}");
+    assert!(r.summary.traffic.by_kind["discovery"].sent > 0);
+}
+
+#[test]
+fn with_target_peers_reached_random_walk_stops_walking() {
+    let capped = run(&overlay(
+        30,
+        json!([{"strategy": "RandomWalk", "peers": 5, "init": {}}]),
+    ))
+    .summary;
+    let always = run(&overlay(
+        30,
+        json!([{"strategy": "RandomWalk", "peers": -1, "init": {}}]),
+    ))
+    .summary;
+    let (c, a) = (capped.discovery.unwrap(), always.discovery.unwrap());
+    assert!(
+        c.introduction_requests * 3 < a.introduction_requests,
+        "{} vs {}",
+        c.introduction_requests,
+        a.introduction_requests
+    );
+    assert!(a.verified_peers.mean > c.verified_peers.mean);
+}
+
+#[test]
+fn edge_walk_and_random_churn_run() {
+    let r = run(&overlay(
+        40,
+        json!([
+            {"strategy": "EdgeWalk", "peers": 10, "init": {"edge_length": 3, "neighborhood_size": 4}},
+            {"strategy": "RandomChurn", "peers": -1, "init": {"inactive_time": "5s", "drop_time": "20s", "ping_interval": "5s"}}
+        ]),
+    ));
+    let d = r.summary.discovery.unwrap();
+    assert!(d.verified_peers.mean >= 4.0, "{d:?}");
+    assert!(d.pings_sent > 0, "{d:?}");
+}
+
+#[test]
+fn bad_discovery_configurations_are_refused() {
+    for (walkers, expect) in [
+        (
+            json!([{"strategy": "Teleport", "peers": 5}]),
+            "at `discovery.walkers[0].strategy`: unknown strategy \"Teleport\" (available: RandomWalk, EdgeWalk, RandomChurn)",
+        ),
+        (
+            json!([{"strategy": "RandomWalk", "peers": 5, "init": {"window": 3}}]),
+            "at `discovery.walkers[0].init.window`",
+        ),
+        (
+            json!([{"strategy": "RandomWalk", "peers": -2}]),
+            "at `discovery.walkers[0].peers`",
+        ),
+        (
+            json!([{"strategy": "RandomWalk", "peers": 5, "init": {"reset_chance": 300}}]),
+            "at `discovery.walkers[0].init.reset_chance`",
+        ),
+        (
+            json!([{"strategy": "RandomWalk", "peers": 5, "init": {"timeout": "soon"}}]),
+            "at `discovery.walkers[0].init.timeout`",
+        ),
+    ] {
+        let e = parse("o.json", &overlay(3, walkers).to_string(), &[], None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(expect), "expected {expect:?} in {e}");
+    }
+}
