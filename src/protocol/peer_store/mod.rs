@@ -1,0 +1,442 @@
+//! A p2p0mq-style PeerStore, sans-IO: the local uuid, known peers with uuid, host, port and
+//! connection state, hellos and heartbeats.
+//!
+//! # States and transitions (times in ticks, converted from the seed's seconds by the caller)
+//! - `Initial`: a hello is sent at the next timeout check → `Connecting`.
+//! - `Connecting`: a hello reply → `Connected` (direct) or `Routed` (the peer was learned through
+//!   another peer); no reply within `hello_deadline` (40 s) → `NoConnection`.
+//! - `Connected` / `Routed`: a heartbeat is sent every `heartbeat` (4 s), the interval growing by
+//!   `heartbeat_step` (2 s) per beat up to `heartbeat_max_extra` (+10 s); any message from the
+//!   peer resets its silence; silent for `unreachable_after` (40 s) → `Unreachable`.
+//! - `Unreachable`: heard from again → back to `Connected`/`Routed`; silent for
+//!   `no_connection_after` (240 s) → `NoConnection`.
+//! - `NoConnection`: after `retry_after` (120 s) → `Initial` (a new hello).
+//!
+//! `add_peer` inserts a peer as `Initial`; `take_peer` removes it. The state lists are
+//! [`PeerStore::peers_in`].
+
+use crate::engine::rng::Stream;
+use crate::engine::time::Tick;
+use crate::ids::NodeId;
+use rand::Rng;
+use std::collections::BTreeMap;
+
+/// A peer's connection state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PeerState {
+    /// Known, not contacted yet.
+    Initial,
+    /// Hello sent, waiting for the reply.
+    Connecting,
+    /// Talks to us directly.
+    Connected,
+    /// Reached through another peer.
+    Routed,
+    /// Silent for too long.
+    Unreachable,
+    /// Given up on (for `retry_after`).
+    NoConnection,
+}
+
+/// Timings of the store, in ticks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerStoreConfig {
+    /// Hello without reply → no_connection (40 s).
+    pub hello_deadline: Tick,
+    /// no_connection → initial again (120 s).
+    pub retry_after: Tick,
+    /// First heartbeat interval (4 s).
+    pub heartbeat: Tick,
+    /// Growth of the interval per beat (2 s).
+    pub heartbeat_step: Tick,
+    /// Largest growth (10 s).
+    pub heartbeat_max_extra: Tick,
+    /// Silence → unreachable (40 s).
+    pub unreachable_after: Tick,
+    /// Silence → no_connection (240 s).
+    pub no_connection_after: Tick,
+}
+
+/// A message between peer stores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerMessage {
+    /// "Hello, I am here."
+    Hello,
+    /// The answer to a hello.
+    HelloReply,
+    /// "Still here."
+    Heartbeat,
+}
+
+/// A command for the engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeerOutput {
+    /// Send `msg` to `to`.
+    Send { to: NodeId, msg: PeerMessage },
+}
+
+/// A known peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// Its uuid.
+    pub uuid: String,
+    /// The host part of its address.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// Its state.
+    pub state: PeerState,
+    /// Whether it was learned through another peer (then it becomes `Routed`, not `Connected`).
+    pub routed: bool,
+    /// Last time it was heard from.
+    pub last_heard: Option<Tick>,
+    /// When the current state was entered.
+    pub since: Tick,
+    /// Heartbeats sent since it was last (re)connected.
+    pub beats: u32,
+    /// When the next heartbeat is due (connected/routed).
+    pub next_beat: Tick,
+}
+
+/// One node's peer store.
+pub struct PeerStore {
+    uuid: String,
+    config: PeerStoreConfig,
+    peers: BTreeMap<NodeId, Peer>,
+}
+
+/// A uuid4 in hex (32 digits) drawn from `rng`.
+pub fn uuid4(rng: &mut Stream) -> String {
+    let mut b = [0u8; 16];
+    rng.fill_bytes(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl PeerStore {
+    /// A store with the local `uuid` (at least 4 characters; checked by the scenario).
+    pub fn new(uuid: String, config: PeerStoreConfig) -> Self {
+        Self {
+            uuid,
+            config,
+            peers: BTreeMap::new(),
+        }
+    }
+
+    /// The local uuid.
+    pub fn uuid(&self) -> &str {
+        &self.uuid
+    }
+
+    /// Adds a peer as `Initial` (or leaves a known one as it is); `routed` if it was learned
+    /// through another peer.
+    pub fn add_peer(
+        &mut self,
+        now: Tick,
+        node: NodeId,
+        peer_uuid: String,
+        host: String,
+        port: u16,
+        routed: bool,
+    ) {
+        self.peers.entry(node).or_insert(Peer {
+            uuid: peer_uuid,
+            host,
+            port,
+            state: PeerState::Initial,
+            routed,
+            last_heard: None,
+            since: now,
+            beats: 0,
+            next_beat: now,
+        });
+    }
+
+    /// Removes a peer, returning it.
+    pub fn take_peer(&mut self, node: NodeId) -> Option<Peer> {
+        self.peers.remove(&node)
+    }
+
+    /// A peer.
+    pub fn peer(&self, node: NodeId) -> Option<&Peer> {
+        self.peers.get(&node)
+    }
+
+    /// All peers, by node.
+    pub fn peers(&self) -> &BTreeMap<NodeId, Peer> {
+        &self.peers
+    }
+
+    /// The peers in `state` (p2p0mq's `peers_in_initial_state`, `peers_connected`, ...).
+    pub fn peers_in(&self, state: PeerState) -> Vec<NodeId> {
+        self.peers
+            .iter()
+            .filter(|(_, p)| p.state == state)
+            .map(|(&n, _)| n)
+            .collect()
+    }
+
+    fn enter(p: &mut Peer, now: Tick, state: PeerState) {
+        p.state = state;
+        p.since = now;
+    }
+
+    fn heartbeat_interval(&self, beats: u32) -> Tick {
+        self.config.heartbeat
+            + (self.config.heartbeat_step * beats as Tick).min(self.config.heartbeat_max_extra)
+    }
+
+    /// A message from `from` at `now`.
+    pub fn handle_message(
+        &mut self,
+        now: Tick,
+        from: NodeId,
+        msg: PeerMessage,
+        out: &mut Vec<PeerOutput>,
+    ) {
+        let Some(p) = self.peers.get_mut(&from) else {
+            // An unknown peer says hello: answer, but learn it only through add_peer.
+            if msg == PeerMessage::Hello {
+                out.push(PeerOutput::Send {
+                    to: from,
+                    msg: PeerMessage::HelloReply,
+                });
+            }
+            return;
+        };
+        p.last_heard = Some(now);
+        if msg == PeerMessage::Hello {
+            out.push(PeerOutput::Send {
+                to: from,
+                msg: PeerMessage::HelloReply,
+            });
+        }
+        let live = if p.routed {
+            PeerState::Routed
+        } else {
+            PeerState::Connected
+        };
+        match (p.state, msg) {
+            (PeerState::Connecting, PeerMessage::HelloReply)
+            | (
+                PeerState::Initial
+                | PeerState::Connecting
+                | PeerState::Unreachable
+                | PeerState::NoConnection,
+                PeerMessage::Heartbeat | PeerMessage::Hello,
+            ) => {
+                Self::enter(p, now, live);
+                p.beats = 0;
+                p.next_beat = now + self.config.heartbeat;
+            }
+            _ => {}
+        }
+    }
+
+    /// The earliest tick at which a state may change or a message is due.
+    pub fn poll_timeout(&self) -> Option<Tick> {
+        let c = &self.config;
+        self.peers
+            .values()
+            .map(|p| match p.state {
+                PeerState::Initial => p.since,
+                PeerState::Connecting => p.since + c.hello_deadline,
+                PeerState::Connected | PeerState::Routed => p
+                    .next_beat
+                    .min(p.last_heard.unwrap_or(p.since) + c.unreachable_after),
+                PeerState::Unreachable => p.last_heard.unwrap_or(p.since) + c.no_connection_after,
+                PeerState::NoConnection => p.since + c.retry_after,
+            })
+            .min()
+    }
+
+    /// Applies every transition due at `now` and sends hellos and heartbeats.
+    pub fn handle_timeout(&mut self, now: Tick, out: &mut Vec<PeerOutput>) {
+        let c = self.config.clone();
+        let intervals: Vec<(NodeId, Tick)> = self
+            .peers
+            .iter()
+            .map(|(&n, p)| (n, self.heartbeat_interval(p.beats + 1)))
+            .collect();
+        for (node, next_interval) in intervals {
+            let p = self.peers.get_mut(&node).expect("listed");
+            let heard = p.last_heard.unwrap_or(p.since);
+            match p.state {
+                PeerState::Initial if now >= p.since => {
+                    out.push(PeerOutput::Send {
+                        to: node,
+                        msg: PeerMessage::Hello,
+                    });
+                    Self::enter(p, now, PeerState::Connecting);
+                }
+                PeerState::Connecting if now >= p.since + c.hello_deadline => {
+                    Self::enter(p, now, PeerState::NoConnection)
+                }
+                PeerState::Connected | PeerState::Routed if now >= heard + c.unreachable_after => {
+                    Self::enter(p, now, PeerState::Unreachable)
+                }
+                PeerState::Connected | PeerState::Routed if now >= p.next_beat => {
+                    out.push(PeerOutput::Send {
+                        to: node,
+                        msg: PeerMessage::Heartbeat,
+                    });
+                    p.beats += 1;
+                    p.next_beat = now + next_interval;
+                }
+                PeerState::Unreachable if now >= heard + c.no_connection_after => {
+                    Self::enter(p, now, PeerState::NoConnection)
+                }
+                PeerState::NoConnection if now >= p.since + c.retry_after => {
+                    Self::enter(p, now, PeerState::Initial)
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::rng::stream;
+
+    const B: NodeId = NodeId(1);
+
+    /// The seed's timings with one tick per second.
+    fn store() -> PeerStore {
+        let config = PeerStoreConfig {
+            hello_deadline: 40,
+            retry_after: 120,
+            heartbeat: 4,
+            heartbeat_step: 2,
+            heartbeat_max_extra: 10,
+            unreachable_after: 40,
+            no_connection_after: 240,
+        };
+        let mut s = PeerStore::new("local-peer".into(), config);
+        s.add_peer(0, B, "b-uuid".into(), "10.0.0.2".into(), 4000, false);
+        s
+    }
+
+    fn tick(s: &mut PeerStore, now: Tick) -> Vec<PeerOutput> {
+        let mut out = vec![];
+        s.handle_timeout(now, &mut out);
+        out
+    }
+
+    #[test]
+    fn a_hello_goes_out_from_initial_and_a_reply_connects() {
+        let mut s = store();
+        assert_eq!(s.peers_in(PeerState::Initial), [B]);
+        assert_eq!(
+            tick(&mut s, 0),
+            [PeerOutput::Send {
+                to: B,
+                msg: PeerMessage::Hello
+            }]
+        );
+        assert_eq!(s.peer(B).unwrap().state, PeerState::Connecting);
+        s.handle_message(3, B, PeerMessage::HelloReply, &mut vec![]);
+        assert_eq!(s.peers_in(PeerState::Connected), [B]);
+    }
+
+    #[test]
+    fn no_reply_within_40_ticks_gives_no_connection_then_a_retry_after_120() {
+        let mut s = store();
+        tick(&mut s, 0);
+        assert_eq!(s.poll_timeout(), Some(40));
+        tick(&mut s, 39);
+        assert_eq!(s.peer(B).unwrap().state, PeerState::Connecting);
+        tick(&mut s, 40);
+        assert_eq!(s.peer(B).unwrap().state, PeerState::NoConnection);
+        assert_eq!(s.poll_timeout(), Some(160));
+        tick(&mut s, 159);
+        assert_eq!(s.peer(B).unwrap().state, PeerState::NoConnection);
+        tick(&mut s, 160);
+        assert_eq!(s.peer(B).unwrap().state, PeerState::Initial);
+        assert_eq!(
+            tick(&mut s, 160),
+            [PeerOutput::Send {
+                to: B,
+                msg: PeerMessage::Hello
+            }]
+        );
+    }
+
+    #[test]
+    fn heartbeats_slow_by_two_per_beat_up_to_ten_more() {
+        let mut s = store();
+        tick(&mut s, 0);
+        s.handle_message(0, B, PeerMessage::HelloReply, &mut vec![]);
+        let mut beats = vec![];
+        for t in 0..=60 {
+            if !tick(&mut s, t).is_empty() {
+                beats.push(t);
+            }
+            // B keeps talking, so it never goes unreachable.
+            s.handle_message(t, B, PeerMessage::Heartbeat, &mut vec![]);
+            s.peers.get_mut(&B).unwrap().state = PeerState::Connected;
+        }
+        // The first beat at 4, then intervals 6, 8, 10, 12, 14, 14, ...
+        assert_eq!(&beats[..6], [4, 10, 18, 28, 40, 54]);
+    }
+
+    #[test]
+    fn silence_makes_a_peer_unreachable_at_40_and_gone_at_240() {
+        let mut s = store();
+        tick(&mut s, 0);
+        s.handle_message(5, B, PeerMessage::HelloReply, &mut vec![]);
+        for t in 6..45 {
+            tick(&mut s, t);
+        }
+        assert_eq!(
+            s.peer(B).unwrap().state,
+            PeerState::Connected,
+            "heard at 5: still connected at 44"
+        );
+        tick(&mut s, 45);
+        assert_eq!(s.peer(B).unwrap().state, PeerState::Unreachable);
+        tick(&mut s, 244);
+        assert_eq!(s.peer(B).unwrap().state, PeerState::Unreachable);
+        tick(&mut s, 245);
+        assert_eq!(s.peer(B).unwrap().state, PeerState::NoConnection);
+    }
+
+    #[test]
+    fn a_peer_learned_through_another_becomes_routed_and_comes_back_from_unreachable() {
+        let mut s = store();
+        s.add_peer(0, NodeId(2), "c-uuid".into(), "10.0.0.3".into(), 4000, true);
+        s.handle_message(1, NodeId(2), PeerMessage::Heartbeat, &mut vec![]);
+        assert_eq!(s.peers_in(PeerState::Routed), [NodeId(2)]);
+        s.peers.get_mut(&NodeId(2)).unwrap().state = PeerState::Unreachable;
+        s.handle_message(50, NodeId(2), PeerMessage::Heartbeat, &mut vec![]);
+        assert_eq!(s.peer(NodeId(2)).unwrap().state, PeerState::Routed);
+    }
+
+    #[test]
+    fn take_peer_removes_and_hello_from_a_stranger_is_answered() {
+        let mut s = store();
+        assert_eq!(s.take_peer(B).unwrap().uuid, "b-uuid");
+        assert!(s.peer(B).is_none());
+        let mut out = vec![];
+        s.handle_message(1, NodeId(9), PeerMessage::Hello, &mut out);
+        assert_eq!(
+            out,
+            [PeerOutput::Send {
+                to: NodeId(9),
+                msg: PeerMessage::HelloReply
+            }]
+        );
+        assert!(s.peer(NodeId(9)).is_none());
+    }
+
+    #[test]
+    fn uuid4_is_32_hex_digits_with_version_4() {
+        let u = uuid4(&mut stream(1, "node/A/peer_store"));
+        assert_eq!(u.len(), 32);
+        assert!(u.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(&u[12..13], "4");
+        assert_eq!(u, uuid4(&mut stream(1, "node/A/peer_store")));
+    }
+}
