@@ -15,6 +15,8 @@
 //! `add_peer` inserts a peer as `Initial`; `take_peer` removes it. The state lists are
 //! [`PeerStore::peers_in`].
 
+pub mod persist;
+
 use crate::engine::rng::Stream;
 use crate::engine::time::Tick;
 use crate::ids::NodeId;
