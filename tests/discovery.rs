@@ -101,3 +101,47 @@ fn bad_discovery_configurations_are_refused() {
         assert!(e.contains(expect), "expected {expect:?} in {e}");
     }
 }
+
+#[test]
+fn sync_over_the_discovered_overlay_delivers_with_far_fewer_packets() {
+    let load = |sets: &[&str]| {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        let plan =
+            syncsim::scenario::load("scenarios/discovery_sync.json".as_ref(), &sets, None).unwrap();
+        syncsim::simulate(&plan).summary
+    };
+    let discovered = load(&[]);
+    let everyone = load(&["groups.0.policy=members"]);
+    assert_eq!(discovered.delivery.ratio, Some(1.0));
+    assert_eq!(everyone.delivery.ratio, Some(1.0));
+    assert!(
+        discovered.traffic.packets_sent * 5 < everyone.traffic.packets_sent,
+        "{} vs {}",
+        discovered.traffic.packets_sent,
+        everyone.traffic.packets_sent
+    );
+    // A peer that has not (yet) verified the sender refuses its messages.
+    let refused: u64 = discovered.nodes.values().map(|n| n.messages_refused).sum();
+    assert!(refused > 0);
+    assert_eq!(
+        everyone
+            .nodes
+            .values()
+            .map(|n| n.messages_refused)
+            .sum::<u64>(),
+        0
+    );
+}
+
+#[test]
+fn the_discovered_policy_needs_discovery() {
+    let doc = json!({"name": "x", "duration": 10, "nodes": [{"name": "A"}, {"name": "B"}],
+                     "groups": [{"name": "g", "members": ["*"], "policy": "discovered"}]});
+    let e = parse("x.json", &doc.to_string(), &[], None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("at `groups[0].policy`: the \"discovered\" policy needs a `discovery` section"),
+        "{e}"
+    );
+}

@@ -234,6 +234,8 @@ struct Sim<'p> {
     rpc_slots: Vec<RpcSlot>,
     rpc_out: Vec<RpcOutput>,
     rpc_unsent_offline: u64,
+    /// Whether some group shares with discovered peers only.
+    discovered_groups: bool,
     metrics: Collector,
     fp: Fingerprint,
     trace: trace::Trace,
@@ -369,6 +371,7 @@ impl<'p> Sim<'p> {
             rpc_slots: Vec::new(),
             rpc_out: Vec::new(),
             rpc_unsent_offline: 0,
+            discovered_groups: plan.groups.iter().any(|g| g.discovered),
             metrics: Collector::new(plan.nodes.len(), plan.links.len() * 2, plan.duration),
             fp: Fingerprint::default(),
             trace: trace::Trace::new(plan.scenario.outputs.trace),
@@ -446,10 +449,18 @@ impl<'p> Sim<'p> {
         let members = &self.members[group.idx()];
         let peers = if members.binary_search(&node).is_ok() {
             let rt = &self.nodes[node.idx()];
-            self.plan.groups[group.idx()]
-                .sharing_of(node, members)
+            let g = &self.plan.groups[group.idx()];
+            let verified = if g.discovered {
+                rt.discovery
+                    .as_ref()
+                    .map(|d| d.verified())
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            g.sharing_of(node, members)
                 .into_iter()
-                .filter(|&p| rt.linked(p))
+                .filter(|&p| rt.linked(p) && (!g.discovered || verified.binary_search(&p).is_ok()))
                 .collect()
         } else {
             Vec::new()
@@ -769,7 +780,22 @@ impl<'p> Sim<'p> {
             return;
         };
         let mut out = Vec::new();
+        let before = self.discovered_groups.then(|| d.verified());
         f(d, now, &mut out);
+        // Groups shared with discovered peers follow the verified set.
+        if let Some(before) = before
+            && self.nodes[node.idx()]
+                .discovery
+                .as_ref()
+                .is_some_and(|d| d.verified() != before)
+        {
+            for g in 0..self.plan.groups.len() {
+                if self.plan.groups[g].discovered {
+                    self.update_sharing(now, GroupId(g as u32), node);
+                }
+            }
+            self.reschedule(node, now);
+        }
         for DiscoveryOutput::Send { to, msg } in out {
             // Discovery reaches any address: without a link there is no path, and it is lost.
             if self.nodes[node.idx()].linked(to) {

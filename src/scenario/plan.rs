@@ -49,6 +49,8 @@ pub struct PlanGroup {
     pub changes: Vec<PlanChange>,
     /// Its members at the end of the run, sorted.
     pub final_members: Vec<NodeId>,
+    /// Share only with discovered (verified) peers.
+    pub discovered: bool,
 }
 
 impl PlanGroup {

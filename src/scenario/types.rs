@@ -184,6 +184,21 @@ pub struct GroupSpec {
     /// Joins and leaves during the run. Default none.
     #[serde(default)]
     pub changes: Vec<GroupChange>,
+    /// "members" (share with the sharing list) or "discovered" (share only with the peers of the
+    /// sharing list this node currently has verified through discovery). Default "members".
+    #[serde(default)]
+    pub policy: SharingPolicySpec,
+}
+
+/// Whom a member syncs a group with.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SharingPolicySpec {
+    /// Its sharing list (all other members by default).
+    #[default]
+    Members,
+    /// Its sharing list, restricted to the peers it has verified through discovery right now.
+    Discovered,
 }
 
 /// The links between nodes.

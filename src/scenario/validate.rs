@@ -639,6 +639,7 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
             sharing,
             changes: changes.into_iter().map(|(_, ch)| ch).collect(),
             final_members: current.into_iter().collect(),
+            discovered: g.policy == SharingPolicySpec::Discovered,
         });
     }
 
@@ -1002,6 +1003,14 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
     }
 
     // Discovery.
+    if s.discovery.is_none()
+        && let Some(gi) = groups.iter().position(|g| g.discovered)
+    {
+        return c.err(
+            format!("groups[{gi}].policy"),
+            "the \"discovered\" policy needs a `discovery` section",
+        );
+    }
     let discovery = match &s.discovery {
         None => None,
         Some(d) => {
