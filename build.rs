@@ -6,6 +6,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/mvds.proto",
         "proto/rpc.proto",
         "proto/discovery.proto",
+        "proto/peer.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");

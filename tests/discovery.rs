@@ -145,3 +145,39 @@ fn the_discovered_policy_needs_discovery() {
         "{e}"
     );
 }
+
+#[test]
+fn peer_stores_learn_discovered_peers_and_track_their_states() {
+    let plan =
+        syncsim::scenario::load("scenarios/discovery_sync.json".as_ref(), &[], None).unwrap();
+    let r = syncsim::simulate(&plan);
+    let ps = r
+        .summary
+        .peer_store
+        .as_ref()
+        .expect("peer stores configured");
+    assert!(ps.states["connected"] > 0, "{ps:?}");
+    assert_eq!(
+        ps.states["initial"]
+            + ps.states["connecting"]
+            + ps.states["connected"]
+            + ps.states["routed"]
+            + ps.states["unreachable"]
+            + ps.states["no_connection"],
+        ps.states.values().sum::<u64>()
+    );
+    assert!(r.summary.traffic.by_kind["peer"].sent > 0);
+    let csv = String::from_utf8(r.files["peer_store.csv"].clone()).unwrap();
+    assert!(csv.lines().count() > 100, "sampled at every bucket");
+    // Without peer stores, none of it.
+    let plain = syncsim::simulate(
+        &syncsim::scenario::load(
+            "scenarios/discovery_sync.json".as_ref(),
+            &["peer_store=null".to_string()],
+            None,
+        )
+        .unwrap(),
+    );
+    assert!(plain.summary.peer_store.is_none());
+    assert_eq!(plain.summary.traffic.by_kind["peer"].sent, 0);
+}

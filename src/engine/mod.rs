@@ -37,6 +37,7 @@ use crate::net::{AvailabilityState, Link};
 use crate::protocol::discovery::{
     DiscoveryMessage, DiscoveryNode, DiscoveryOutput, DiscoveryStats,
 };
+use crate::protocol::peer_store::{PeerMessage, PeerOutput, PeerStore};
 use crate::protocol::rpc::{Call, RpcConfig, RpcMessage, RpcNode, RpcOutput, RpcStats};
 use crate::protocol::sync::{Item, MessageMeta, Output, Packet, Record, SyncNode, SyncStats};
 use crate::scenario::{BodySize, Plan};
@@ -108,6 +109,8 @@ pub struct RunOutput {
     pub rpc_unsent_offline: u64,
     /// Per node: discovery counters, verified peers at the end, and target_peers.
     pub discovery: Vec<Option<(DiscoveryStats, u64, i64)>>,
+    /// Peers per state over all peer stores at the end (in `PeerState` order), if any.
+    pub peer_states: Option<[u64; 6]>,
 }
 
 const TAG_APPEND: u64 = 1;
@@ -137,6 +140,7 @@ enum Event {
     RpcIssue(u32),
     RpcWake(NodeId),
     DiscoveryWalk(NodeId),
+    PeerWake(NodeId),
     Sample,
     Step(NodeId),
     Snapshot,
@@ -147,6 +151,8 @@ enum Wire {
     Sync(Packet),
     Rpc(RpcMessage),
     Discovery(DiscoveryMessage),
+    /// A peer-store message and the sender's uuid length (for its size).
+    Peer(PeerMessage, u32),
 }
 
 impl Wire {
@@ -175,6 +181,7 @@ impl Wire {
                 };
                 vec![(crate::metrics::DISCOVERY, code)]
             }
+            Wire::Peer(m, _) => vec![(crate::metrics::PEER, *m as u64)],
         }
     }
 }
@@ -195,6 +202,9 @@ struct NodeRt {
     discovery: Option<DiscoveryNode>,
     /// The tick of the pending discovery round, if any.
     next_walk: Option<Tick>,
+    peer_store: Option<PeerStore>,
+    /// The tick of the pending peer-store wake-up, if any.
+    next_peer: Option<Tick>,
     availability: AvailabilityState,
     /// Links out of this node: `(peer, index into links)`, sorted by peer.
     links: Vec<(NodeId, u32)>,
@@ -291,6 +301,8 @@ impl<'p> Sim<'p> {
                 next_rpc: None,
                 discovery: None,
                 next_walk: None,
+                peer_store: None,
+                next_peer: None,
                 availability: AvailabilityState::new(
                     n.availability.clone(),
                     rng::stream(plan.seed, &format!("node/{}/availability", n.name)),
@@ -421,17 +433,41 @@ impl<'p> Sim<'p> {
                 }
             }
         }
-        if let Some(configs) = &plan.discovery {
-            for (i, c) in configs.iter().enumerate() {
-                let rng = rng::stream(plan.seed, &format!("node/{}/discovery", plan.nodes[i].name));
-                sim.nodes[i].discovery = Some(DiscoveryNode::new(NodeId(i as u32), c.clone(), rng));
-                sim.reschedule_walk(NodeId(i as u32), 0);
+        if let Some(config) = &plan.peer_store {
+            for i in 0..plan.nodes.len() {
+                let mut rng = rng::stream(
+                    plan.seed,
+                    &format!("node/{}/peer_store", plan.nodes[i].name),
+                );
+                sim.nodes[i].peer_store = Some(PeerStore::new(
+                    crate::protocol::peer_store::uuid4(&mut rng),
+                    config.clone(),
+                ));
             }
+            for i in 0..plan.nodes.len() {
+                if plan.discovery.is_none() {
+                    // Without discovery, a node knows the peers it has links to.
+                    let peers: Vec<NodeId> = sim.nodes[i].links.iter().map(|&(p, _)| p).collect();
+                    for p in peers {
+                        sim.add_known_peer(0, NodeId(i as u32), p);
+                    }
+                }
+                sim.reschedule_peer(NodeId(i as u32), 0);
+            }
+        }
+        if plan.discovery.is_some() || plan.peer_store.is_some() {
             let width = sim.metrics.bucket_ticks;
             let mut t = 0;
             while t < plan.duration {
                 sim.queue.push(t, Phase::Snapshot, Event::Sample);
                 t += width;
+            }
+        }
+        if let Some(configs) = &plan.discovery {
+            for (i, c) in configs.iter().enumerate() {
+                let rng = rng::stream(plan.seed, &format!("node/{}/discovery", plan.nodes[i].name));
+                sim.nodes[i].discovery = Some(DiscoveryNode::new(NodeId(i as u32), c.clone(), rng));
+                sim.reschedule_walk(NodeId(i as u32), 0);
             }
         }
         for g in 0..plan.groups.len() {
@@ -507,7 +543,17 @@ impl<'p> Sim<'p> {
                         self.on_discovery(now, node, |d, now, out| d.walk(now, out));
                     }
                 }
-                Event::Sample => self.sample_discovery(now),
+                Event::Sample => {
+                    self.sample_discovery(now);
+                    self.sample_peer_states(now);
+                }
+                Event::PeerWake(node) => {
+                    if self.nodes[node.idx()].next_peer == Some(now) {
+                        self.nodes[node.idx()].next_peer = None;
+                        self.counted(now);
+                        self.on_peer(now, node, |s, now, out| s.handle_timeout(now, out));
+                    }
+                }
                 Event::Snapshot => {
                     let tables = self.tables();
                     self.tables_at.push((now, tables));
@@ -673,6 +719,10 @@ impl<'p> Sim<'p> {
                     self.trace
                         .discovery(self.plan, now, "arrive", (from, to), m, Some(processed))
                 }
+                Wire::Peer(m, _) => {
+                    self.trace
+                        .peer(self.plan, now, "arrive", (from, to), *m, Some(processed))
+                }
             }
         }
         if !processed {
@@ -714,6 +764,9 @@ impl<'p> Sim<'p> {
             }
             Wire::Discovery(msg) => {
                 self.on_discovery(now, to, |d, now, out| d.handle_message(now, from, msg, out))
+            }
+            Wire::Peer(msg, _) => {
+                self.on_peer(now, to, |s, now, out| s.handle_message(now, from, msg, out))
             }
         }
     }
@@ -781,7 +834,30 @@ impl<'p> Sim<'p> {
         };
         let mut out = Vec::new();
         let before = self.discovered_groups.then(|| d.verified());
+        let before_all = self.nodes[node.idx()].peer_store.is_some().then(|| {
+            self.nodes[node.idx()]
+                .discovery
+                .as_ref()
+                .map(|d| d.verified())
+                .unwrap_or_default()
+        });
+        let d = self.nodes[node.idx()].discovery.as_mut().expect("checked");
         f(d, now, &mut out);
+        // A peer store learns the peers discovery verifies.
+        let newly: Vec<NodeId> = match (&before_all, self.nodes[node.idx()].discovery.as_ref()) {
+            (Some(b), Some(d)) => d
+                .verified()
+                .into_iter()
+                .filter(|p| b.binary_search(p).is_err())
+                .collect(),
+            _ => Vec::new(),
+        };
+        for p in newly {
+            self.add_known_peer(now, node, p);
+        }
+        if self.nodes[node.idx()].peer_store.is_some() {
+            self.reschedule_peer(node, now);
+        }
         // Groups shared with discovered peers follow the verified set.
         if let Some(before) = before
             && self.nodes[node.idx()]
@@ -805,6 +881,76 @@ impl<'p> Sim<'p> {
             }
         }
         self.reschedule_walk(node, now);
+    }
+
+    /// Adds `peer` to `node`'s peer store (a known address: `10.a.b.c:4000` from its index).
+    fn add_known_peer(&mut self, now: Tick, node: NodeId, peer: NodeId) {
+        let uuid = self.nodes[peer.idx()]
+            .peer_store
+            .as_ref()
+            .map(|s| s.uuid().to_string())
+            .unwrap_or_default();
+        let i = peer.0;
+        let host = format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+        if let Some(s) = self.nodes[node.idx()].peer_store.as_mut() {
+            s.add_peer(now, peer, uuid, host, 4000, false);
+        }
+    }
+
+    /// Runs `f` on the node's peer store and sends what it says (nothing while offline).
+    fn on_peer(
+        &mut self,
+        now: Tick,
+        node: NodeId,
+        f: impl FnOnce(&mut PeerStore, Tick, &mut Vec<PeerOutput>),
+    ) {
+        let Some(s) = self.nodes[node.idx()].peer_store.as_mut() else {
+            return;
+        };
+        let mut out = Vec::new();
+        f(s, now, &mut out);
+        let uuid_len = s.uuid().len() as u32;
+        let online = self.nodes[node.idx()].availability.online_at(now);
+        for PeerOutput::Send { to, msg } in out {
+            if online && self.nodes[node.idx()].linked(to) {
+                self.send(now, node, to, Wire::Peer(msg, uuid_len));
+            } else {
+                self.metrics.peer_unsent_offline += 1;
+            }
+        }
+        self.reschedule_peer(node, now);
+    }
+
+    /// Schedules the node's next peer-store wake-up.
+    fn reschedule_peer(&mut self, node: NodeId, now: Tick) {
+        let rt = &mut self.nodes[node.idx()];
+        let Some(due) = rt.peer_store.as_ref().and_then(|s| s.poll_timeout()) else {
+            return;
+        };
+        let due = due.max(now);
+        if due < self.plan.duration && rt.next_peer.is_none_or(|t| due < t) {
+            rt.next_peer = Some(due);
+            self.queue.push(due, Phase::Step, Event::PeerWake(node));
+        }
+    }
+
+    /// Records how many peers are in each state, over all stores.
+    fn sample_peer_states(&mut self, now: Tick) {
+        if self.plan.peer_store.is_none() {
+            return;
+        }
+        let counts = self.peer_state_counts();
+        self.metrics.peer_series.push((now, counts));
+    }
+
+    fn peer_state_counts(&self) -> [u64; 6] {
+        let mut counts = [0u64; 6];
+        for s in self.nodes.iter().filter_map(|n| n.peer_store.as_ref()) {
+            for p in s.peers().values() {
+                counts[p.state as usize] += 1;
+            }
+        }
+        counts
     }
 
     /// Schedules the node's next discovery round at its next online tick.
@@ -922,6 +1068,12 @@ impl<'p> Sim<'p> {
                 .collect(),
             Wire::Rpc(m) => vec![(packet.kinds()[0].0, wire::rpc_len(m) as u64)],
             Wire::Discovery(m) => vec![(crate::metrics::DISCOVERY, wire::discovery_len(m) as u64)],
+            Wire::Peer(m, uuid_len) => {
+                vec![(
+                    crate::metrics::PEER,
+                    wire::peer_len(*m, &"0".repeat(*uuid_len as usize)) as u64,
+                )]
+            }
         };
         let mut payload_bytes = 0u64;
         for &(k, bytes) in &sized {
@@ -974,6 +1126,9 @@ impl<'p> Sim<'p> {
                     self.trace
                         .discovery(self.plan, now, "send", (from, to), m, None)
                 }
+                Wire::Peer(m, _) => self
+                    .trace
+                    .peer(self.plan, now, "send", (from, to), *m, None),
             }
         }
         for p in [&mut self.metrics.packets, &mut self.metrics.links[link]] {
@@ -1067,6 +1222,11 @@ impl<'p> Sim<'p> {
                 })
                 .collect(),
             rpc_unsent_offline: self.rpc_unsent_offline,
+            peer_states: self
+                .plan
+                .peer_store
+                .as_ref()
+                .map(|_| self.peer_state_counts()),
             discovery: self
                 .nodes
                 .iter()

@@ -168,6 +168,26 @@ impl Trace {
         self.line(|b| write!(b, r#"{{"tick":{now},"event":"{event}","from":"{f}","to":"{t}","items":["discovery"],"message":"{what}"{tail}}}"#));
     }
 
+    /// A peer-store message sent or arriving (`processed` for arrivals).
+    pub fn peer(
+        &mut self,
+        plan: &Plan,
+        now: Tick,
+        event: &str,
+        (from, to): (NodeId, NodeId),
+        msg: crate::protocol::peer_store::PeerMessage,
+        processed: Option<bool>,
+    ) {
+        if !self.on() {
+            return;
+        }
+        let (f, t) = (&plan.nodes[from.idx()].name, &plan.nodes[to.idx()].name);
+        let tail = processed
+            .map(|p| format!(r#","processed":{p}"#))
+            .unwrap_or_default();
+        self.line(|b| write!(b, r#"{{"tick":{now},"event":"{event}","from":"{f}","to":"{t}","items":["peer"],"message":"{msg:?}"{tail}}}"#));
+    }
+
     /// A delivery.
     pub fn deliver(&mut self, plan: &Plan, now: Tick, node: NodeId, id: &[u8; 32]) {
         let (n, m) = (&plan.nodes[node.idx()].name, prefix(id));

@@ -21,15 +21,18 @@ pub const KIND_NAMES: [&str; KINDS] = [
     "rpc_request",
     "rpc_response",
     "discovery",
+    "peer",
 ];
 /// Number of traffic kinds.
-pub const KINDS: usize = 7;
+pub const KINDS: usize = 8;
 /// Index of request messages of request/response flows.
 pub const RPC_REQUEST: usize = 4;
 /// Index of response messages of request/response flows.
 pub const RPC_RESPONSE: usize = 5;
 /// Index of discovery messages.
 pub const DISCOVERY: usize = 6;
+/// Index of peer-store messages (hello, hello reply, heartbeat).
+pub const PEER: usize = 7;
 
 /// Counters of packets, or of the items of one kind.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -121,6 +124,11 @@ pub struct Collector {
     pub discovery_unroutable: u64,
     /// Verified peers of discovering nodes at each bucket start: `(tick, mean, p10, p90)`.
     pub discovery_series: Vec<(Tick, f64, u64, u64)>,
+    /// Peer-store state counts over all nodes at each bucket start: `(tick, counts)` in the
+    /// order initial, connecting, connected, routed, unreachable, no_connection.
+    pub peer_series: Vec<(Tick, [u64; 6])>,
+    /// Peer-store messages not sent because their node was offline.
+    pub peer_unsent_offline: u64,
     /// Ticks per bucket of `series`.
     pub bucket_ticks: Tick,
     /// Traffic over time, one bucket per `bucket_ticks` ticks (only buckets up to the last
@@ -137,6 +145,8 @@ impl Collector {
     pub fn new(nodes: usize, link_directions: usize, duration: Tick) -> Self {
         Self {
             discovery_unroutable: 0,
+            peer_series: Vec::new(),
+            peer_unsent_offline: 0,
             discovery_series: Vec::new(),
             bucket_ticks: duration.div_ceil(SERIES_BUCKETS).max(1),
             series: Vec::new(),

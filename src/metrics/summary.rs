@@ -179,6 +179,25 @@ pub struct DiscoverySummary {
     pub unroutable: u64,
 }
 
+/// Peer stores over all nodes.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PeerStoreSummary {
+    /// Peers per state at the end, over all stores.
+    pub states: IndexMap<&'static str, u64>,
+    /// Hellos, replies and heartbeats not sent because their node was offline (or unlinked).
+    pub unsent_offline: u64,
+}
+
+/// Names of the peer states, in `PeerState` order.
+pub const PEER_STATE_NAMES: [&str; 6] = [
+    "initial",
+    "connecting",
+    "connected",
+    "routed",
+    "unreachable",
+    "no_connection",
+];
+
 /// Per-node figures.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct NodeSummary {
@@ -229,6 +248,8 @@ pub struct Summary {
     pub rpc: RpcSummary,
     /// Peer discovery; null when the scenario has none.
     pub discovery: Option<DiscoverySummary>,
+    /// Peer stores; null when the scenario has none.
+    pub peer_store: Option<PeerStoreSummary>,
     /// Per node, in scenario order.
     pub nodes: IndexMap<String, NodeSummary>,
 }
@@ -500,6 +521,10 @@ pub fn summarize(plan: &Plan, run: &RunOutput) -> Summary {
         traffic,
         rpc: rpc_summary(plan, run),
         discovery: discovery_summary(plan, run),
+        peer_store: run.peer_states.map(|counts| PeerStoreSummary {
+            states: PEER_STATE_NAMES.iter().copied().zip(counts).collect(),
+            unsent_offline: run.metrics.peer_unsent_offline,
+        }),
         workload: WorkloadSummary {
             appended: m.workload.appended,
             skipped_not_member: m.workload.skipped_not_member,

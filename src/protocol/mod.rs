@@ -7,7 +7,7 @@
 //!
 //! - [`sync`]: the data-sync protocol of the seed PoC, MVDS and BSP.
 //! - [`discovery`]: IPv8's DiscoveryStrategy loop, introductions, RandomWalk and friends.
-//! - [`peer_store`]: p2p0mq's PeerStore states, hellos and heartbeats (not yet in runs).
+//! - [`peer_store`]: p2p0mq's PeerStore: states, hellos, heartbeats, SQLite persistence.
 //! - [`request_cache`]: IPv8's RequestCache, and the request/response flows held in it.
 
 pub mod discovery;

@@ -113,6 +113,8 @@ pub struct RunData {
     pub rpc: Vec<RpcRow>,
     /// discovery.csv: `(tick, mean, p10, p90)`.
     pub discovery: Vec<(u64, f64, u64, u64)>,
+    /// peer_store.csv: `(tick, counts per state)`.
+    pub peer_states: Vec<(u64, [u64; 6])>,
     /// availability.csv, in node order.
     pub availability: Vec<AvailabilityRow>,
     /// The final sync-state tables, `(node, text)`, in node order.
@@ -277,6 +279,18 @@ impl RunData {
                 r.num(f, line, &row[3])?,
             ));
         }
+        let f = "peer_store.csv";
+        let mut peer_states = Vec::new();
+        for (line, row) in r.csv(
+            f,
+            "tick,initial,connecting,connected,routed,unreachable,no_connection",
+        )? {
+            let n: Vec<u64> = row
+                .iter()
+                .map(|x| r.num(f, line, x))
+                .collect::<Result<_, _>>()?;
+            peer_states.push((n[0], [n[1], n[2], n[3], n[4], n[5], n[6]]));
+        }
         let f = "availability.csv";
         let mut availability: Vec<AvailabilityRow> = Vec::new();
         for (line, row) in r.csv(f, "node,kind,from,to")? {
@@ -304,6 +318,7 @@ impl RunData {
             series,
             rpc,
             discovery,
+            peer_states,
             availability,
             tables,
         })

@@ -180,6 +180,21 @@ pub fn discovery_csv(run: &RunOutput) -> String {
     s
 }
 
+/// `peer_store.csv`: peers per state over all stores, sampled at every series bucket:
+/// `tick,initial,connecting,connected,routed,unreachable,no_connection` (empty without stores).
+pub fn peer_store_csv(run: &RunOutput) -> String {
+    let mut s =
+        String::from("tick,initial,connecting,connected,routed,unreachable,no_connection\n");
+    for (t, c) in &run.metrics.peer_series {
+        let _ = writeln!(
+            s,
+            "{t},{},{},{},{},{},{}",
+            c[0], c[1], c[2], c[3], c[4], c[5]
+        );
+    }
+    s
+}
+
 /// At most this many nodes get an availability timeline.
 pub const AVAILABILITY_NODES: usize = 50;
 
@@ -263,6 +278,7 @@ pub fn render_data(plan: &Plan, run: &RunOutput, summary: &Summary) -> RunFiles 
     files.insert("links.csv".into(), links_csv(plan, run).into_bytes());
     files.insert("rpc.csv".into(), rpc_csv(plan, run).into_bytes());
     files.insert("discovery.csv".into(), discovery_csv(run).into_bytes());
+    files.insert("peer_store.csv".into(), peer_store_csv(run).into_bytes());
     files.insert("messages.csv".into(), messages_csv(plan, run).into_bytes());
     files.insert("series.csv".into(), series_csv(plan, run).into_bytes());
     files.insert(

@@ -38,7 +38,7 @@ fn err<E: std::fmt::Display>(e: E) -> String {
 
 /// Kind colours: message, ack, offer, request, rpc_request, rpc_response, discovery (and
 /// overhead last).
-const KIND_COLORS: [RGBColor; 8] = [
+const KIND_COLORS: [RGBColor; 9] = [
     RGBColor(78, 121, 167),
     RGBColor(242, 142, 43),
     RGBColor(89, 161, 79),
@@ -46,6 +46,7 @@ const KIND_COLORS: [RGBColor; 8] = [
     RGBColor(176, 122, 161),
     RGBColor(118, 183, 178),
     RGBColor(237, 201, 72),
+    RGBColor(156, 117, 95),
     RGBColor(160, 160, 160),
 ];
 const KIND_NAMES: [&str; crate::metrics::KINDS] = crate::metrics::KIND_NAMES;
@@ -119,6 +120,12 @@ pub fn render_all(data: &RunData) -> Result<Vec<(String, Vec<u8>)>, String> {
             size: (1000, 600),
         });
     }
+    if !data.peer_states.is_empty() {
+        specs.push(PlotSpec {
+            name: "peer_states",
+            size: (1000, 600),
+        });
+    }
     if data.messages.is_empty() {
         // No sync traffic: latency and delivery plots would be empty.
         specs.retain(|p| p.name != "latency_cdf" && p.name != "deliveries");
@@ -165,6 +172,7 @@ fn draw<DB: DrawingBackend>(name: &str, root: &DrawingArea<DB, Shift>, data: &Ru
         "propagation" => propagation(root, data),
         "rpc_rtt" => rpc_rtt(root, data),
         "discovery_peers" => discovery_peers(root, data),
+        "peer_states" => peer_states(root, data),
         "rpc_outcomes" => rpc_outcomes(root, data),
         _ => unreachable!("known plots only"),
     }
@@ -543,7 +551,7 @@ fn traffic<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) ->
         .map(|r| (r.packet_bytes - r.bytes.iter().sum::<u64>()) as f64 / 1000.0)
         .collect();
     if overhead.iter().any(|&x| x > 0.0) {
-        bytes.push(("packet overhead".into(), KIND_COLORS[7], overhead));
+        bytes.push(("packet overhead".into(), KIND_COLORS[8], overhead));
     }
     stacked(
         &bottom,
@@ -696,6 +704,50 @@ fn discovery_peers<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &Run
         .label_font((FONT, 14))
         .draw()
         .map_err(err)
+}
+
+fn peer_states<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) -> Res {
+    let area = title(
+        root,
+        "Peer store: peers per connection state over time",
+        data,
+    )?;
+    let names = [
+        "initial",
+        "connecting",
+        "connected",
+        "routed",
+        "unreachable",
+        "no_connection",
+    ];
+    let colors = [
+        RGBColor(186, 176, 172),
+        RGBColor(237, 201, 72),
+        RGBColor(89, 161, 79),
+        RGBColor(118, 183, 178),
+        RGBColor(242, 142, 43),
+        RGBColor(225, 87, 89),
+    ];
+    // Sampled states, laid on the series' buckets (one sample per bucket start).
+    let buckets = data.series.len().max(1);
+    let width = data
+        .series
+        .first()
+        .map(|r| r.bucket_ticks)
+        .unwrap_or(1)
+        .max(1);
+    let layers: Vec<(String, RGBColor, Vec<f64>)> = (0..6)
+        .map(|k| {
+            let mut v = vec![0.0; buckets];
+            for (t, c) in &data.peer_states {
+                let i = ((t / width) as usize).min(buckets - 1);
+                v[i] = c[k] as f64;
+            }
+            (names[k].to_string(), colors[k], v)
+        })
+        .filter(|(_, _, v)| v.iter().any(|&x| x > 0.0))
+        .collect();
+    stacked(&area, data, &layers, "peers (all stores)", "")
 }
 
 fn rpc_rtt<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) -> Res {

@@ -198,6 +198,8 @@ pub struct Plan {
     pub generators: Vec<PlanGenerator>,
     /// Request/response flows.
     pub rpc: PlanRpc,
+    /// Peer-store timings (when peer stores are configured).
+    pub peer_store: Option<crate::protocol::peer_store::PeerStoreConfig>,
     /// Per node, its discovery settings (when discovery is configured).
     pub discovery: Option<Vec<crate::protocol::discovery::DiscoveryConfig>>,
     /// Ticks at whose end tables are written (sorted, unique, all `< duration`).

@@ -44,6 +44,9 @@ pub struct Scenario {
     /// Settings of the request caches that hold request/response flows.
     #[serde(default)]
     pub request_cache: RequestCacheSpec,
+    /// A p2p0mq-style peer store on every node (states, hellos, heartbeats). Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_store: Option<PeerStoreSpec>,
     /// Peer discovery (IPv8 DiscoveryStrategy), configured as IPv8 configures an overlay.
     /// Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -639,6 +642,52 @@ pub struct WalkerSpec {
     /// The strategy's parameters (times as ticks or durations); unnamed ones keep IPv8's defaults.
     #[serde(default)]
     pub init: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Timings of the peer stores (p2p0mq's).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PeerStoreSpec {
+    /// A hello without reply makes the peer no_connection after this. Default "40s".
+    #[serde(default = "s40")]
+    pub hello_deadline: TimeSpec,
+    /// no_connection peers are tried again (initial) after this. Default "120s".
+    #[serde(default = "s120")]
+    pub retry_after: TimeSpec,
+    /// First heartbeat interval. Default "4s".
+    #[serde(default = "s4")]
+    pub heartbeat: TimeSpec,
+    /// Growth of the heartbeat interval per beat. Default "2s".
+    #[serde(default = "s2")]
+    pub heartbeat_step: TimeSpec,
+    /// Largest growth of the heartbeat interval. Default "10s".
+    #[serde(default = "s10")]
+    pub heartbeat_max_extra: TimeSpec,
+    /// Silence after which a peer is unreachable. Default "40s".
+    #[serde(default = "s40")]
+    pub unreachable_after: TimeSpec,
+    /// Silence after which a peer is no_connection. Default "240s".
+    #[serde(default = "s240")]
+    pub no_connection_after: TimeSpec,
+}
+
+fn s2() -> TimeSpec {
+    TimeSpec::Millis(2_000)
+}
+fn s4() -> TimeSpec {
+    TimeSpec::Millis(4_000)
+}
+fn s10() -> TimeSpec {
+    TimeSpec::Millis(10_000)
+}
+fn s40() -> TimeSpec {
+    TimeSpec::Millis(40_000)
+}
+fn s120() -> TimeSpec {
+    TimeSpec::Millis(120_000)
+}
+fn s240() -> TimeSpec {
+    TimeSpec::Millis(240_000)
 }
 
 /// Settings of the request caches.

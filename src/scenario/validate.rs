@@ -1116,6 +1116,36 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
         }
     };
 
+    // Peer stores.
+    let peer_store = match &s.peer_store {
+        None => None,
+        Some(p) => Some(crate::protocol::peer_store::PeerStoreConfig {
+            hello_deadline: c.at_least(
+                "peer_store.hello_deadline",
+                p.hello_deadline,
+                1,
+                "a deadline",
+            )?,
+            retry_after: c.at_least("peer_store.retry_after", p.retry_after, 1, "a delay")?,
+            heartbeat: c.at_least("peer_store.heartbeat", p.heartbeat, 1, "an interval")?,
+            heartbeat_step: c.ticks("peer_store.heartbeat_step", p.heartbeat_step)?,
+            heartbeat_max_extra: c
+                .ticks("peer_store.heartbeat_max_extra", p.heartbeat_max_extra)?,
+            unreachable_after: c.at_least(
+                "peer_store.unreachable_after",
+                p.unreachable_after,
+                1,
+                "a silence",
+            )?,
+            no_connection_after: c.at_least(
+                "peer_store.no_connection_after",
+                p.no_connection_after,
+                1,
+                "a silence",
+            )?,
+        }),
+    };
+
     // Outputs.
     let mut tables_at = Vec::with_capacity(s.outputs.tables_at.len());
     for (ti, &t) in s.outputs.tables_at.iter().enumerate() {
@@ -1142,6 +1172,7 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
         generators,
         rpc,
         discovery,
+        peer_store,
         tables_at,
         scenario: s,
     })

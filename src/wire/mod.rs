@@ -62,6 +62,26 @@ pub fn discovery_len(msg: &crate::protocol::discovery::DiscoveryMessage) -> usiz
     .encoded_len()
 }
 
+/// Types generated from `proto/peer.proto` (package `syncsim.peer`).
+pub mod peer {
+    include!(concat!(env!("OUT_DIR"), "/syncsim.peer.rs"));
+}
+
+/// Encoded size of a peer-store message carrying the sender's `uuid`, measured by prost.
+pub fn peer_len(msg: crate::protocol::peer_store::PeerMessage, uuid: &str) -> usize {
+    use crate::protocol::peer_store::PeerMessage as M;
+    use peer::envelope::Message as E;
+    let message = match msg {
+        M::Hello => E::Hello(uuid.as_bytes().to_vec()),
+        M::HelloReply => E::HelloReply(uuid.as_bytes().to_vec()),
+        M::Heartbeat => E::Heartbeat(true),
+    };
+    peer::Envelope {
+        message: Some(message),
+    }
+    .encoded_len()
+}
+
 /// Length of a message id (SHA-256) and of a group id, in bytes.
 pub const ID_LEN: usize = 32;
 
