@@ -119,6 +119,25 @@ impl Trace {
         self.line(|b| write!(b, r#"{{"tick":{now},"event":"arrive","from":"{f}","to":"{t}","items":{it},"processed":{processed}}}"#));
     }
 
+    /// One line for a non-sync message: `items` names it, `extra` adds fields (`,"key":value`).
+    #[allow(clippy::too_many_arguments)]
+    fn message_line(
+        &mut self,
+        plan: &Plan,
+        now: Tick,
+        event: &str,
+        (from, to): (NodeId, NodeId),
+        item: &str,
+        extra: &str,
+        processed: Option<bool>,
+    ) {
+        let (f, t) = (&plan.nodes[from.idx()].name, &plan.nodes[to.idx()].name);
+        let tail = processed
+            .map(|p| format!(r#","processed":{p}"#))
+            .unwrap_or_default();
+        self.line(|b| write!(b, r#"{{"tick":{now},"event":"{event}","from":"{f}","to":"{t}","items":["{item}"]{extra}{tail}}}"#));
+    }
+
     /// A request/response message sent or arriving (`processed` for arrivals).
     pub fn rpc(
         &mut self,
@@ -132,7 +151,6 @@ impl Trace {
         if !self.on() {
             return;
         }
-        let (f, t) = (&plan.nodes[from.idx()].name, &plan.nodes[to.idx()].name);
         let (kind, value, identifier) = match *msg {
             crate::protocol::rpc::RpcMessage::Request { value, identifier } => {
                 ("rpc_request", value, identifier)
@@ -141,10 +159,15 @@ impl Trace {
                 ("rpc_response", value, identifier)
             }
         };
-        let tail = processed
-            .map(|p| format!(r#","processed":{p}"#))
-            .unwrap_or_default();
-        self.line(|b| write!(b, r#"{{"tick":{now},"event":"{event}","from":"{f}","to":"{t}","items":["{kind}:{identifier}"],"value":{value}{tail}}}"#));
+        self.message_line(
+            plan,
+            now,
+            event,
+            (from, to),
+            &format!("{kind}:{identifier}"),
+            &format!(r#","value":{value}"#),
+            processed,
+        );
     }
 
     /// A discovery message sent or arriving (`processed` for arrivals).
@@ -160,12 +183,16 @@ impl Trace {
         if !self.on() {
             return;
         }
-        let (f, t) = (&plan.nodes[from.idx()].name, &plan.nodes[to.idx()].name);
         let what = format!("{msg:?}").replace('"', "'");
-        let tail = processed
-            .map(|p| format!(r#","processed":{p}"#))
-            .unwrap_or_default();
-        self.line(|b| write!(b, r#"{{"tick":{now},"event":"{event}","from":"{f}","to":"{t}","items":["discovery"],"message":"{what}"{tail}}}"#));
+        self.message_line(
+            plan,
+            now,
+            event,
+            (from, to),
+            "discovery",
+            &format!(r#","message":"{what}""#),
+            processed,
+        );
     }
 
     /// A peer-store message sent or arriving (`processed` for arrivals).
@@ -181,11 +208,15 @@ impl Trace {
         if !self.on() {
             return;
         }
-        let (f, t) = (&plan.nodes[from.idx()].name, &plan.nodes[to.idx()].name);
-        let tail = processed
-            .map(|p| format!(r#","processed":{p}"#))
-            .unwrap_or_default();
-        self.line(|b| write!(b, r#"{{"tick":{now},"event":"{event}","from":"{f}","to":"{t}","items":["peer"],"message":"{msg:?}"{tail}}}"#));
+        self.message_line(
+            plan,
+            now,
+            event,
+            (from, to),
+            "peer",
+            &format!(r#","message":"{msg:?}""#),
+            processed,
+        );
     }
 
     /// A delivery.

@@ -332,14 +332,7 @@ fn latency_cdf<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData
         .map_err(err)?
         .label(format!("all ({} deliveries)", all.len()))
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], BLACK.stroke_width(3)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font((FONT, 14))
-        .draw()
-        .map_err(err)
+    legend(&mut chart, SeriesLabelPosition::LowerRight, 14)
 }
 
 fn deliveries<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) -> Res {
@@ -416,14 +409,7 @@ fn deliveries<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData)
         .map_err(err)?
         .label(format!("delivered ({})", ticks.len()))
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], blue.stroke_width(3)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font((FONT, 14))
-        .draw()
-        .map_err(err)
+    legend(&mut chart, SeriesLabelPosition::LowerRight, 14)
 }
 
 /// Stacked areas of `layers` (bottom first) over the series' ticks.
@@ -495,14 +481,7 @@ fn stacked<DB: DrawingBackend>(
             .label(name.clone())
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font((FONT, 13))
-        .draw()
-        .map_err(err)
+    legend(&mut chart, SeriesLabelPosition::UpperRight, 13)
 }
 
 fn traffic<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) -> Res {
@@ -696,14 +675,7 @@ fn discovery_peers<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &Run
         .map_err(err)?
         .label("mean")
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font((FONT, 14))
-        .draw()
-        .map_err(err)
+    legend(&mut chart, SeriesLabelPosition::LowerRight, 14)
 }
 
 fn peer_states<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) -> Res {
@@ -789,14 +761,7 @@ fn rpc_rtt<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) ->
             timed_out
         ))
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], BLACK.stroke_width(3)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font((FONT, 14))
-        .draw()
-        .map_err(err)
+    legend(&mut chart, SeriesLabelPosition::LowerRight, 14)
 }
 
 fn rpc_outcomes<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) -> Res {
@@ -1038,6 +1003,22 @@ fn propagation<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData
     Ok(())
 }
 
+/// Draws a chart's legend in the house style.
+fn legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    position: SeriesLabelPosition,
+    size: u32,
+) -> Res {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(180, 180, 180))
+        .label_font((FONT, size))
+        .draw()
+        .map_err(err)
+}
+
 /// A number for an axis label: at most 4 decimals, trailing zeros trimmed.
 fn nice(v: f64) -> String {
     let s = format!("{v:.4}");
@@ -1242,12 +1223,5 @@ fn sweep_plot<DB: DrawingBackend>(
             )
             .map_err(err)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font((FONT, 13))
-        .draw()
-        .map_err(err)
+    legend(&mut chart, SeriesLabelPosition::UpperRight, 13)
 }
