@@ -829,48 +829,34 @@ impl<'p> Sim<'p> {
         node: NodeId,
         f: impl FnOnce(&mut DiscoveryNode, Tick, &mut Vec<DiscoveryOutput>),
     ) {
+        let has_store = self.nodes[node.idx()].peer_store.is_some();
         let Some(d) = self.nodes[node.idx()].discovery.as_mut() else {
             return;
         };
         let mut out = Vec::new();
-        let before = self.discovered_groups.then(|| d.verified());
-        let before_all = self.nodes[node.idx()].peer_store.is_some().then(|| {
-            self.nodes[node.idx()]
-                .discovery
-                .as_ref()
-                .map(|d| d.verified())
-                .unwrap_or_default()
-        });
-        let d = self.nodes[node.idx()].discovery.as_mut().expect("checked");
+        // The verified set before and after, only when something follows it.
+        let before = (self.discovered_groups || has_store).then(|| d.verified());
         f(d, now, &mut out);
-        // A peer store learns the peers discovery verifies.
-        let newly: Vec<NodeId> = match (&before_all, self.nodes[node.idx()].discovery.as_ref()) {
-            (Some(b), Some(d)) => d
-                .verified()
-                .into_iter()
-                .filter(|p| b.binary_search(p).is_err())
-                .collect(),
-            _ => Vec::new(),
-        };
-        for p in newly {
-            self.add_known_peer(now, node, p);
-        }
-        if self.nodes[node.idx()].peer_store.is_some() {
-            self.reschedule_peer(node, now);
-        }
-        // Groups shared with discovered peers follow the verified set.
-        if let Some(before) = before
-            && self.nodes[node.idx()]
-                .discovery
-                .as_ref()
-                .is_some_and(|d| d.verified() != before)
-        {
-            for g in 0..self.plan.groups.len() {
-                if self.plan.groups[g].discovered {
-                    self.update_sharing(now, GroupId(g as u32), node);
+        if let Some(before) = before {
+            let after = d.verified();
+            if after != before {
+                // A peer store learns the peers discovery verifies.
+                if has_store {
+                    for &p in after.iter().filter(|p| before.binary_search(p).is_err()) {
+                        self.add_known_peer(now, node, p);
+                    }
+                    self.reschedule_peer(node, now);
+                }
+                // Groups shared with discovered peers follow the verified set.
+                if self.discovered_groups {
+                    for g in 0..self.plan.groups.len() {
+                        if self.plan.groups[g].discovered {
+                            self.update_sharing(now, GroupId(g as u32), node);
+                        }
+                    }
+                    self.reschedule(node, now);
                 }
             }
-            self.reschedule(node, now);
         }
         for DiscoveryOutput::Send { to, msg } in out {
             // Discovery reaches any address: without a link there is no path, and it is lost.

@@ -288,12 +288,7 @@ fn latency_cdf<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData
         order.clear();
     }
     let xmax = (*all.last().expect("non-empty") as f64 * 1.04).max(1.0);
-    let mut chart = ChartBuilder::on(&area)
-        .margin_left(10)
-        .margin_right(30)
-        .margin_bottom(10)
-        .x_label_area_size(50)
-        .y_label_area_size(70)
+    let mut chart = chart(&area, 70)
         .build_cartesian_2d(0f64..xmax, 0f64..1.02)
         .map_err(err)?;
     chart
@@ -342,12 +337,7 @@ fn deliveries<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData)
     let mut ticks: Vec<u64> = data.deliveries.iter().map(|d| d.delivered).collect();
     ticks.sort_unstable();
     let ymax = (expected.max(ticks.len() as u64) as f64 * 1.08).max(1.0);
-    let mut chart = ChartBuilder::on(&area)
-        .margin_left(10)
-        .margin_right(30)
-        .margin_bottom(10)
-        .x_label_area_size(50)
-        .y_label_area_size(80)
+    let mut chart = chart(&area, 80)
         .build_cartesian_2d(0f64..duration as f64, 0f64..ymax)
         .map_err(err)?;
     chart
@@ -640,12 +630,7 @@ fn discovery_peers<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &Run
     let pts = &data.discovery;
     let ymax = pts.iter().map(|p| p.3 as f64).fold(1.0, f64::max) * 1.12;
     let xmax = data.plan.duration as f64;
-    let mut chart = ChartBuilder::on(&area)
-        .margin_left(10)
-        .margin_right(30)
-        .margin_bottom(10)
-        .x_label_area_size(50)
-        .y_label_area_size(70)
+    let mut chart = chart(&area, 70)
         .build_cartesian_2d(0f64..xmax, 0f64..ymax)
         .map_err(err)?;
     chart
@@ -730,12 +715,7 @@ fn rpc_rtt<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) ->
     }
     rtts.sort_unstable();
     let xmax = (*rtts.last().expect("non-empty") as f64 * 1.04).max(1.0);
-    let mut chart = ChartBuilder::on(&area)
-        .margin_left(10)
-        .margin_right(30)
-        .margin_bottom(10)
-        .x_label_area_size(50)
-        .y_label_area_size(70)
+    let mut chart = chart(&area, 70)
         .build_cartesian_2d(0f64..xmax, 0f64..1.02)
         .map_err(err)?;
     chart
@@ -1003,6 +983,20 @@ fn propagation<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData
     Ok(())
 }
 
+/// A chart builder with the house margins and label areas (`y_area` pixels for y labels).
+fn chart<'a, 'b, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    y_area: u32,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut b = ChartBuilder::on(area);
+    b.margin_left(10)
+        .margin_right(30)
+        .margin_bottom(10)
+        .x_label_area_size(50)
+        .y_label_area_size(y_area);
+    b
+}
+
 /// Draws a chart's legend in the house style.
 fn legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
@@ -1162,12 +1156,7 @@ fn sweep_plot<DB: DrawingBackend>(
     } else {
         0.5
     };
-    let mut chart = ChartBuilder::on(&area)
-        .margin_left(10)
-        .margin_right(30)
-        .margin_bottom(10)
-        .x_label_area_size(50)
-        .y_label_area_size(90)
+    let mut chart = chart(&area, 90)
         .build_cartesian_2d((xmin - xpad)..(xmax + xpad), (ymin - pad)..(ymax + pad))
         .map_err(err)?;
     let labels: Vec<String> = xs_values.iter().map(|v| v.to_string()).collect();
