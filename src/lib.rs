@@ -47,17 +47,47 @@ pub struct Executed {
 }
 
 /// Runs `plan` and renders all its outputs in memory: data files, tables, plots, report.html.
+///
+/// # Panics
+/// If the run's peer database cannot be written in the system's temporary folder (only runs
+/// with peer stores have one); [`try_execute`] returns that error instead.
 pub fn execute(plan: &scenario::Plan) -> Executed {
-    let mut run = simulate(plan);
+    try_execute(plan, &engine::RunOptions::default())
+        .unwrap_or_else(|e| panic!("the run could not finish: {e}"))
+}
+
+/// Runs `plan` and renders all its outputs in memory, or says why the run could not finish.
+pub fn try_execute(
+    plan: &scenario::Plan,
+    options: &engine::RunOptions,
+) -> Result<Executed, engine::EngineError> {
+    let mut run = try_simulate(plan, options)?;
     report::add_pictures(&plan.run_dir_name(), &mut run.files)
         .expect("a run's own files always read back and draw");
-    run
+    Ok(run)
 }
 
 /// Runs `plan` and renders its data files and tables in memory, without plots or report.html
 /// (for many runs, where only the numbers matter).
+///
+/// # Panics
+/// As [`execute`]; [`try_simulate`] returns the error instead.
 pub fn simulate(plan: &scenario::Plan) -> Executed {
-    let output = engine::run(plan);
+    try_simulate(plan, &engine::RunOptions::default())
+        .unwrap_or_else(|e| panic!("the run could not finish: {e}"))
+}
+
+/// Runs `plan` and renders its data files and tables, or says why the run could not finish.
+pub fn try_simulate(
+    plan: &scenario::Plan,
+    options: &engine::RunOptions,
+) -> Result<Executed, engine::EngineError> {
+    let output = engine::run_with(plan, options, &mut |_| {})?;
+    Ok(finish(plan, output))
+}
+
+/// The summary and data files of a finished run.
+pub fn finish(plan: &scenario::Plan, output: engine::RunOutput) -> Executed {
     let summary = metrics::summarize(plan, &output);
     let files = report::render_data(plan, &output, &summary);
     Executed {

@@ -77,6 +77,9 @@ pub enum CliError {
     /// An argument is malformed.
     #[error("{0}")]
     Usage(String),
+    /// A run could not finish.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
     /// A sweep could not run or merge.
     #[error(transparent)]
     Sweep(#[from] crate::experiment::runner::SweepError),
@@ -108,7 +111,7 @@ impl CliError {
             CliError::Report(_) => 2,
             CliError::Output(crate::report::OutputError::Io { .. }) => 1,
             CliError::Output(_) => 2,
-            CliError::NotDeterministic(_) | CliError::Stdout(_) => 1,
+            CliError::NotDeterministic(_) | CliError::Stdout(_) | CliError::Engine(_) => 1,
         }
     }
 }

@@ -18,13 +18,20 @@ pub(super) struct RunArgs {
     /// Also print every node's sync-state table at the end, as the seed PoC does.
     #[arg(long)]
     tables: bool,
+    /// Start the peer stores from an earlier run's peer database (its peers.sqlite) instead of
+    /// empty: each node starts with the uuid and peers it had last synced there.
+    #[arg(long, value_name = "DB")]
+    peers_from: Option<PathBuf>,
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
 }
 
 pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
-    let plan = args.scenario.load()?;
+    let mut plan = args.scenario.load()?;
+    if let Some(db) = &args.peers_from {
+        crate::scenario::start_peers_from(&mut plan, db)?;
+    }
     let dir = args
         .out
         .clone()
@@ -34,7 +41,13 @@ pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
     let bar = progress_bar(&plan, args.quiet);
     #[allow(clippy::disallowed_methods)] // wall time of the run, for the report line only
     let started = std::time::Instant::now();
-    let output = crate::engine::run_with_progress(&plan, &mut |tick| {
+    let options = crate::engine::RunOptions {
+        peers_db: match plan.peer_store {
+            Some(_) => Some(working_db_path(&dir)?),
+            None => None,
+        },
+    };
+    let output = crate::engine::run_with(&plan, &options, &mut |tick| {
         if let Some(b) = &bar {
             b.set_position(tick);
         }
@@ -43,6 +56,7 @@ pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
+    let output = output?;
     let summary = crate::metrics::summarize(&plan, &output);
     let mut files = report::render_data(&plan, &output, &summary);
     report::add_pictures(&dir.display().to_string(), &mut files)?;
@@ -53,7 +67,7 @@ pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
     };
 
     if args.check_determinism {
-        let again = crate::execute(&plan);
+        let again = crate::try_execute(&plan, &options)?;
         if let Some(diff) = first_difference(&run.files, &again.files) {
             return Err(CliError::NotDeterministic(format!(
                 "{}: two runs with seed {} differ in {diff} (fingerprints {} and {})",
@@ -90,6 +104,27 @@ pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
     }
     writeln!(out, "{}", result_line(&run.summary, wall, &dir))?;
     Ok(())
+}
+
+/// Where a run keeps its peer database while it runs: beside the output folder,
+/// `.<name>.peers-<pid>.sqlite`. It becomes `<out>/peers.sqlite` when the run ends; a run killed
+/// mid-way leaves it there, holding every completed sync.
+fn working_db_path(dir: &std::path::Path) -> Result<PathBuf, CliError> {
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(|source| {
+        CliError::Output(report::OutputError::Io {
+            path: parent.clone(),
+            source,
+        })
+    })?;
+    let base = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "run".into());
+    Ok(parent.join(format!(".{base}.peers-{}.sqlite", std::process::id())))
 }
 
 /// A progress bar on stderr for long runs, only when stderr is a terminal and not `--quiet`.

@@ -37,7 +37,7 @@ use crate::net::{AvailabilityState, Link};
 use crate::protocol::discovery::{
     DiscoveryMessage, DiscoveryNode, DiscoveryOutput, DiscoveryStats,
 };
-use crate::protocol::peer_store::{PeerMessage, PeerOutput, PeerStore};
+use crate::protocol::peer_store::{PeerMessage, PeerOutput, PeerStore, persist};
 use crate::protocol::rpc::{Call, RpcConfig, RpcMessage, RpcNode, RpcOutput, RpcStats};
 use crate::protocol::sync::{Item, MessageMeta, Output, Packet, Record, SyncNode, SyncStats};
 use crate::scenario::{BodySize, Plan};
@@ -111,6 +111,59 @@ pub struct RunOutput {
     pub discovery: Vec<Option<(DiscoveryStats, u64, i64)>>,
     /// Peers per state over all peer stores at the end (in `PeerState` order), if any.
     pub peer_states: Option<[u64; 6]>,
+    /// The run's peer database (`peers.sqlite`), when peer stores are configured.
+    pub peers_db: Option<Vec<u8>>,
+    /// Syncs of the peer database.
+    pub peer_syncs: u64,
+    /// Crashes and restarts, in order.
+    pub restarts: Vec<Restart>,
+    /// Per node index, how many peers its store started with (`--peers-from`), if it did.
+    pub peers_loaded: Vec<Option<u64>>,
+}
+
+/// One crash of a node and its restart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Restart {
+    /// The node.
+    pub node: NodeId,
+    /// When it crashed.
+    pub crashed_at: Tick,
+    /// Peers its store had in memory when it crashed.
+    pub known_before: u64,
+    /// When it restarted (`None`: still down at the end of the run).
+    pub restarted_at: Option<Tick>,
+    /// The tick of the store's last sync before the crash (`None`: never synced).
+    pub synced_at: Option<Tick>,
+    /// Peers it reloaded from the database on restart.
+    pub remembered: u64,
+}
+
+/// Why a run could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The peer database could not be written or read.
+    #[error("{path}: peer database: {source}")]
+    PeerDb {
+        path: std::path::PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The peer database file could not be read back.
+    #[error("{path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where a run keeps its files while it runs.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// The working peer database (default: a fresh file in the system's temporary folder). It is
+    /// read into [`RunOutput::peers_db`] and removed when the run ends; a run killed mid-way
+    /// leaves it with every completed sync.
+    pub peers_db: Option<std::path::PathBuf>,
 }
 
 const TAG_APPEND: u64 = 1;
@@ -141,6 +194,12 @@ enum Event {
     RpcWake(NodeId),
     DiscoveryWalk(NodeId),
     PeerWake(NodeId),
+    /// Every store to the peer database.
+    PeerSync,
+    /// The node crashes (loses its memory).
+    Crash(NodeId),
+    /// The node restarts (reloads its peer store).
+    Restart(NodeId),
     Sample,
     Step(NodeId),
     Snapshot,
@@ -211,6 +270,10 @@ struct NodeRt {
     /// The tick of the pending step event, if any (older step events are stale).
     next_step: Option<Tick>,
     last_step: Option<Tick>,
+    /// Crashed and not restarted yet.
+    down: bool,
+    /// The tick of the last sync of its peer store.
+    synced_at: Option<Tick>,
 }
 
 impl NodeRt {
@@ -253,11 +316,18 @@ struct Sim<'p> {
     events: u64,
     last_event_tick: Option<Tick>,
     tables_at: Vec<(Tick, Vec<NodeTable>)>,
+    /// The peer database and its path, when peer stores are configured.
+    peer_db: Option<(persist::PeerDb, std::path::PathBuf)>,
+    peer_syncs: u64,
+    restarts: Vec<Restart>,
+    peers_loaded: Vec<Option<u64>>,
+    /// The first error of the peer database; the run stops at it.
+    error: Option<EngineError>,
 }
 
 /// Runs `plan` to its end.
-pub fn run(plan: &Plan) -> RunOutput {
-    run_with_progress(plan, &mut |_| {})
+pub fn run(plan: &Plan) -> Result<RunOutput, EngineError> {
+    run_with(plan, &RunOptions::default(), &mut |_| {})
 }
 
 /// How many events pass between two calls of a progress callback.
@@ -265,10 +335,32 @@ pub const PROGRESS_EVERY: u64 = 1 << 16;
 
 /// Runs `plan` to its end, calling `progress` with the current tick every
 /// [`PROGRESS_EVERY`] events (the callback cannot change the run).
-pub fn run_with_progress(plan: &Plan, progress: &mut dyn FnMut(Tick)) -> RunOutput {
-    let mut sim = Sim::new(plan);
+pub fn run_with(
+    plan: &Plan,
+    options: &RunOptions,
+    progress: &mut dyn FnMut(Tick),
+) -> Result<RunOutput, EngineError> {
+    let db = match &plan.peer_store {
+        None => None,
+        Some(_) => {
+            let path = options.peers_db.clone().unwrap_or_else(temp_db_path);
+            let db = persist::PeerDb::create(&path).map_err(|source| EngineError::PeerDb {
+                path: path.clone(),
+                source,
+            })?;
+            Some((db, path))
+        }
+    };
+    let mut sim = Sim::new(plan, db);
     sim.run(progress);
     sim.finish()
+}
+
+/// A fresh path for a working peer database in the system's temporary folder.
+fn temp_db_path() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("syncsim-{}-{n}.peers.sqlite", std::process::id()))
 }
 
 /// A Poisson process's stream and first arrival after `from` (in millionths of a tick).
@@ -288,7 +380,7 @@ fn exp_gap(rng: &mut Stream, mean_ticks: f64) -> u64 {
 }
 
 impl<'p> Sim<'p> {
-    fn new(plan: &'p Plan) -> Self {
+    fn new(plan: &'p Plan, peer_db: Option<(persist::PeerDb, std::path::PathBuf)>) -> Self {
         let mut nodes: Vec<NodeRt> = plan
             .nodes
             .iter()
@@ -310,6 +402,8 @@ impl<'p> Sim<'p> {
                 links: Vec::new(),
                 next_step: None,
                 last_step: None,
+                down: false,
+                synced_at: None,
             })
             .collect();
         let mut links = Vec::with_capacity(plan.links.len() * 2);
@@ -391,6 +485,11 @@ impl<'p> Sim<'p> {
             events: 0,
             last_event_tick: None,
             tables_at: Vec::new(),
+            peer_db,
+            peer_syncs: 0,
+            restarts: Vec::new(),
+            peers_loaded: vec![None; plan.nodes.len()],
+            error: None,
         };
         if plan.rpc.enabled {
             for (i, n) in plan.nodes.iter().enumerate() {
@@ -433,16 +532,25 @@ impl<'p> Sim<'p> {
                 }
             }
         }
-        if let Some(config) = &plan.peer_store {
+        if let Some(ps) = &plan.peer_store {
             for i in 0..plan.nodes.len() {
-                let mut rng = rng::stream(
-                    plan.seed,
-                    &format!("node/{}/peer_store", plan.nodes[i].name),
-                );
-                sim.nodes[i].peer_store = Some(PeerStore::new(
-                    crate::protocol::peer_store::uuid4(&mut rng),
-                    config.clone(),
-                ));
+                let loaded = ps.start_from.as_ref().and_then(|f| f.stores[i].as_ref());
+                sim.nodes[i].peer_store = Some(match loaded {
+                    Some(stored) => {
+                        sim.peers_loaded[i] = Some(stored.peers.len() as u64);
+                        stored.to_store(0, ps.config.clone())
+                    }
+                    None => {
+                        let mut rng = rng::stream(
+                            plan.seed,
+                            &format!("node/{}/peer_store", plan.nodes[i].name),
+                        );
+                        PeerStore::new(
+                            crate::protocol::peer_store::uuid4(&mut rng),
+                            ps.config.clone(),
+                        )
+                    }
+                });
             }
             for i in 0..plan.nodes.len() {
                 if plan.discovery.is_none() {
@@ -453,6 +561,23 @@ impl<'p> Sim<'p> {
                     }
                 }
                 sim.reschedule_peer(NodeId(i as u32), 0);
+            }
+            let mut t = 0;
+            while t < plan.duration {
+                sim.queue.push(t, Phase::Snapshot, Event::PeerSync);
+                t = t.saturating_add(ps.sync_interval);
+            }
+        }
+        for (i, n) in plan.nodes.iter().enumerate() {
+            if let crate::net::Availability::Crash { at, back } = n.availability {
+                if at < plan.duration {
+                    sim.queue
+                        .push(at, Phase::Membership, Event::Crash(NodeId(i as u32)));
+                }
+                if back < plan.duration {
+                    sim.queue
+                        .push(back, Phase::Membership, Event::Restart(NodeId(i as u32)));
+                }
             }
         }
         if plan.discovery.is_some() || plan.peer_store.is_some() {
@@ -466,7 +591,14 @@ impl<'p> Sim<'p> {
         if let Some(configs) = &plan.discovery {
             for (i, c) in configs.iter().enumerate() {
                 let rng = rng::stream(plan.seed, &format!("node/{}/discovery", plan.nodes[i].name));
-                sim.nodes[i].discovery = Some(DiscoveryNode::new(NodeId(i as u32), c.clone(), rng));
+                let mut d = DiscoveryNode::new(NodeId(i as u32), c.clone(), rng);
+                // A node started from a stored peer store walks to the peers it remembers.
+                if let Some(store) = sim.nodes[i].peer_store.as_ref()
+                    && sim.peers_loaded[i].is_some()
+                {
+                    d.add_walkable(store.peers().keys().copied());
+                }
+                sim.nodes[i].discovery = Some(d);
                 sim.reschedule_walk(NodeId(i as u32), 0);
             }
         }
@@ -507,7 +639,7 @@ impl<'p> Sim<'p> {
     fn run(&mut self, progress: &mut dyn FnMut(Tick)) {
         let mut popped = 0u64;
         while let Some(tick) = self.queue.peek_tick() {
-            if tick >= self.plan.duration {
+            if tick >= self.plan.duration || self.error.is_some() {
                 break;
             }
             popped += 1;
@@ -554,6 +686,9 @@ impl<'p> Sim<'p> {
                         self.on_peer(now, node, |s, now, out| s.handle_timeout(now, out));
                     }
                 }
+                Event::PeerSync => self.on_peer_sync(now),
+                Event::Crash(node) => self.on_crash(now, node),
+                Event::Restart(node) => self.on_restart(now, node),
                 Event::Snapshot => {
                     let tables = self.tables();
                     self.tables_at.push((now, tables));
@@ -907,6 +1042,99 @@ impl<'p> Sim<'p> {
         self.reschedule_peer(node, now);
     }
 
+    /// Syncs every running node's store to the peer database, in one transaction.
+    fn on_peer_sync(&mut self, now: Tick) {
+        let Some((db, path)) = self.peer_db.as_mut() else {
+            return;
+        };
+        let plan = self.plan;
+        let stores = self
+            .nodes
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, n)| !n.down)
+            .filter_map(|(i, n)| {
+                n.synced_at = Some(now);
+                n.peer_store
+                    .as_mut()
+                    .map(|s| (plan.nodes[i].name.as_str(), s))
+            });
+        if let Err(source) = db.sync_all(now, stores) {
+            self.error = Some(EngineError::PeerDb {
+                path: path.clone(),
+                source,
+            });
+            return;
+        }
+        self.peer_syncs += 1;
+        // A sync may add peers found only on disk: they are due for a hello.
+        for i in 0..self.nodes.len() {
+            if !self.nodes[i].down {
+                self.reschedule_peer(NodeId(i as u32), now);
+            }
+        }
+    }
+
+    /// The node crashes: its peer store and discovery state are lost (its sync store is kept).
+    fn on_crash(&mut self, now: Tick, node: NodeId) {
+        self.counted(now);
+        let rt = &mut self.nodes[node.idx()];
+        rt.down = true;
+        let known_before = match rt.peer_store.as_mut() {
+            Some(s) => {
+                let known = s.peers().len() as u64;
+                *s = PeerStore::new(s.uuid().to_string(), s.config().clone());
+                known
+            }
+            None => 0,
+        };
+        rt.next_peer = None;
+        self.restarts.push(Restart {
+            node,
+            crashed_at: now,
+            known_before,
+            restarted_at: None,
+            synced_at: rt.synced_at,
+            remembered: 0,
+        });
+        self.on_discovery(now, node, |d, now, _| d.forget(now));
+    }
+
+    /// The node restarts: its peer store reloads what it last synced; discovery starts over,
+    /// walking to the peers it remembers.
+    fn on_restart(&mut self, now: Tick, node: NodeId) {
+        self.counted(now);
+        self.nodes[node.idx()].down = false;
+        let mut remembered = Vec::new();
+        if let (Some((db, path)), Some(ps)) = (self.peer_db.as_ref(), &self.plan.peer_store) {
+            match db.load(&self.plan.nodes[node.idx()].name, now, ps.config.clone()) {
+                Ok(Some(store)) => {
+                    remembered = store.peers().keys().copied().collect();
+                    self.nodes[node.idx()].peer_store = Some(store);
+                }
+                Ok(None) => {}
+                Err(source) => {
+                    self.error = Some(EngineError::PeerDb {
+                        path: path.clone(),
+                        source,
+                    });
+                    return;
+                }
+            }
+        }
+        if let Some(r) = self
+            .restarts
+            .iter_mut()
+            .rev()
+            .find(|r| r.node == node && r.restarted_at.is_none())
+        {
+            r.restarted_at = Some(now);
+            r.remembered = remembered.len() as u64;
+        }
+        self.reschedule_peer(node, now);
+        self.on_discovery(now, node, |d, _, _| d.add_walkable(remembered));
+    }
+
     /// Schedules the node's next peer-store wake-up.
     fn reschedule_peer(&mut self, node: NodeId, now: Tick) {
         let rt = &mut self.nodes[node.idx()];
@@ -1185,13 +1413,39 @@ impl<'p> Sim<'p> {
             .collect()
     }
 
-    fn finish(mut self) -> RunOutput {
+    fn finish(mut self) -> Result<RunOutput, EngineError> {
+        if let Some(e) = self.error.take() {
+            if let Some((db, path)) = self.peer_db.take() {
+                drop(db);
+                remove_db_files(&path);
+            }
+            return Err(e);
+        }
+        let peers_db = match self.peer_db.take() {
+            None => None,
+            Some((db, path)) => {
+                db.close().map_err(|source| EngineError::PeerDb {
+                    path: path.clone(),
+                    source,
+                })?;
+                let bytes = std::fs::read(&path).map_err(|source| EngineError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                remove_db_files(&path);
+                Some(bytes)
+            }
+        };
         self.metrics.in_flight = self
             .queue
             .iter()
             .filter(|e| matches!(e, Event::Arrival { .. }))
             .count() as u64;
-        RunOutput {
+        Ok(RunOutput {
+            peers_db,
+            peer_syncs: self.peer_syncs,
+            restarts: std::mem::take(&mut self.restarts),
+            peers_loaded: std::mem::take(&mut self.peers_loaded),
             fingerprint: self.fp.hex(),
             events: self.events,
             last_event_tick: self.last_event_tick,
@@ -1225,6 +1479,15 @@ impl<'p> Sim<'p> {
             sync_stats: self.nodes.iter().map(|n| n.sync.stats().clone()).collect(),
             messages: self.messages,
             metrics: self.metrics,
-        }
+        })
+    }
+}
+
+/// Removes a database file and its WAL companions.
+fn remove_db_files(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(&p);
     }
 }

@@ -41,6 +41,9 @@ pub enum SweepError {
     /// A plot could not be drawn.
     #[error("drawing a sweep plot failed: {0}")]
     Plot(String),
+    /// A run could not finish.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SweepError + '_ {
@@ -160,7 +163,7 @@ pub fn lookup<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
 pub fn run_line(sweep: &Sweep, scenario_text: &str, spec: &RunSpec) -> Result<String, SweepError> {
     let label = sweep.scenario_path.display().to_string();
     let plan = crate::scenario::parse(&label, scenario_text, &spec.sets(), Some(spec.seed))?;
-    let run = crate::simulate(&plan);
+    let run = crate::try_simulate(&plan, &crate::engine::RunOptions::default())?;
     let summary = serde_json::to_value(&run.summary).expect("serializes");
     let mut line = spec.to_json();
     line.insert("fingerprint".into(), run.summary.fingerprint.clone().into());

@@ -186,6 +186,70 @@ pub struct PeerStoreSummary {
     pub states: IndexMap<&'static str, u64>,
     /// Hellos, replies and heartbeats not sent because their node was offline (or unlinked).
     pub unsent_offline: u64,
+    /// The run's peer database.
+    pub database: PeerDbSummary,
+    /// The stores the run started from (`sim run --peers-from`), if any.
+    pub started_from: Option<StartedFrom>,
+    /// Crashes (availability kind `crash`) and what the stores remembered.
+    pub restarts: RestartSummary,
+}
+
+/// The run's peer database, `peers.sqlite`.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PeerDbSummary {
+    /// The file in the run folder.
+    pub file: &'static str,
+    /// Ticks between syncs.
+    pub sync_interval_ticks: u64,
+    /// Syncs done (each one transaction over all running nodes).
+    pub syncs: u64,
+}
+
+/// Stores read from an earlier run's database.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct StartedFrom {
+    /// The file, as given.
+    pub file: String,
+    /// SHA-256 of its bytes.
+    pub sha256: String,
+    /// Nodes whose store was found in it.
+    pub nodes_loaded: u64,
+    /// Peers those stores held.
+    pub peers_loaded: u64,
+}
+
+/// Crashes and restarts over all nodes.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct RestartSummary {
+    /// Crashes.
+    pub crashes: u64,
+    /// Restarts (crashes whose node came back before the end).
+    pub restarts: u64,
+    /// Peers the restarted nodes knew when they crashed.
+    pub known_before_crash: u64,
+    /// Peers they reloaded from the database (what they had last synced).
+    pub remembered_after_restart: u64,
+    /// remembered / known (null when nothing was known).
+    pub remembered_ratio: Option<f64>,
+    /// Each crash, in order.
+    pub each: Vec<CrashSummary>,
+}
+
+/// One crash.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct CrashSummary {
+    /// The node.
+    pub node: String,
+    /// When it crashed.
+    pub crashed_at: u64,
+    /// When it restarted (null: still down at the end).
+    pub restarted_at: Option<u64>,
+    /// Its store's last sync before the crash (null: never synced).
+    pub synced_at: Option<u64>,
+    /// Peers in memory at the crash.
+    pub known_before: u64,
+    /// Peers reloaded on restart.
+    pub remembered: u64,
 }
 
 /// Names of the peer states, in `PeerState` order.
@@ -521,10 +585,7 @@ pub fn summarize(plan: &Plan, run: &RunOutput) -> Summary {
         traffic,
         rpc: rpc_summary(plan, run),
         discovery: discovery_summary(plan, run),
-        peer_store: run.peer_states.map(|counts| PeerStoreSummary {
-            states: PEER_STATE_NAMES.iter().copied().zip(counts).collect(),
-            unsent_offline: run.metrics.peer_unsent_offline,
-        }),
+        peer_store: peer_store_summary(plan, run),
         workload: WorkloadSummary {
             appended: m.workload.appended,
             skipped_not_member: m.workload.skipped_not_member,
@@ -532,6 +593,52 @@ pub fn summarize(plan: &Plan, run: &RunOutput) -> Summary {
         },
         nodes,
     }
+}
+
+fn peer_store_summary(plan: &Plan, run: &RunOutput) -> Option<PeerStoreSummary> {
+    let ps = plan.peer_store.as_ref()?;
+    let counts = run.peer_states?;
+    let back: Vec<_> = run
+        .restarts
+        .iter()
+        .filter(|r| r.restarted_at.is_some())
+        .collect();
+    let known: u64 = back.iter().map(|r| r.known_before).sum();
+    let remembered: u64 = back.iter().map(|r| r.remembered).sum();
+    Some(PeerStoreSummary {
+        states: PEER_STATE_NAMES.iter().copied().zip(counts).collect(),
+        unsent_offline: run.metrics.peer_unsent_offline,
+        database: PeerDbSummary {
+            file: "peers.sqlite",
+            sync_interval_ticks: ps.sync_interval,
+            syncs: run.peer_syncs,
+        },
+        started_from: ps.start_from.as_ref().map(|f| StartedFrom {
+            file: f.file.clone(),
+            sha256: f.sha256.clone(),
+            nodes_loaded: run.peers_loaded.iter().flatten().count() as u64,
+            peers_loaded: run.peers_loaded.iter().flatten().sum(),
+        }),
+        restarts: RestartSummary {
+            crashes: run.restarts.len() as u64,
+            restarts: back.len() as u64,
+            known_before_crash: known,
+            remembered_after_restart: remembered,
+            remembered_ratio: (known > 0).then(|| remembered as f64 / known as f64),
+            each: run
+                .restarts
+                .iter()
+                .map(|r| CrashSummary {
+                    node: plan.nodes[r.node.idx()].name.clone(),
+                    crashed_at: r.crashed_at,
+                    restarted_at: r.restarted_at,
+                    synced_at: r.synced_at,
+                    known_before: r.known_before,
+                    remembered: r.remembered,
+                })
+                .collect(),
+        },
+    })
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! | `Bernoulli { p }` | independently each tick with probability `p` | one value per tick, read by position in the stream, so it does not depend on which ticks are asked about |
 //! | `Markov { mean_on, mean_off }` | two states with geometric sojourns of those means; starts in its stationary distribution | one draw per sojourn |
 //! | `Intervals { spans }` | inside one of the `[from, to)` spans | none |
+//! | `Crash { at, back }` | outside `[at, back)`; the engine also wipes the node's memory at `at` and reloads its peer store at `back` | none |
 //!
 //! An offline node neither steps nor receives. Every query is at or after the engine's current
 //! tick, which only grows; the Markov chain is generated forward lazily and its past forgotten.
@@ -32,6 +33,23 @@ pub enum Availability {
     Markov { mean_on: f64, mean_off: f64 },
     /// Online inside the sorted, disjoint `[from, to)` spans.
     Intervals { spans: Vec<(Tick, Tick)> },
+    /// Online except during `[at, back)`: the node crashes at `at` and restarts at `back`.
+    Crash { at: Tick, back: Tick },
+}
+
+impl Availability {
+    /// The scenario's name of this kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Availability::Always => "always",
+            Availability::Reliability { .. } => "reliability",
+            Availability::Periodic { .. } => "periodic",
+            Availability::Bernoulli { .. } => "bernoulli",
+            Availability::Markov { .. } => "markov",
+            Availability::Intervals { .. } => "intervals",
+            Availability::Crash { .. } => "crash",
+        }
+    }
 }
 
 /// An availability model with its stream and state, for one node.
@@ -111,6 +129,7 @@ impl AvailabilityState {
                 let i = spans.partition_point(|&(from, _)| from <= t);
                 i > 0 && t < spans[i - 1].1
             }
+            Availability::Crash { at, back } => t < at || t >= back,
         }
     }
 
@@ -179,6 +198,11 @@ impl AvailabilityState {
                     }
                 }
                 t = found?;
+            }
+            Availability::Crash { at, back } => {
+                if t >= at && t < back {
+                    t = align_up(back, epoch);
+                }
             }
         }
         (t < until).then_some(t)

@@ -212,14 +212,7 @@ pub fn availability_csv(plan: &Plan) -> String {
             n.availability.clone(),
             crate::engine::rng::stream(plan.seed, &format!("node/{}/availability", n.name)),
         );
-        let kind = match n.availability {
-            crate::net::Availability::Always => "always",
-            crate::net::Availability::Reliability { .. } => "reliability",
-            crate::net::Availability::Periodic { .. } => "periodic",
-            crate::net::Availability::Bernoulli { .. } => "bernoulli",
-            crate::net::Availability::Markov { .. } => "markov",
-            crate::net::Availability::Intervals { .. } => "intervals",
-        };
+        let kind = n.availability.kind();
         for (from, to) in crate::net::online_spans(state, plan.duration, 20_000) {
             let _ = writeln!(s, "{},{kind},{from},{to}", n.name);
         }
@@ -287,6 +280,9 @@ pub fn render_data(plan: &Plan, run: &RunOutput, summary: &Summary) -> RunFiles 
     );
     if let Some(trace) = &run.trace {
         files.insert("trace.jsonl".into(), trace.clone());
+    }
+    if let Some(db) = &run.peers_db {
+        files.insert("peers.sqlite".into(), db.clone());
     }
     let mut scenario =
         serde_json::to_vec_pretty(&plan.scenario).expect("a scenario always serializes");

@@ -14,8 +14,8 @@ mod validate;
 
 pub use overrides::Override;
 pub use plan::{
-    BodySize, Plan, PlanAppend, PlanChange, PlanDirection, PlanGenerator, PlanGroup, PlanLink,
-    PlanNode,
+    BodySize, PeersFrom, Plan, PlanAppend, PlanChange, PlanDirection, PlanGenerator, PlanGroup,
+    PlanLink, PlanNode, PlanPeerStore,
 };
 pub use time_spec::{FloatTicks, TimeSpec};
 pub use types::*;
@@ -51,6 +51,9 @@ pub enum InputError {
     /// A `--set` argument is malformed or does not fit the scenario.
     #[error("--set {arg}: {msg}")]
     Set { arg: String, msg: String },
+    /// Another command-line argument does not fit the scenario.
+    #[error("{arg}: {msg}")]
+    Arg { arg: String, msg: String },
 }
 
 /// Reads a JSON file: a [`InputError::Read`] if it cannot be read, a [`InputError::Syntax`]
@@ -154,6 +157,57 @@ pub fn parse(
         }
         other => other,
     })
+}
+
+/// Starts the peer stores of `plan` from an earlier run's peer database at `db` (`sim run
+/// --peers-from`): each node the database knows starts with its stored uuid and peers (all
+/// `initial`); nodes it does not know start empty. The database must come from a scenario with
+/// the same nodes: a node name or peer index it does not have is refused.
+pub fn start_peers_from(plan: &mut Plan, db: &Path) -> Result<(), InputError> {
+    use sha2::{Digest, Sha256};
+    let file = db.display().to_string();
+    let invalid = |path: &str, msg: String| InputError::Invalid {
+        file: file.clone(),
+        path: path.to_string(),
+        msg,
+    };
+    let n = plan.nodes.len();
+    let Some(ps) = plan.peer_store.as_mut() else {
+        return Err(InputError::Arg {
+            arg: format!("--peers-from {file}"),
+            msg: "the scenario has no `peer_store` section, so there are no stores to start".into(),
+        });
+    };
+    let stored =
+        crate::protocol::peer_store::persist::read_all(db).map_err(|msg| invalid(".", msg))?;
+    let bytes = std::fs::read(db).map_err(|source| InputError::Read {
+        file: file.clone(),
+        source,
+    })?;
+    let mut stores = vec![None; n];
+    for (name, node) in stored {
+        let Some(i) = plan.nodes.iter().position(|p| p.name == name) else {
+            return Err(invalid(
+                &format!("meta[node = {name:?}]"),
+                format!(
+                    "unknown node {name:?}: the scenario has no such node (the database must come from a run of a scenario with the same nodes)"
+                ),
+            ));
+        };
+        if let Some(p) = node.peers.iter().find(|p| p.peer_id as usize >= n) {
+            return Err(invalid(
+                &format!("peers[node = {name:?}, peer_id = {}]", p.peer_id),
+                format!("expected a peer_id below {n} (the scenario's node count)"),
+            ));
+        }
+        stores[i] = Some(node);
+    }
+    ps.start_from = Some(plan::PeersFrom {
+        file,
+        sha256: crate::report::hex(&Sha256::digest(&bytes)),
+        stores,
+    });
+    Ok(())
 }
 
 #[cfg(test)]

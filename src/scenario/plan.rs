@@ -198,12 +198,34 @@ pub struct Plan {
     pub generators: Vec<PlanGenerator>,
     /// Request/response flows.
     pub rpc: PlanRpc,
-    /// Peer-store timings (when peer stores are configured).
-    pub peer_store: Option<crate::protocol::peer_store::PeerStoreConfig>,
+    /// Peer stores (when configured).
+    pub peer_store: Option<PlanPeerStore>,
     /// Per node, its discovery settings (when discovery is configured).
     pub discovery: Option<Vec<crate::protocol::discovery::DiscoveryConfig>>,
     /// Ticks at whose end tables are written (sorted, unique, all `< duration`).
     pub tables_at: Vec<Tick>,
+}
+
+/// Peer stores of a run.
+#[derive(Clone, Debug)]
+pub struct PlanPeerStore {
+    /// The stores' timings.
+    pub config: crate::protocol::peer_store::PeerStoreConfig,
+    /// Ticks between syncs to the peer database (at least 1).
+    pub sync_interval: Tick,
+    /// Stores to start from instead of empty ones (`sim run --peers-from`), by node index.
+    pub start_from: Option<PeersFrom>,
+}
+
+/// Stores read from an earlier run's peer database.
+#[derive(Clone, Debug)]
+pub struct PeersFrom {
+    /// The file, as given.
+    pub file: String,
+    /// SHA-256 of its bytes (hex), recorded in summary.json.
+    pub sha256: String,
+    /// Per node index, its stored store (`None`: the database does not know the node).
+    pub stores: Vec<Option<crate::protocol::peer_store::persist::StoredNode>>,
 }
 
 impl Plan {

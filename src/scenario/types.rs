@@ -140,6 +140,16 @@ pub enum AvailabilitySpec {
         /// The online spans.
         spans: Vec<[TimeSpec; 2]>,
     },
+    /// Online, except that the node crashes at `at` and restarts `restart_after` later. A crash
+    /// loses the node's memory (its peer store and discovery state; its sync store is durable,
+    /// as MVDS persists it); on restart the peer store reloads what it last synced to the run's
+    /// peer database.
+    Crash {
+        /// When the node crashes.
+        at: TimeSpec,
+        /// How long it stays down (at least 1 tick).
+        restart_after: TimeSpec,
+    },
 }
 
 impl Default for AvailabilitySpec {
@@ -669,6 +679,10 @@ pub struct PeerStoreSpec {
     /// Silence after which a peer is no_connection. Default "240s".
     #[serde(default = "s240")]
     pub no_connection_after: TimeSpec,
+    /// Every this much simulated time, all stores are synced to the run's peer database
+    /// (`peers.sqlite`), in one transaction; the first sync is at tick 0. Default "10s".
+    #[serde(default = "s10")]
+    pub sync_interval: TimeSpec,
 }
 
 fn s2() -> TimeSpec {

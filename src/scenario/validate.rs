@@ -275,6 +275,19 @@ impl Checker<'_> {
                 }
                 Availability::Intervals { spans: out }
             }
+            AvailabilitySpec::Crash { at, restart_after } => {
+                let at_t = self.ticks(&format!("{path}.at"), at)?;
+                let down = self.at_least(
+                    &format!("{path}.restart_after"),
+                    restart_after,
+                    1,
+                    "a time down",
+                )?;
+                Availability::Crash {
+                    at: at_t,
+                    back: at_t.saturating_add(down),
+                }
+            }
         })
     }
 
@@ -1119,30 +1132,39 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
     // Peer stores.
     let peer_store = match &s.peer_store {
         None => None,
-        Some(p) => Some(crate::protocol::peer_store::PeerStoreConfig {
-            hello_deadline: c.at_least(
-                "peer_store.hello_deadline",
-                p.hello_deadline,
+        Some(p) => Some(crate::scenario::plan::PlanPeerStore {
+            sync_interval: c.at_least(
+                "peer_store.sync_interval",
+                p.sync_interval,
                 1,
-                "a deadline",
+                "an interval",
             )?,
-            retry_after: c.at_least("peer_store.retry_after", p.retry_after, 1, "a delay")?,
-            heartbeat: c.at_least("peer_store.heartbeat", p.heartbeat, 1, "an interval")?,
-            heartbeat_step: c.ticks("peer_store.heartbeat_step", p.heartbeat_step)?,
-            heartbeat_max_extra: c
-                .ticks("peer_store.heartbeat_max_extra", p.heartbeat_max_extra)?,
-            unreachable_after: c.at_least(
-                "peer_store.unreachable_after",
-                p.unreachable_after,
-                1,
-                "a silence",
-            )?,
-            no_connection_after: c.at_least(
-                "peer_store.no_connection_after",
-                p.no_connection_after,
-                1,
-                "a silence",
-            )?,
+            start_from: None,
+            config: crate::protocol::peer_store::PeerStoreConfig {
+                hello_deadline: c.at_least(
+                    "peer_store.hello_deadline",
+                    p.hello_deadline,
+                    1,
+                    "a deadline",
+                )?,
+                retry_after: c.at_least("peer_store.retry_after", p.retry_after, 1, "a delay")?,
+                heartbeat: c.at_least("peer_store.heartbeat", p.heartbeat, 1, "an interval")?,
+                heartbeat_step: c.ticks("peer_store.heartbeat_step", p.heartbeat_step)?,
+                heartbeat_max_extra: c
+                    .ticks("peer_store.heartbeat_max_extra", p.heartbeat_max_extra)?,
+                unreachable_after: c.at_least(
+                    "peer_store.unreachable_after",
+                    p.unreachable_after,
+                    1,
+                    "a silence",
+                )?,
+                no_connection_after: c.at_least(
+                    "peer_store.no_connection_after",
+                    p.no_connection_after,
+                    1,
+                    "a silence",
+                )?,
+            },
         }),
     };
 

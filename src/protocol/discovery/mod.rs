@@ -172,6 +172,26 @@ impl DiscoveryNode {
         }
     }
 
+    /// Forgets every peer and every strategy's state, as a restarted process would (the
+    /// counters and the random stream go on); the next round is at `now`.
+    pub fn forget(&mut self, now: Tick) {
+        self.verified.clear();
+        self.walkable.clear();
+        self.strategies = self
+            .config
+            .walkers
+            .iter()
+            .map(|w| (strategy::build(&w.strategy), w.target_peers))
+            .collect();
+        self.next_walk = now;
+    }
+
+    /// Adds addresses to walk to (peers remembered from a peer store), not the node itself.
+    pub fn add_walkable(&mut self, peers: impl IntoIterator<Item = NodeId>) {
+        let me = self.me;
+        self.walkable.extend(peers.into_iter().filter(|&p| p != me));
+    }
+
     /// The verified peers, sorted.
     pub fn verified(&self) -> Vec<NodeId> {
         self.verified.keys().copied().collect()

@@ -21,7 +21,7 @@ use crate::engine::rng::Stream;
 use crate::engine::time::Tick;
 use crate::ids::NodeId;
 use rand::Rng;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A peer's connection state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -105,6 +105,8 @@ pub struct PeerStore {
     uuid: String,
     config: PeerStoreConfig,
     peers: BTreeMap<NodeId, Peer>,
+    /// Peers taken out since the last [`PeerStore::take_removed`] (the next sync deletes them).
+    removed: BTreeSet<NodeId>,
 }
 
 /// A uuid4 in hex (32 digits) drawn from `rng`.
@@ -123,12 +125,18 @@ impl PeerStore {
             uuid,
             config,
             peers: BTreeMap::new(),
+            removed: BTreeSet::new(),
         }
     }
 
     /// The local uuid.
     pub fn uuid(&self) -> &str {
         &self.uuid
+    }
+
+    /// The timings.
+    pub fn config(&self) -> &PeerStoreConfig {
+        &self.config
     }
 
     /// Adds a peer as `Initial` (or leaves a known one as it is); `routed` if it was learned
@@ -142,6 +150,7 @@ impl PeerStore {
         port: u16,
         routed: bool,
     ) {
+        self.removed.remove(&node);
         self.peers.entry(node).or_insert(Peer {
             uuid: peer_uuid,
             host,
@@ -157,7 +166,16 @@ impl PeerStore {
 
     /// Removes a peer, returning it.
     pub fn take_peer(&mut self, node: NodeId) -> Option<Peer> {
-        self.peers.remove(&node)
+        let p = self.peers.remove(&node);
+        if p.is_some() {
+            self.removed.insert(node);
+        }
+        p
+    }
+
+    /// The peers taken out since the last call (for the database sync), in node order.
+    pub fn take_removed(&mut self) -> BTreeSet<NodeId> {
+        std::mem::take(&mut self.removed)
     }
 
     /// A peer.

@@ -1,12 +1,16 @@
 //! Persistence of peer stores in one SQLite database per run, as p2p0mq keeps its store: a meta
 //! table (each node's `uuid` and `db_created`) and a peers table (`peer_id`, `uuid`, `host`,
 //! `port`), keyed by node. This is the store's disk, not the protocol: the engine decides when to
-//! sync.
+//! sync (every `peer_store.sync_interval` of simulated time, all nodes in one transaction).
 //!
-//! A sync, in one transaction: peers found only in the database join memory as `Initial`; peers
-//! only in memory are written; peers removed from memory since the last sync (`take_peer`) are
-//! deleted, so a removed peer stays removed (the original never deletes, and a removed peer comes
-//! back). A node that restarts loads what its store last synced, and nothing more.
+//! A sync of a node: peers found only in the database join memory as `Initial`; peers only in
+//! memory are written; peers removed from memory since the last sync (`take_peer`) are deleted,
+//! so a removed peer stays removed (the original never deletes, and a removed peer comes back).
+//! A node that restarts loads what its store last synced, and nothing more.
+//!
+//! The database is in WAL mode with `synchronous = NORMAL`: a process killed at any point leaves
+//! a file that opens cleanly with every committed sync in it. Rows are written in node and peer
+//! order, so the same run gives the same file, byte for byte.
 //!
 //! Tables (open the file with `sqlite3`):
 //! ```sql
@@ -15,74 +19,110 @@
 //!                     host TEXT NOT NULL, port INTEGER NOT NULL, PRIMARY KEY (node, peer_id));
 //! ```
 //! `db_created` is the simulated tick at which the node's store was first synced; `peer_id` is
-//! the peer's node index.
+//! the peer's node index in the scenario.
 
 use super::{PeerState, PeerStore};
 use crate::engine::time::Tick;
 use crate::ids::NodeId;
-use rusqlite::{Connection, params};
-use std::collections::BTreeSet;
+use rusqlite::{Connection, OpenFlags, params};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+
+/// The schema, as created.
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS meta (node TEXT PRIMARY KEY, uuid TEXT NOT NULL, db_created INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS peers (node TEXT NOT NULL, peer_id INTEGER NOT NULL, uuid TEXT NOT NULL,
+                                  host TEXT NOT NULL, port INTEGER NOT NULL, PRIMARY KEY (node, peer_id));";
 
 /// A run's peer database.
 pub struct PeerDb {
     conn: Connection,
 }
 
+/// One node's store as stored: its uuid, when it was first synced, and its peers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredNode {
+    /// The node's uuid.
+    pub uuid: String,
+    /// The tick of its first sync.
+    pub db_created: Tick,
+    /// Its peers: `(peer_id, uuid, host, port)`, by peer_id.
+    pub peers: Vec<StoredPeer>,
+}
+
+/// One stored peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredPeer {
+    /// The peer's node index.
+    pub peer_id: u32,
+    /// Its uuid.
+    pub uuid: String,
+    /// Its host.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+}
+
+impl StoredNode {
+    /// The store this describes, every peer `Initial` as of `now`.
+    pub fn to_store(&self, now: Tick, config: super::PeerStoreConfig) -> PeerStore {
+        let mut store = PeerStore::new(self.uuid.clone(), config);
+        for p in &self.peers {
+            store.add_peer(
+                now,
+                NodeId(p.peer_id),
+                p.uuid.clone(),
+                p.host.clone(),
+                p.port,
+                false,
+            );
+        }
+        debug_assert!(
+            store
+                .peers()
+                .values()
+                .all(|p| p.state == PeerState::Initial)
+        );
+        store
+    }
+}
+
 impl PeerDb {
+    /// Creates a new, empty database at `path` (an existing file there is replaced), in WAL mode.
+    pub fn create(path: &Path) -> rusqlite::Result<Self> {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            let _ = std::fs::remove_file(&p);
+        }
+        Self::open(path)
+    }
+
     /// Opens (creating if needed) the database at `path`, in WAL mode.
     pub fn open(path: &Path) -> rusqlite::Result<Self> {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS meta (node TEXT PRIMARY KEY, uuid TEXT NOT NULL, db_created INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS peers (node TEXT NOT NULL, peer_id INTEGER NOT NULL, uuid TEXT NOT NULL,
-                                               host TEXT NOT NULL, port INTEGER NOT NULL, PRIMARY KEY (node, peer_id));",
-        )?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(SCHEMA)?;
         Ok(Self { conn })
     }
 
-    /// Syncs `store` of node `node` at `now` in one transaction (see the module docs);
-    /// `removed` are the peers taken out of memory since the last sync.
-    pub fn sync(
+    /// Syncs the stores of `nodes` (name, store) at `now`, all in one transaction (see the module
+    /// docs). Each store's peers removed since its last sync are deleted.
+    pub fn sync_all<'a>(
         &mut self,
-        node: &str,
         now: Tick,
-        store: &mut PeerStore,
-        removed: &BTreeSet<NodeId>,
+        nodes: impl IntoIterator<Item = (&'a str, &'a mut PeerStore)>,
     ) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT OR IGNORE INTO meta (node, uuid, db_created) VALUES (?1, ?2, ?3)",
-            params![node, store.uuid(), now as i64],
-        )?;
-        for r in removed {
-            tx.execute(
-                "DELETE FROM peers WHERE node = ?1 AND peer_id = ?2",
-                params![node, r.0],
-            )?;
-        }
-        let stored: Vec<(u32, String, String, u16)> = {
-            let mut q = tx.prepare(
-                "SELECT peer_id, uuid, host, port FROM peers WHERE node = ?1 ORDER BY peer_id",
-            )?;
-            q.query_map(params![node], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-            })?
-            .collect::<Result<_, _>>()?
-        };
-        for (id, uuid, host, port) in &stored {
-            if store.peer(NodeId(*id)).is_none() {
-                store.add_peer(now, NodeId(*id), uuid.clone(), host.clone(), *port, false);
-            }
-        }
-        let have: BTreeSet<u32> = stored.iter().map(|s| s.0).collect();
-        for (n, p) in store.peers() {
-            if !have.contains(&n.0) {
-                tx.execute("INSERT INTO peers (node, peer_id, uuid, host, port) VALUES (?1, ?2, ?3, ?4, ?5)", params![node, n.0, p.uuid, p.host, p.port])?;
-            }
+        for (node, store) in nodes {
+            sync_one(&tx, node, now, store)?;
         }
         tx.commit()
+    }
+
+    /// Syncs one node's store at `now` in its own transaction.
+    pub fn sync(&mut self, node: &str, now: Tick, store: &mut PeerStore) -> rusqlite::Result<()> {
+        self.sync_all(now, [(node, store)])
     }
 
     /// A node's store as last synced (all peers `Initial`), or `None` if it was never synced.
@@ -92,46 +132,115 @@ impl PeerDb {
         now: Tick,
         config: super::PeerStoreConfig,
     ) -> rusqlite::Result<Option<PeerStore>> {
-        let uuid: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT uuid FROM meta WHERE node = ?1",
-                params![node],
-                |r| r.get(0),
-            )
-            .map(Some)
-            .or_else(|e| {
-                if e == rusqlite::Error::QueryReturnedNoRows {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            })?;
-        let Some(uuid) = uuid else { return Ok(None) };
-        let mut store = PeerStore::new(uuid, config);
-        let mut q = self.conn.prepare(
-            "SELECT peer_id, uuid, host, port FROM peers WHERE node = ?1 ORDER BY peer_id",
-        )?;
-        let rows = q.query_map(params![node], |row| {
-            Ok((
-                row.get::<_, u32>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, u16>(3)?,
-            ))
-        })?;
-        for r in rows {
-            let (id, u, host, port) = r?;
-            store.add_peer(now, NodeId(id), u, host, port, false);
-        }
-        debug_assert!(
-            store
-                .peers()
-                .values()
-                .all(|p| p.state == PeerState::Initial)
-        );
-        Ok(Some(store))
+        Ok(read_node(&self.conn, node)?.map(|n| n.to_store(now, config)))
     }
+
+    /// Closes the database, checkpointing the WAL into the main file (which the `-wal` and
+    /// `-shm` files then leave).
+    pub fn close(self) -> rusqlite::Result<()> {
+        self.conn.close().map_err(|(_, e)| e)
+    }
+}
+
+fn sync_one(
+    tx: &rusqlite::Transaction<'_>,
+    node: &str,
+    now: Tick,
+    store: &mut PeerStore,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached("INSERT OR IGNORE INTO meta (node, uuid, db_created) VALUES (?1, ?2, ?3)")?
+        .execute(params![node, store.uuid(), now as i64])?;
+    for r in store.take_removed() {
+        tx.prepare_cached("DELETE FROM peers WHERE node = ?1 AND peer_id = ?2")?
+            .execute(params![node, r.0])?;
+    }
+    let stored = read_peers(tx, node)?;
+    for p in &stored {
+        if store.peer(NodeId(p.peer_id)).is_none() {
+            store.add_peer(
+                now,
+                NodeId(p.peer_id),
+                p.uuid.clone(),
+                p.host.clone(),
+                p.port,
+                false,
+            );
+        }
+    }
+    let have: BTreeSet<u32> = stored.iter().map(|s| s.peer_id).collect();
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO peers (node, peer_id, uuid, host, port) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (n, p) in store.peers() {
+        if !have.contains(&n.0) {
+            insert.execute(params![node, n.0, p.uuid, p.host, p.port])?;
+        }
+    }
+    Ok(())
+}
+
+fn read_peers(conn: &Connection, node: &str) -> rusqlite::Result<Vec<StoredPeer>> {
+    let mut q = conn.prepare_cached(
+        "SELECT peer_id, uuid, host, port FROM peers WHERE node = ?1 ORDER BY peer_id",
+    )?;
+    q.query_map(params![node], |row| {
+        Ok(StoredPeer {
+            peer_id: row.get(0)?,
+            uuid: row.get(1)?,
+            host: row.get(2)?,
+            port: row.get(3)?,
+        })
+    })?
+    .collect()
+}
+
+fn read_node(conn: &Connection, node: &str) -> rusqlite::Result<Option<StoredNode>> {
+    let meta = conn
+        .prepare_cached("SELECT uuid, db_created FROM meta WHERE node = ?1")?
+        .query_row(params![node], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        });
+    let (uuid, created) = match meta {
+        Ok(m) => m,
+        Err(rusqlite::Error::QueryReturnedNoRows) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(Some(StoredNode {
+        uuid,
+        db_created: created.max(0) as Tick,
+        peers: read_peers(conn, node)?,
+    }))
+}
+
+/// Reads every node's store from the database at `path` (opened read-only), by node name, for
+/// `sim run --peers-from`. The error says what is wrong with the file.
+pub fn read_all(path: &Path) -> Result<BTreeMap<String, StoredNode>, String> {
+    if !path.is_file() {
+        return Err("no such file (expected the peers.sqlite of an earlier run)".into());
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| format!("cannot open as SQLite: {e}"))?;
+    let names: Vec<String> = (|| {
+        let mut q = conn.prepare("SELECT node FROM meta ORDER BY node")?;
+        q.query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()
+    })()
+    .map_err(|e: rusqlite::Error| {
+        format!("not a syncsim peer database (expected tables meta and peers): {e}")
+    })?;
+    let mut out = BTreeMap::new();
+    for name in names {
+        let node = read_node(&conn, &name).map_err(|e| {
+            format!("not a syncsim peer database (expected tables meta and peers): {e}")
+        })?;
+        if let Some(node) = node {
+            out.insert(name, node);
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -159,7 +268,7 @@ mod tests {
         let mut a = PeerStore::new("a-uuid".into(), config());
         a.add_peer(0, NodeId(1), "b".into(), "10.0.0.2".into(), 4000, false);
         a.add_peer(0, NodeId(2), "c".into(), "10.0.0.3".into(), 4001, false);
-        db.sync("A", 10, &mut a, &BTreeSet::new()).unwrap();
+        db.sync("A", 10, &mut a).unwrap();
         // Reloaded (a crash and restart): what was synced, all initial.
         let back = db.load("A", 50, config()).unwrap().unwrap();
         assert_eq!(back.uuid(), "a-uuid");
@@ -167,9 +276,8 @@ mod tests {
         assert_eq!(back.peer(NodeId(2)).unwrap().port, 4001);
         // Remove C, sync: it is deleted from disk and does not come back on the next sync.
         a.take_peer(NodeId(2));
-        db.sync("A", 20, &mut a, &BTreeSet::from([NodeId(2)]))
-            .unwrap();
-        db.sync("A", 30, &mut a, &BTreeSet::new()).unwrap();
+        db.sync("A", 20, &mut a).unwrap();
+        db.sync("A", 30, &mut a).unwrap();
         assert!(a.peer(NodeId(2)).is_none());
         assert_eq!(
             db.load("A", 60, config()).unwrap().unwrap().peers().len(),
@@ -182,7 +290,7 @@ mod tests {
                 [],
             )
             .unwrap();
-        db.sync("A", 40, &mut a, &BTreeSet::new()).unwrap();
+        db.sync("A", 40, &mut a).unwrap();
         assert_eq!(a.peer(NodeId(7)).unwrap().state, PeerState::Initial);
         // db_created is the first sync.
         let created: i64 = db
