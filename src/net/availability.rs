@@ -422,4 +422,16 @@ mod tests {
         assert_eq!(s.next_step_tick(3, 2, 100), Some(10));
         assert_eq!(s.next_step_tick(11, 1, 100), None);
     }
+
+    #[test]
+    fn a_crash_is_offline_from_at_until_back() {
+        let mut s = state(Availability::Crash { at: 5, back: 8 });
+        let online: Vec<Tick> = (0..10).filter(|&t| s.online_at(t)).collect();
+        assert_eq!(online, [0, 1, 2, 3, 4, 8, 9]);
+        assert_eq!(s.next_step_tick(3, 1, 100), Some(3));
+        assert_eq!(s.next_step_tick(5, 1, 100), Some(8));
+        assert_eq!(s.next_step_tick(6, 3, 100), Some(9));
+        assert_eq!(s.next_step_tick(5, 1, 8), None);
+        assert_eq!(Availability::Crash { at: 5, back: 8 }.kind(), "crash");
+    }
 }

@@ -126,6 +126,12 @@ pub fn render_all(data: &RunData) -> Result<Vec<(String, Vec<u8>)>, String> {
             size: (1000, 600),
         });
     }
+    if !restart_rows(data).is_empty() {
+        specs.push(PlotSpec {
+            name: "restarts",
+            size: (1000, 600),
+        });
+    }
     if data.messages.is_empty() {
         // No sync traffic: latency and delivery plots would be empty.
         specs.retain(|p| p.name != "latency_cdf" && p.name != "deliveries");
@@ -174,6 +180,7 @@ fn draw<DB: DrawingBackend>(name: &str, root: &DrawingArea<DB, Shift>, data: &Ru
         "discovery_peers" => discovery_peers(root, data),
         "peer_states" => peer_states(root, data),
         "rpc_outcomes" => rpc_outcomes(root, data),
+        "restarts" => restarts(root, data),
         _ => unreachable!("known plots only"),
     }
 }
@@ -705,6 +712,84 @@ fn peer_states<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData
         .filter(|(_, _, v)| v.iter().any(|&x| x > 0.0))
         .collect();
     stacked(&area, data, &layers, "peers (all stores)", "")
+}
+
+/// Crashes of summary.json: `(node, crashed_at, known_before, remembered or None if still down)`.
+fn restart_rows(data: &RunData) -> Vec<(String, u64, u64, Option<u64>)> {
+    let each = &data.summary["peer_store"]["restarts"]["each"];
+    each.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| {
+                    (
+                        c["node"].as_str().unwrap_or("?").to_string(),
+                        c["crashed_at"].as_u64().unwrap_or(0),
+                        c["known_before"].as_u64().unwrap_or(0),
+                        c["restarted_at"]
+                            .as_u64()
+                            .map(|_| c["remembered"].as_u64().unwrap_or(0)),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn restarts<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) -> Res {
+    let area = title(
+        root,
+        "Crashes: peers known at the crash and remembered after the restart",
+        data,
+    )?;
+    let rows = restart_rows(data);
+    let ymax = rows.iter().map(|r| r.2).max().unwrap_or(1).max(1) as f64 * 1.15;
+    let n = rows.len();
+    let mut chart = chart(&area, 60)
+        .build_cartesian_2d(0f64..n as f64, 0f64..ymax)
+        .map_err(err)?;
+    let labels: Vec<String> = rows
+        .iter()
+        .map(|(node, at, _, _)| format!("{node} @{at}"))
+        .collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n.clamp(1, 40) * 2 + 1)
+        .x_label_formatter(&|x: &f64| {
+            let i = x.floor() as usize;
+            if (x - i as f64 - 0.5).abs() < 0.01 && i < labels.len() {
+                labels[i].clone()
+            } else {
+                String::new()
+            }
+        })
+        .x_desc(format!("crashed node @ crash tick ({})", tick_unit(data)))
+        .y_desc("peers in the node's store")
+        .y_label_formatter(&|y: &f64| nice(*y))
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 16))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(err)?;
+    let known_c = RGBColor(186, 176, 172);
+    let kept_c = RGBColor(89, 161, 79);
+    chart
+        .draw_series(rows.iter().enumerate().map(|(i, r)| {
+            let x = i as f64;
+            Rectangle::new([(x + 0.12, 0.0), (x + 0.48, r.2 as f64)], known_c.filled())
+        }))
+        .map_err(err)?
+        .label("known at the crash")
+        .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], known_c.filled()));
+    chart
+        .draw_series(rows.iter().enumerate().filter_map(|(i, r)| {
+            let x = i as f64;
+            r.3.map(|m| Rectangle::new([(x + 0.52, 0.0), (x + 0.88, m as f64)], kept_c.filled()))
+        }))
+        .map_err(err)?
+        .label("remembered after the restart (last sync)")
+        .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], kept_c.filled()));
+    legend(&mut chart, SeriesLabelPosition::UpperRight, 14)
 }
 
 fn rpc_rtt<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) -> Res {

@@ -228,3 +228,32 @@ fn a_full_tracker_answers_anyone_and_keeps_the_freshest_peers() {
     );
     assert_eq!(t.poll_timeout(), None, "trackers do not walk");
 }
+
+#[test]
+fn forget_loses_every_peer_but_keeps_counting_and_add_walkable_seeds_the_walk() {
+    let mut a = node(0, vec![random_walk(20)], 30);
+    let mut out = vec![];
+    a.walk(0, &mut out);
+    a.handle_message(
+        2,
+        NodeId(1),
+        DiscoveryMessage::IntroductionResponse {
+            introduced: Some(NodeId(2)),
+        },
+        &mut out,
+    );
+    assert_eq!(a.verified(), [NodeId(1)]);
+    let requests = a.stats().requests_sent;
+    assert!(requests >= 1);
+    // A crash: nothing known, the next round is now, the counters go on.
+    a.forget(7);
+    assert!(a.verified().is_empty() && a.walkable().is_empty());
+    assert_eq!(a.poll_timeout(), Some(7));
+    assert_eq!(a.stats().requests_sent, requests);
+    out.clear();
+    a.walk(7, &mut out);
+    assert_eq!(sends(&out), [(99, DiscoveryMessage::IntroductionRequest)]);
+    // Remembered peers become walkable; the node itself never does.
+    a.add_walkable([NodeId(0), NodeId(5), NodeId(3)]);
+    assert_eq!(a.walkable(), [NodeId(3), NodeId(5)]);
+}
