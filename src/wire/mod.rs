@@ -75,6 +75,7 @@ pub fn peer_len(msg: crate::protocol::peer_store::PeerMessage, uuid: &str) -> us
         M::Hello => E::Hello(uuid.as_bytes().to_vec()),
         M::HelloReply => E::HelloReply(uuid.as_bytes().to_vec()),
         M::Heartbeat => E::Heartbeat(true),
+        M::HeartbeatReply => E::HeartbeatReply(true),
     };
     peer::Envelope {
         message: Some(message),

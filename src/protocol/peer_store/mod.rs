@@ -8,8 +8,11 @@
 //! - `Connected` / `Routed`: a heartbeat is sent every `heartbeat` (4 s), the interval growing by
 //!   `heartbeat_step` (2 s) per beat up to `heartbeat_max_extra` (+10 s); any message from the
 //!   peer resets its silence; silent for `unreachable_after` (40 s) → `Unreachable`.
-//! - `Unreachable`: heard from again → back to `Connected`/`Routed`; silent for
-//!   `no_connection_after` (240 s) → `NoConnection`.
+//! - `Unreachable`: heartbeats go on; heard from again → back to `Connected`/`Routed`; silent
+//!   for `no_connection_after` (240 s) → `NoConnection`.
+//! - A heartbeat is answered with a heartbeat reply (p2p0mq's heart-beat request and reply);
+//!   a hello, heartbeat or either reply from a known peer makes it live again. A hello from an
+//!   unknown peer is answered; a heartbeat from one is dropped unanswered.
 //! - `NoConnection`: after `retry_after` (120 s) → `Initial` (a new hello).
 //!
 //! `add_peer` inserts a peer as `Initial`; `take_peer` removes it. The state lists are
@@ -66,8 +69,10 @@ pub enum PeerMessage {
     Hello,
     /// The answer to a hello.
     HelloReply,
-    /// "Still here."
+    /// "Still here?" (p2p0mq's heart-beat request).
     Heartbeat,
+    /// The answer to a heartbeat.
+    HeartbeatReply,
 }
 
 /// A command for the engine.
@@ -216,7 +221,8 @@ impl PeerStore {
         out: &mut Vec<PeerOutput>,
     ) {
         let Some(p) = self.peers.get_mut(&from) else {
-            // An unknown peer says hello: answer, but learn it only through add_peer.
+            // An unknown peer says hello: answer, but learn it only through add_peer. A heartbeat
+            // (or reply) from a peer never seen is dropped unanswered, as p2p0mq does.
             if msg == PeerMessage::Hello {
                 out.push(PeerOutput::Send {
                     to: from,
@@ -226,11 +232,13 @@ impl PeerStore {
             return;
         };
         p.last_heard = Some(now);
-        if msg == PeerMessage::Hello {
-            out.push(PeerOutput::Send {
-                to: from,
-                msg: PeerMessage::HelloReply,
-            });
+        let reply = match msg {
+            PeerMessage::Hello => Some(PeerMessage::HelloReply),
+            PeerMessage::Heartbeat => Some(PeerMessage::HeartbeatReply),
+            PeerMessage::HelloReply | PeerMessage::HeartbeatReply => None,
+        };
+        if let Some(msg) = reply {
+            out.push(PeerOutput::Send { to: from, msg });
         }
         let live = if p.routed {
             PeerState::Routed
@@ -244,7 +252,7 @@ impl PeerStore {
                 | PeerState::Connecting
                 | PeerState::Unreachable
                 | PeerState::NoConnection,
-                PeerMessage::Heartbeat | PeerMessage::Hello,
+                PeerMessage::Heartbeat | PeerMessage::HeartbeatReply | PeerMessage::Hello,
             ) => {
                 Self::enter(p, now, live);
                 p.beats = 0;
@@ -265,7 +273,9 @@ impl PeerStore {
                 PeerState::Connected | PeerState::Routed => p
                     .next_beat
                     .min(p.last_heard.unwrap_or(p.since) + c.unreachable_after),
-                PeerState::Unreachable => p.last_heard.unwrap_or(p.since) + c.no_connection_after,
+                PeerState::Unreachable => p
+                    .next_beat
+                    .min(p.last_heard.unwrap_or(p.since) + c.no_connection_after),
                 PeerState::NoConnection => p.since + c.retry_after,
             })
             .min()
@@ -296,16 +306,19 @@ impl PeerStore {
                 PeerState::Connected | PeerState::Routed if now >= heard + c.unreachable_after => {
                     Self::enter(p, now, PeerState::Unreachable)
                 }
-                PeerState::Connected | PeerState::Routed if now >= p.next_beat => {
+                PeerState::Unreachable if now >= heard + c.no_connection_after => {
+                    Self::enter(p, now, PeerState::NoConnection)
+                }
+                // Unreachable peers keep getting heartbeats until they answer or give up.
+                PeerState::Connected | PeerState::Routed | PeerState::Unreachable
+                    if now >= p.next_beat =>
+                {
                     out.push(PeerOutput::Send {
                         to: node,
                         msg: PeerMessage::Heartbeat,
                     });
                     p.beats += 1;
                     p.next_beat = now + next_interval;
-                }
-                PeerState::Unreachable if now >= heard + c.no_connection_after => {
-                    Self::enter(p, now, PeerState::NoConnection)
                 }
                 PeerState::NoConnection if now >= p.since + c.retry_after => {
                     Self::enter(p, now, PeerState::Initial)
@@ -432,6 +445,48 @@ mod tests {
         s.peers.get_mut(&NodeId(2)).unwrap().state = PeerState::Unreachable;
         s.handle_message(50, NodeId(2), PeerMessage::Heartbeat, &mut vec![]);
         assert_eq!(s.peer(NodeId(2)).unwrap().state, PeerState::Routed);
+    }
+
+    #[test]
+    fn a_heartbeat_is_answered_and_unreachable_peers_keep_getting_heartbeats() {
+        let mut s = store();
+        tick(&mut s, 0);
+        s.handle_message(0, B, PeerMessage::HelloReply, &mut vec![]);
+        let mut out = vec![];
+        s.handle_message(2, B, PeerMessage::Heartbeat, &mut out);
+        assert_eq!(
+            out,
+            [PeerOutput::Send {
+                to: B,
+                msg: PeerMessage::HeartbeatReply
+            }]
+        );
+        // Silent from 2: unreachable at 42, yet heartbeats go on while it is.
+        for t in 3..42 {
+            tick(&mut s, t);
+        }
+        assert_eq!(s.peer(B).unwrap().state, PeerState::Connected);
+        tick(&mut s, 42);
+        assert_eq!(s.peer(B).unwrap().state, PeerState::Unreachable);
+        let due = s.poll_timeout().unwrap();
+        assert!(
+            due < 2 + 240,
+            "a heartbeat is due before giving up, got {due}"
+        );
+        assert_eq!(
+            tick(&mut s, due),
+            [PeerOutput::Send {
+                to: B,
+                msg: PeerMessage::Heartbeat
+            }]
+        );
+        // Its reply brings it back.
+        s.handle_message(due + 1, B, PeerMessage::HeartbeatReply, &mut vec![]);
+        assert_eq!(s.peer(B).unwrap().state, PeerState::Connected);
+        // A heartbeat from a stranger is dropped unanswered.
+        let mut out = vec![];
+        s.handle_message(50, NodeId(7), PeerMessage::Heartbeat, &mut out);
+        assert!(out.is_empty() && s.peer(NodeId(7)).is_none());
     }
 
     #[test]
