@@ -367,3 +367,48 @@ fn a_run_with_crashes_draws_what_was_remembered() {
     );
     assert!(!calm.files.contains_key("plots/restarts.png"));
 }
+
+#[test]
+fn a_run_killed_mid_way_leaves_a_database_that_opens_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/discovery_1000.json");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("sim"))
+        .args(["run", "-q", "--out"])
+        .arg(&out)
+        .arg(&scenario)
+        .spawn()
+        .unwrap();
+    let working = tmp.path().join(format!(".run.peers-{}.sqlite", child.id()));
+    // Wait until a few syncs are committed (each one transaction over the 1000 stores).
+    let mut synced = 0i64;
+    for _ in 0..600 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if let Ok(db) =
+            Connection::open_with_flags(&working, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            && let Ok(n) = db.query_row("SELECT COUNT(*) FROM peers", [], |r| r.get::<_, i64>(0))
+            && n > 0
+        {
+            synced = n;
+            break;
+        }
+    }
+    assert!(synced > 0, "no sync was committed in 30 s");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let db = Connection::open(&working).unwrap();
+    let check: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let nodes: i64 = db
+        .query_row("SELECT COUNT(*) FROM meta", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(nodes, 1000, "every store of a committed sync is there");
+    let peers: i64 = db
+        .query_row("SELECT COUNT(*) FROM peers", [], |r| r.get(0))
+        .unwrap();
+    assert!(peers >= synced);
+    // The run folder was never written.
+    assert!(!out.exists());
+}
