@@ -412,3 +412,44 @@ fn a_run_killed_mid_way_leaves_a_database_that_opens_cleanly() {
     // The run folder was never written.
     assert!(!out.exists());
 }
+
+#[test]
+fn without_discovery_the_discovered_policy_shares_with_connected_peers_only() {
+    let doc = |policy: &str| {
+        json!({
+            "name": "connected", "duration": 60,
+            "nodes": [{"name": "A"}, {"name": "B"}, {"name": "C", "availability": {"kind": "intervals", "spans": [[50, 60]]}}],
+            "groups": [{"name": "chat", "members": ["A", "B", "C"], "policy": policy}],
+            "links": {"latency": {"kind": "fixed", "delay": 2}},
+            "workload": {"appends": [{"node": "A", "tick": 0, "group": "chat", "body": "hi"}]},
+            "peer_store": {"hello_deadline": 100}
+        })
+    };
+    let latency = |r: &syncsim::Executed, node: &str| -> Option<u64> {
+        let csv = String::from_utf8(r.files["deliveries.csv"].clone()).unwrap();
+        csv.lines()
+            .skip(1)
+            .find(|l| l.starts_with(&format!("{node},")))
+            .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
+    };
+    let members = run(&doc("members"));
+    assert_eq!(
+        latency(&members, "B"),
+        Some(2),
+        "sent at once, 2 ticks on the wire"
+    );
+    // With "discovered": B's hello reaches A at tick 2, which makes B connected for A; only
+    // then does A offer the message.
+    let connected = run(&doc("discovered"));
+    let b = latency(&connected, "B").expect("delivered to B");
+    assert!(
+        b >= 4,
+        "delivered after the hello exchange, got latency {b}"
+    );
+    // C is offline until 50: A never hears from it before then and does not share with it.
+    let sent_to_c: u64 = connected.summary.nodes["C"].packets_received
+        + connected.summary.nodes["C"].packets_lost_offline;
+    let members_to_c: u64 = members.summary.nodes["C"].packets_received
+        + members.summary.nodes["C"].packets_lost_offline;
+    assert!(sent_to_c < members_to_c, "{sent_to_c} vs {members_to_c}");
+}

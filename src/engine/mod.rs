@@ -280,6 +280,16 @@ impl NodeRt {
     fn linked(&self, peer: NodeId) -> bool {
         self.links.binary_search_by_key(&peer, |(q, _)| *q).is_ok()
     }
+
+    /// The peers the "discovered" sharing policy allows, sorted: those discovery has verified,
+    /// or, without discovery, those the peer store has connected or routed.
+    fn found_peers(&self) -> Vec<NodeId> {
+        match (&self.discovery, &self.peer_store) {
+            (Some(d), _) => d.verified(),
+            (None, Some(s)) => s.live_peers(),
+            (None, None) => Vec::new(),
+        }
+    }
 }
 
 /// One (generator, node) Poisson process.
@@ -619,10 +629,7 @@ impl<'p> Sim<'p> {
             let rt = &self.nodes[node.idx()];
             let g = &self.plan.groups[group.idx()];
             let verified = if g.discovered {
-                rt.discovery
-                    .as_ref()
-                    .map(|d| d.verified())
-                    .unwrap_or_default()
+                rt.found_peers()
             } else {
                 Vec::new()
             };
@@ -984,12 +991,7 @@ impl<'p> Sim<'p> {
                 }
                 // Groups shared with discovered peers follow the verified set.
                 if self.discovered_groups {
-                    for g in 0..self.plan.groups.len() {
-                        if self.plan.groups[g].discovered {
-                            self.update_sharing(now, GroupId(g as u32), node);
-                        }
-                    }
-                    self.reschedule(node, now);
+                    self.update_discovered_groups(now, node);
                 }
             }
         }
@@ -1002,6 +1004,16 @@ impl<'p> Sim<'p> {
             }
         }
         self.reschedule_walk(node, now);
+    }
+
+    /// Recomputes the sharing of the node's groups under the "discovered" policy.
+    fn update_discovered_groups(&mut self, now: Tick, node: NodeId) {
+        for g in 0..self.plan.groups.len() {
+            if self.plan.groups[g].discovered {
+                self.update_sharing(now, GroupId(g as u32), node);
+            }
+        }
+        self.reschedule(node, now);
     }
 
     /// Adds `peer` to `node`'s peer store (a known address: `10.a.b.c:4000` from its index).
@@ -1025,11 +1037,23 @@ impl<'p> Sim<'p> {
         node: NodeId,
         f: impl FnOnce(&mut PeerStore, Tick, &mut Vec<PeerOutput>),
     ) {
+        // Without discovery, groups shared with found peers follow the live peers.
+        let follow = self.discovered_groups && self.nodes[node.idx()].discovery.is_none();
         let Some(s) = self.nodes[node.idx()].peer_store.as_mut() else {
             return;
         };
+        let before = follow.then(|| s.live_peers());
         let mut out = Vec::new();
         f(s, now, &mut out);
+        if let Some(before) = before
+            && s.live_peers() != before
+        {
+            self.update_discovered_groups(now, node);
+        }
+        let s = self.nodes[node.idx()]
+            .peer_store
+            .as_mut()
+            .expect("checked above");
         let uuid_len = s.uuid().len() as u32;
         let online = self.nodes[node.idx()].availability.online_at(now);
         for PeerOutput::Send { to, msg } in out {
@@ -1089,14 +1113,18 @@ impl<'p> Sim<'p> {
             None => 0,
         };
         rt.next_peer = None;
+        let synced_at = rt.synced_at;
         self.restarts.push(Restart {
             node,
             crashed_at: now,
             known_before,
             restarted_at: None,
-            synced_at: rt.synced_at,
+            synced_at,
             remembered: 0,
         });
+        if self.discovered_groups {
+            self.update_discovered_groups(now, node);
+        }
         self.on_discovery(now, node, |d, now, _| d.forget(now));
     }
 
@@ -1132,6 +1160,9 @@ impl<'p> Sim<'p> {
             r.remembered = remembered.len() as u64;
         }
         self.reschedule_peer(node, now);
+        if self.discovered_groups {
+            self.update_discovered_groups(now, node);
+        }
         self.on_discovery(now, node, |d, _, _| d.add_walkable(remembered));
     }
 

@@ -210,7 +210,9 @@ pub enum SharingPolicySpec {
     /// Its sharing list (all other members by default).
     #[default]
     Members,
-    /// Its sharing list, restricted to the peers it has verified through discovery right now.
+    /// Its sharing list, restricted to the peers it has verified through discovery right now
+    /// (with a `discovery` section), or else to the peers its peer store has `connected` or
+    /// `routed` right now.
     Discovered,
 }
 

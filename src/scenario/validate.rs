@@ -1017,11 +1017,12 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
 
     // Discovery.
     if s.discovery.is_none()
+        && s.peer_store.is_none()
         && let Some(gi) = groups.iter().position(|g| g.discovered)
     {
         return c.err(
             format!("groups[{gi}].policy"),
-            "the \"discovered\" policy needs a `discovery` section",
+            "the \"discovered\" policy needs a `discovery` section (share with verified peers) or a `peer_store` section (share with connected peers)",
         );
     }
     let discovery = match &s.discovery {

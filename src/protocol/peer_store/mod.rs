@@ -202,6 +202,15 @@ impl PeerStore {
             .collect()
     }
 
+    /// The peers `connected` or `routed` right now, sorted.
+    pub fn live_peers(&self) -> Vec<NodeId> {
+        self.peers
+            .iter()
+            .filter(|(_, p)| matches!(p.state, PeerState::Connected | PeerState::Routed))
+            .map(|(&n, _)| n)
+            .collect()
+    }
+
     fn enter(p: &mut Peer, now: Tick, state: PeerState) {
         p.state = state;
         p.since = now;

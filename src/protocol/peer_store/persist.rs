@@ -30,8 +30,7 @@ use std::path::Path;
 
 /// The schema, as created.
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS meta (node TEXT PRIMARY KEY, uuid TEXT NOT NULL, db_created INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS peers (node TEXT NOT NULL, peer_id INTEGER NOT NULL, uuid TEXT NOT NULL,
-                                  host TEXT NOT NULL, port INTEGER NOT NULL, PRIMARY KEY (node, peer_id));";
+CREATE TABLE IF NOT EXISTS peers (node TEXT NOT NULL, peer_id INTEGER NOT NULL, uuid TEXT NOT NULL, host TEXT NOT NULL, port INTEGER NOT NULL, PRIMARY KEY (node, peer_id));";
 
 /// A run's peer database.
 pub struct PeerDb {
