@@ -25,6 +25,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod cli;
 pub mod engine;
 pub mod experiment;

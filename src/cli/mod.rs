@@ -1,6 +1,7 @@
 //! The command line: one module per subcommand. Every failure is a [`CliError`] that prints as
 //! one line and maps to an exit code (2 for bad input, 1 for a failed run).
 
+mod bench;
 mod check;
 mod plot;
 mod run;
@@ -37,6 +38,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Print the JSON Schema of scenario files.
     Schema,
+    /// Run the benchmark workloads and print their figures (speed, memory).
+    Bench(bench::BenchArgs),
 }
 
 /// Scenario selection shared by `run` and `validate`.
@@ -120,6 +123,7 @@ impl CliError {
 pub fn main(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Bench(args) => bench::bench(args),
         Command::Validate(args) => validate::validate(args),
         Command::Plot(args) => plot::plot(args),
         Command::Sweep(args) => sweep::sweep(args),

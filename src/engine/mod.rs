@@ -119,6 +119,10 @@ pub struct RunOutput {
     pub restarts: Vec<Restart>,
     /// Per node index, how many peers its store started with (`--peers-from`), if it did.
     pub peers_loaded: Vec<Option<u64>>,
+    /// Sync records (and request records) over all nodes at the end.
+    pub sync_records: u64,
+    /// Heap bytes of all sync state machines at the end (see `SyncNode::heap_bytes`).
+    pub sync_heap_bytes: u64,
 }
 
 /// One crash of a node and its restart.
@@ -215,19 +219,18 @@ enum Wire {
 }
 
 impl Wire {
-    /// `(kind index, fingerprint id)` of each item.
-    fn kinds(&self) -> Vec<(usize, u64)> {
+    /// `(kind index, fingerprint id)` of a one-item message (not a sync packet).
+    fn single_kind(&self) -> (usize, u64) {
         match self {
-            Wire::Sync(p) => p
-                .items()
-                .iter()
-                .map(|i| (i.kind() as usize, i.msg().0 as u64))
-                .collect(),
+            Wire::Sync(p) => {
+                let i = p.items()[0];
+                (i.kind() as usize, i.msg().0 as u64)
+            }
             Wire::Rpc(RpcMessage::Request { identifier, .. }) => {
-                vec![(crate::metrics::RPC_REQUEST, *identifier as u64)]
+                (crate::metrics::RPC_REQUEST, *identifier as u64)
             }
             Wire::Rpc(RpcMessage::Response { identifier, .. }) => {
-                vec![(crate::metrics::RPC_RESPONSE, *identifier as u64)]
+                (crate::metrics::RPC_RESPONSE, *identifier as u64)
             }
             Wire::Discovery(m) => {
                 let code = match m {
@@ -238,9 +241,26 @@ impl Wire {
                     DiscoveryMessage::Ping { .. } => 4,
                     DiscoveryMessage::Pong { .. } => 5,
                 };
-                vec![(crate::metrics::DISCOVERY, code)]
+                (crate::metrics::DISCOVERY, code)
             }
-            Wire::Peer(m, _) => vec![(crate::metrics::PEER, *m as u64)],
+            Wire::Peer(m, _) => (crate::metrics::PEER, *m as u64),
+        }
+    }
+
+    /// `(kind index, fingerprint id)` of the first item, and the number of items.
+    fn first_kind(&self) -> ((usize, u64), usize) {
+        let n = match self {
+            Wire::Sync(p) => p.items().len(),
+            _ => 1,
+        };
+        (self.single_kind(), n)
+    }
+
+    /// Calls `f` with the kind index of each item, without allocating.
+    fn for_each_kind(&self, mut f: impl FnMut(usize)) {
+        match self {
+            Wire::Sync(p) => p.items().iter().for_each(|i| f(i.kind() as usize)),
+            other => f(other.single_kind().0),
         }
     }
 }
@@ -311,7 +331,7 @@ struct Sim<'p> {
     members: Vec<Vec<NodeId>>,
     messages: Vec<MessageInfo>,
     catalog: Vec<MessageMeta>,
-    ids: HashMap<[u8; 32], MsgRef>,
+    ids: HashMap<[u8; 32], MsgRef, crate::ids::IdBuildHasher>,
     append_msg: Vec<Option<MsgRef>>,
     slots: Vec<GenSlot>,
     rpc_slots: Vec<RpcSlot>,
@@ -481,7 +501,7 @@ impl<'p> Sim<'p> {
             members,
             messages: Vec::with_capacity(plan.appends.len()),
             catalog: Vec::with_capacity(plan.appends.len()),
-            ids: HashMap::new(),
+            ids: HashMap::default(),
             append_msg: vec![None; plan.appends.len()],
             slots,
             rpc_slots: Vec::new(),
@@ -832,16 +852,16 @@ impl<'p> Sim<'p> {
     fn on_arrival(&mut self, now: Tick, link: usize, from: NodeId, to: NodeId, packet: Wire) {
         self.counted(now);
         let processed = self.nodes[to.idx()].availability.receives(now);
-        let kinds = packet.kinds();
+        let (first, items) = packet.first_kind();
         self.fp.event(
             TAG_ARRIVE,
             &[
                 now,
                 from.0 as u64,
                 to.0 as u64,
-                kinds[0].0 as u64,
-                kinds[0].1,
-                kinds.len() as u64,
+                first.0 as u64,
+                first.1,
+                items as u64,
                 processed as u64,
             ],
         );
@@ -868,9 +888,7 @@ impl<'p> Sim<'p> {
             }
         }
         if !processed {
-            for &(k, _) in &kinds {
-                self.metrics.kind(k).lost_offline += 1;
-            }
+            packet.for_each_kind(|k| self.metrics.kind(k).lost_offline += 1);
             self.metrics.packets.lost_offline += 1;
             self.metrics.links[link].lost_offline += 1;
             self.metrics.nodes[to.idx()].packets_lost_offline += 1;
@@ -879,9 +897,7 @@ impl<'p> Sim<'p> {
         self.metrics.packets.received += 1;
         self.metrics.links[link].received += 1;
         self.metrics.nodes[to.idx()].packets_received += 1;
-        for &(k, _) in &kinds {
-            self.metrics.kind(k).received += 1;
-        }
+        packet.for_each_kind(|k| self.metrics.kind(k).received += 1);
         match packet {
             Wire::Sync(packet) => {
                 let before = self.nodes[to.idx()].sync.stats().duplicates;
@@ -1295,11 +1311,21 @@ impl<'p> Sim<'p> {
             Ok(i) => rt.links[i].1 as usize,
             Err(_) => unreachable!("protocols only send to linked peers"),
         };
-        let sized: Vec<(usize, u64)> = match &packet {
-            Wire::Sync(p) => p
-                .items()
-                .iter()
-                .map(|&item| {
+        // Each item's kind and encoded size, counted as it goes (no allocation per packet).
+        let mut payload_bytes = 0u64;
+        let metrics = &mut self.metrics;
+        let mut count = |k: usize, bytes: u64| {
+            payload_bytes += bytes;
+            let c = metrics.kind(k);
+            c.sent += 1;
+            c.bytes += bytes;
+            let b = metrics.bucket(now);
+            b.items[k] += 1;
+            b.item_bytes[k] += bytes;
+        };
+        match &packet {
+            Wire::Sync(p) => {
+                for &item in p.items() {
                     let bytes = match item {
                         Item::Ack(_) => wire::ack_entry_len(),
                         Item::Offer(_) => wire::offer_entry_len(),
@@ -1308,27 +1334,15 @@ impl<'p> Sim<'p> {
                             wire::message_entry_len(self.messages[m.idx()].encoded_len)
                         }
                     };
-                    (item.kind() as usize, bytes as u64)
-                })
-                .collect(),
-            Wire::Rpc(m) => vec![(packet.kinds()[0].0, wire::rpc_len(m) as u64)],
-            Wire::Discovery(m) => vec![(crate::metrics::DISCOVERY, wire::discovery_len(m) as u64)],
-            Wire::Peer(m, uuid_len) => {
-                vec![(
-                    crate::metrics::PEER,
-                    wire::peer_len(*m, &"0".repeat(*uuid_len as usize)) as u64,
-                )]
+                    count(item.kind() as usize, bytes as u64);
+                }
             }
-        };
-        let mut payload_bytes = 0u64;
-        for &(k, bytes) in &sized {
-            payload_bytes += bytes;
-            let c = self.metrics.kind(k);
-            c.sent += 1;
-            c.bytes += bytes;
-            let b = self.metrics.bucket(now);
-            b.items[k] += 1;
-            b.item_bytes[k] += bytes;
+            Wire::Rpc(m) => count(packet.single_kind().0, wire::rpc_len(m) as u64),
+            Wire::Discovery(m) => count(crate::metrics::DISCOVERY, wire::discovery_len(m) as u64),
+            Wire::Peer(m, uuid_len) => count(
+                crate::metrics::PEER,
+                wire::peer_len(*m, &"0".repeat(*uuid_len as usize)) as u64,
+            ),
         }
         let bytes = payload_bytes + self.plan.overhead_bytes;
         let b = self.metrics.bucket(now);
@@ -1336,16 +1350,16 @@ impl<'p> Sim<'p> {
         b.packet_bytes += bytes;
         let plan = self.plan;
         let transit = self.links[link].transmit(&|n: NodeId| plan.nodes[n.idx()].name.clone());
-        let kinds = packet.kinds();
+        let (first, items) = packet.first_kind();
         self.fp.event(
             TAG_SEND,
             &[
                 now,
                 from.0 as u64,
                 to.0 as u64,
-                kinds[0].0 as u64,
-                kinds[0].1,
-                kinds.len() as u64,
+                first.0 as u64,
+                first.1,
+                items as u64,
                 transit.latency,
                 transit.lost as u64,
             ],
@@ -1386,9 +1400,7 @@ impl<'p> Sim<'p> {
         if transit.lost {
             self.metrics.packets.lost_link += 1;
             self.metrics.links[link].lost_link += 1;
-            for &(k, _) in &sized {
-                self.metrics.kind(k).lost_link += 1;
-            }
+            packet.for_each_kind(|k| self.metrics.kind(k).lost_link += 1);
         } else {
             self.queue.push(
                 now.saturating_add(transit.latency),
@@ -1473,6 +1485,8 @@ impl<'p> Sim<'p> {
             .filter(|e| matches!(e, Event::Arrival { .. }))
             .count() as u64;
         Ok(RunOutput {
+            sync_records: self.nodes.iter().map(|n| n.sync.record_count()).sum(),
+            sync_heap_bytes: self.nodes.iter().map(|n| n.sync.heap_bytes()).sum(),
             peers_db,
             peer_syncs: self.peer_syncs,
             restarts: std::mem::take(&mut self.restarts),

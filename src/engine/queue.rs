@@ -1,12 +1,11 @@
-//! The event queue: a priority queue ordered by `(tick, phase, sequence number)`.
+//! The event queue: events come out ordered by `(tick, phase, sequence number)`.
 //!
-//! The sequence number grows with every push, so two events at the same tick and phase come out
-//! in the order they were pushed, whatever the heap's internal layout. Phases fix the order of
-//! kinds of work within one tick (see [`Phase`]).
+//! The sequence number is the push order, so two events at the same tick and phase come out in
+//! the order they were pushed. Phases fix the order of kinds of work within one tick (see
+//! [`Phase`]). Integer ticks allow a bucket queue instead of a heap (see [`EventQueue`]).
 
 use super::time::Tick;
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, VecDeque};
 
 /// The fixed order of work inside one tick.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -23,48 +22,43 @@ pub enum Phase {
     Snapshot = 4,
 }
 
-struct Entry<E> {
-    tick: Tick,
-    phase: Phase,
-    seq: u64,
-    event: E,
+/// Number of phases.
+const PHASES: usize = 5;
+
+/// The events of one tick, one FIFO per phase.
+struct Slot<E> {
+    phases: [VecDeque<E>; PHASES],
 }
 
-impl<E> Entry<E> {
-    fn key(&self) -> (Tick, Phase, u64) {
-        (self.tick, self.phase, self.seq)
+impl<E> Slot<E> {
+    fn new() -> Self {
+        Self {
+            phases: std::array::from_fn(|_| VecDeque::new()),
+        }
     }
-}
 
-impl<E> PartialEq for Entry<E> {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-impl<E> Eq for Entry<E> {}
-impl<E> PartialOrd for Entry<E> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<E> Ord for Entry<E> {
-    /// Reversed, so that the max-heap pops the smallest key first.
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.key().cmp(&self.key())
+    fn is_empty(&self) -> bool {
+        self.phases.iter().all(VecDeque::is_empty)
     }
 }
 
-/// A min-queue of events keyed by `(tick, phase, seq)`.
+/// A min-queue of events keyed by `(tick, phase, seq)`: a bucket per pending tick (in a B-tree
+/// keyed by tick, so idle ticks cost nothing), a FIFO per phase inside it. Pushes are in
+/// sequence order, so the FIFO order is the sequence order: the same order as a heap on
+/// `(tick, phase, seq)`, without comparing or moving events.
 pub struct EventQueue<E> {
-    heap: BinaryHeap<Entry<E>>,
-    next_seq: u64,
+    ticks: BTreeMap<Tick, Slot<E>>,
+    /// Emptied slots, kept for reuse (their queues keep their capacity).
+    spare: Vec<Slot<E>>,
+    len: usize,
 }
 
 impl<E> Default for EventQueue<E> {
     fn default() -> Self {
         Self {
-            heap: BinaryHeap::new(),
-            next_seq: 0,
+            ticks: BTreeMap::new(),
+            spare: Vec::new(),
+            len: 0,
         }
     }
 }
@@ -72,41 +66,66 @@ impl<E> Default for EventQueue<E> {
 impl<E> EventQueue<E> {
     /// Schedules `event` at `tick` in `phase`.
     pub fn push(&mut self, tick: Tick, phase: Phase, event: E) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.heap.push(Entry {
-            tick,
-            phase,
-            seq,
-            event,
-        });
+        let spare = &mut self.spare;
+        self.ticks
+            .entry(tick)
+            .or_insert_with(|| spare.pop().unwrap_or_else(Slot::new))
+            .phases[phase as usize]
+            .push_back(event);
+        self.len += 1;
     }
 
     /// The tick of the next event, if any.
     pub fn peek_tick(&self) -> Option<Tick> {
-        self.heap.peek().map(|e| e.tick)
+        self.ticks.first_key_value().map(|(&t, _)| t)
     }
 
     /// Removes and returns the next event in `(tick, phase, seq)` order.
     pub fn pop(&mut self) -> Option<(Tick, Phase, E)> {
-        self.heap.pop().map(|e| (e.tick, e.phase, e.event))
+        let mut entry = self.ticks.first_entry()?;
+        let tick = *entry.key();
+        let slot = entry.get_mut();
+        let p = slot
+            .phases
+            .iter()
+            .position(|q| !q.is_empty())
+            .expect("slots in the map are never empty");
+        let event = slot.phases[p].pop_front().expect("non-empty");
+        if slot.is_empty() {
+            let slot = entry.remove();
+            if self.spare.len() < 64 {
+                self.spare.push(slot);
+            }
+        }
+        self.len -= 1;
+        Some((tick, PHASE_ORDER[p], event))
     }
 
     /// Number of events still queued.
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.len
     }
 
     /// Whether no event is queued.
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len == 0
     }
 
-    /// The queued events, in no particular order.
+    /// The queued events, in order.
     pub fn iter(&self) -> impl Iterator<Item = &E> {
-        self.heap.iter().map(|e| &e.event)
+        self.ticks
+            .values()
+            .flat_map(|s| s.phases.iter().flat_map(|q| q.iter()))
     }
 }
+
+const PHASE_ORDER: [Phase; PHASES] = [
+    Phase::Membership,
+    Phase::Append,
+    Phase::Arrival,
+    Phase::Step,
+    Phase::Snapshot,
+];
 
 #[cfg(test)]
 mod tests {
@@ -139,5 +158,35 @@ mod tests {
         let order: Vec<u32> = std::iter::from_fn(|| q.pop().map(|(_, _, e)| e)).collect();
         assert_eq!(order, (0..1000).collect::<Vec<_>>());
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn matches_a_heap_on_tick_phase_seq_for_interleaved_pushes_and_pops() {
+        // A reference: a sorted list of (tick, phase, seq).
+        let phases = PHASE_ORDER;
+        let mut q = EventQueue::default();
+        let mut reference: Vec<(Tick, Phase, u64)> = Vec::new();
+        let mut x = 12345u64;
+        let mut seq = 0u64;
+        let mut now = 0;
+        for round in 0..5000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            if x >> 62 != 0 || reference.is_empty() {
+                // Push at or after the current tick (as the engine does).
+                let tick = now + (x >> 40) % 7;
+                let phase = phases[((x >> 20) % 5) as usize];
+                q.push(tick, phase, seq);
+                reference.push((tick, phase, seq));
+                seq += 1;
+            } else {
+                reference.sort();
+                let (t, p, s) = reference.remove(0);
+                assert_eq!(q.pop(), Some((t, p, s)), "round {round}");
+                now = t;
+            }
+            assert_eq!(q.len(), reference.len());
+        }
     }
 }

@@ -351,7 +351,7 @@ pub struct SyncNode {
     /// Per group, the peers we share it with (sorted); sorted by group.
     sharing: Vec<(GroupId, Vec<NodeId>)>,
     /// Held messages in the order this node got them.
-    messages: IndexMap<MsgRef, Held>,
+    messages: IndexMap<MsgRef, Held, crate::ids::IdBuildHasher>,
     /// Messages wanted but not held.
     wanted: BTreeMap<MsgRef, Wanted>,
     /// Per peer, ids offered and not yet acked or requested (oldest first).
@@ -379,7 +379,7 @@ impl SyncNode {
             config,
             rng,
             sharing: Vec::new(),
-            messages: IndexMap::new(),
+            messages: IndexMap::default(),
             wanted: BTreeMap::new(),
             offered: BTreeMap::new(),
             due: BinaryHeap::new(),
@@ -491,6 +491,55 @@ impl SyncNode {
     /// The node's counters.
     pub fn stats(&self) -> &SyncStats {
         &self.stats
+    }
+
+    /// Records of held messages plus request records, for memory accounting.
+    pub fn record_count(&self) -> u64 {
+        let held: usize = self.messages.values().map(|h| h.records.len()).sum();
+        let asked: usize = self.wanted.values().map(|w| w.requests.len()).sum();
+        (held + asked) as u64
+    }
+
+    /// Heap bytes held by this state machine, counted from the capacities of its containers
+    /// (B-tree nodes counted at their entries' size; allocator overhead not included).
+    pub fn heap_bytes(&self) -> u64 {
+        use std::mem::size_of;
+        let mut b =
+            self.messages.capacity() * (size_of::<(u64, MsgRef, Held)>() + size_of::<usize>() + 1);
+        b += self
+            .messages
+            .values()
+            .map(|h| h.records.capacity() * size_of::<Record>())
+            .sum::<usize>();
+        b += self.wanted.len() * size_of::<(MsgRef, Wanted)>();
+        b += self
+            .wanted
+            .values()
+            .map(|w| {
+                w.holders.capacity() * size_of::<NodeId>()
+                    + w.requests.capacity() * size_of::<RequestRecord>()
+            })
+            .sum::<usize>();
+        b += self
+            .offered
+            .values()
+            .map(|q| size_of::<(NodeId, VecDeque<MsgRef>)>() + q.capacity() * size_of::<MsgRef>())
+            .sum::<usize>();
+        b += self.due.capacity() * size_of::<Reverse<(Tick, DueKind, MsgRef, NodeId)>>();
+        b += self.acks_due.capacity() * size_of::<(MsgRef, NodeId)>();
+        b += self.ephemeral_out.capacity() * size_of::<MsgRef>();
+        b += self
+            .waiting
+            .values()
+            .map(|v| size_of::<(MsgRef, Vec<MsgRef>)>() + v.capacity() * size_of::<MsgRef>())
+            .sum::<usize>();
+        b += self.last_heard.len() * size_of::<(NodeId, Tick)>();
+        b += self
+            .sharing
+            .iter()
+            .map(|(_, v)| size_of::<(GroupId, Vec<NodeId>)>() + v.capacity() * size_of::<NodeId>())
+            .sum::<usize>();
+        b as u64
     }
 
     /// The sync-state table: every held message (in the order the node got it), its group and

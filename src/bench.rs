@@ -1,0 +1,207 @@
+//! The benchmark workloads of `sim bench` and how they are measured.
+//!
+//! Each workload is a scenario built in code from a fixed seed (so every machine runs the same
+//! one; `sim bench NAME --write-scenario FILE` writes it out). A measurement times the engine
+//! alone (`engine::run_with` on a validated plan), not validation or output files, and reports
+//! simulated ticks, events and packets, their rates, the process's peak resident memory, and the
+//! sync state's bytes per record.
+//!
+//! | name | workload |
+//! |---|---|
+//! | `seed_scale` | the seed PoC's batch model at its scale: 30 fully meshed nodes, node 0 always on, the others processing half the packets they receive, 100 messages each over 2000 ticks, record packing, ACK on receipt, fixed backoff of 2 ticks |
+//! | `large` | 10,000 nodes in 200 groups of 50, each group sharing along its own random 8-regular graph; Markov availability, store-and-forward, payload packing, exponential backoff, 100,000 messages by Poisson traffic over one hour |
+//! | `medium` | as `large` with 1,000 nodes in 20 groups and 10,000 messages (for profiling) |
+//! | `huge` | as `large` with 100,000 nodes in 2,000 groups and 200,000 messages |
+//! | `sparse` | 10 nodes over 10^9 ticks with 100 messages spread across them |
+
+use crate::engine::rng::{self, Stream};
+use crate::engine::time::Tick;
+use serde_json::{Value, json};
+
+/// The workload names, in the order `sim bench` runs them.
+pub const NAMES: [&str; 4] = ["seed_scale", "sparse", "large", "huge"];
+
+/// The scenario of workload `name`, or `None` for an unknown name.
+pub fn scenario(name: &str) -> Option<Value> {
+    Some(match name {
+        "seed_scale" => seed_scale(),
+        "sparse" => sparse(),
+        "medium" => grouped("medium", 20, 10_000),
+        "large" => grouped("large", 200, 100_000),
+        "huge" => grouped("huge", 2_000, 200_000),
+        _ => return None,
+    })
+}
+
+fn seed_scale() -> Value {
+    let nodes: Vec<Value> = (0..30)
+        .map(|i| {
+            let p = if i == 0 { 1.0 } else { 0.5 };
+            json!({"name": format!("n{i}"), "availability": {"kind": "reliability", "p": p}})
+        })
+        .collect();
+    let names: Vec<String> = (0..30).map(|i| format!("n{i}")).collect();
+    // 100 messages per node, spread evenly over the 2000 ticks, staggered between nodes.
+    let mut appends = Vec::new();
+    for k in 0..100u64 {
+        for i in 0..30u64 {
+            appends.push(json!({
+                "node": format!("n{i}"), "tick": k * 20 + i % 20, "group": "all",
+                "body": format!("n{i} message {k}")
+            }));
+        }
+    }
+    json!({
+        "name": "bench_seed_scale",
+        "description": "The seed PoC's batch model at its scale (see src/bench.rs).",
+        "seed": 1, "tick_ms": 1000, "duration": 2000,
+        "nodes": nodes,
+        "groups": [{"name": "all", "members": names}],
+        "links": {"latency": {"kind": "fixed", "delay": 1}},
+        "sync": {"mode": "batch", "packing": "record", "ack": "immediate",
+                 "backoff": {"kind": "fixed", "interval": 2}, "forwarding": false},
+        "workload": {"appends": appends}
+    })
+}
+
+fn sparse() -> Value {
+    let names: Vec<String> = (0..10).map(|i| format!("n{i}")).collect();
+    let appends: Vec<Value> = (0..100u64)
+        .map(|k| {
+            json!({"node": format!("n{}", k % 10), "tick": k * 10_000_000 + 1, "group": "all",
+                   "body": format!("message {k}")})
+        })
+        .collect();
+    json!({
+        "name": "bench_sparse",
+        "description": "10^9 ticks, a few hundred events (see src/bench.rs).",
+        "seed": 1, "tick_ms": 1, "duration": 1_000_000_000u64,
+        "nodes": names.iter().map(|n| json!({"name": n})).collect::<Vec<_>>(),
+        "groups": [{"name": "all", "members": names}],
+        "links": {"latency": {"kind": "fixed", "delay": 5}},
+        "sync": {"mode": "batch", "packing": "record", "ack": "immediate",
+                 "backoff": {"kind": "fixed", "interval": 20}},
+        "workload": {"appends": appends}
+    })
+}
+
+/// A uniformly random `k`-regular graph on `n` nodes, as index pairs (the `random_regular`
+/// topology's generator).
+fn regular_graph(n: usize, k: usize, rng: &mut Stream) -> Vec<(usize, usize)> {
+    crate::net::topology::random_regular(n as u32, k as u32, rng)
+        .expect("an 8-regular graph on 50 nodes exists")
+        .into_iter()
+        .map(|(a, b)| (a.idx(), b.idx()))
+        .collect()
+}
+
+/// `groups` groups of 50 nodes, each sharing along its own random 8-regular graph.
+fn grouped(name: &str, groups: usize, messages: u64) -> Value {
+    const SIZE: usize = 50;
+    const DURATION: u64 = 3600;
+    let mut rng = rng::stream(8, "bench/graphs");
+    let mut links = Vec::with_capacity(groups * SIZE * 4);
+    let mut group_docs = Vec::with_capacity(groups);
+    let mut generators = Vec::with_capacity(groups);
+    let per_node = messages as f64 / (groups * SIZE) as f64;
+    for g in 0..groups {
+        let members: Vec<String> = (0..SIZE).map(|i| format!("n-{}", g * SIZE + i)).collect();
+        for (a, b) in regular_graph(SIZE, 8, &mut rng) {
+            links.push(json!({"between": [members[a], members[b]]}));
+        }
+        generators.push(json!({
+            "nodes": members, "group": format!("g{g}"),
+            "mean_interval": DURATION as f64 / per_node, "body_bytes": {"kind": "fixed", "bytes": 200}
+        }));
+        group_docs.push(json!({"name": format!("g{g}"), "members": members}));
+    }
+    json!({
+        "name": format!("bench_{name}"),
+        "description": "Groups of 50 sharing along random 8-regular graphs (see src/bench.rs).",
+        "seed": 1, "tick_ms": 1000, "duration": DURATION,
+        "templates": {"phone": {"availability": {"kind": "markov", "mean_on": 600, "mean_off": 300}}},
+        "nodes": [{"name": "n", "template": "phone", "count": groups * SIZE}],
+        "groups": group_docs,
+        "links": {
+            "topology": {"kind": "explicit"},
+            "latency": {"kind": "uniform", "min": 1, "max": 3},
+            "loss": {"kind": "bernoulli", "p": 0.01},
+            "list": links
+        },
+        "sync": {"mode": "batch", "packing": "payload", "forwarding": true,
+                 "backoff": {"kind": "exponential", "base": 2, "factor": 2, "max": 600}},
+        "workload": {"generators": generators}
+    })
+}
+
+/// What one measured run gives.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Figures {
+    /// The workload.
+    pub name: String,
+    /// Nodes.
+    pub nodes: u64,
+    /// Simulated ticks.
+    pub ticks: Tick,
+    /// Events processed.
+    pub events: u64,
+    /// Packets sent.
+    pub packets: u64,
+    /// Messages delivered.
+    pub delivered: u64,
+    /// Wall time of the engine run, in seconds.
+    pub seconds: f64,
+    /// Events per second of wall time.
+    pub events_per_second: f64,
+    /// Packets per second of wall time.
+    pub packets_per_second: f64,
+    /// Sync records at the end of the run, over all nodes.
+    pub records: u64,
+    /// Heap bytes held by all sync state machines at the end, per record.
+    pub bytes_per_record: Option<f64>,
+    /// Peak resident memory of the process (VmHWM), in bytes, where the system reports it.
+    pub peak_rss_bytes: Option<u64>,
+    /// The run's fingerprint (the same on every machine).
+    pub fingerprint: String,
+}
+
+/// The process's peak resident set size, from `/proc/self/status` (Linux).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_workload_is_a_valid_scenario_and_the_same_each_time() {
+        for name in ["seed_scale", "sparse"] {
+            let doc = scenario(name).unwrap();
+            assert_eq!(doc, scenario(name).unwrap());
+            crate::scenario::parse(name, &doc.to_string(), &[], None).unwrap();
+        }
+        assert!(scenario("nope").is_none());
+    }
+
+    #[test]
+    fn the_group_graphs_are_8_regular_and_simple() {
+        let mut rng = rng::stream(8, "bench/graphs");
+        let edges = regular_graph(50, 8, &mut rng);
+        assert_eq!(edges.len(), 200);
+        let mut degree = [0; 50];
+        for &(a, b) in &edges {
+            assert!(a < b);
+            degree[a] += 1;
+            degree[b] += 1;
+        }
+        assert!(degree.iter().all(|&d| d == 8));
+        let doc = grouped("small", 3, 300);
+        let plan = crate::scenario::parse("small", &doc.to_string(), &[], None).unwrap();
+        assert_eq!(plan.nodes.len(), 150);
+        assert_eq!(plan.links.len(), 600);
+    }
+}

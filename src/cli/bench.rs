@@ -1,0 +1,180 @@
+//! `sim bench [NAME]`: runs the benchmark workloads of [`crate::bench`] and prints their figures.
+
+use super::CliError;
+use crate::bench::{self, Figures};
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub(super) struct BenchArgs {
+    /// The workload: seed_scale, sparse, large, huge, or sweep (the same sweep with -j 1 and
+    /// -j 2). Default: seed_scale, sparse, large and sweep, each in its own process (so that
+    /// each peak memory figure is its own); huge runs only when named.
+    name: Option<String>,
+    /// Write the workload's scenario to this file instead of running it.
+    #[arg(long, value_name = "FILE")]
+    write_scenario: Option<PathBuf>,
+    /// Print the figures as one JSON object per workload.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(super) fn bench(args: BenchArgs) -> Result<(), CliError> {
+    let Some(name) = args.name.as_deref() else {
+        return all(args.json);
+    };
+    if name == "sweep" {
+        return sweep(args.json);
+    }
+    let doc = bench::scenario(name).ok_or_else(|| {
+        CliError::Usage(format!(
+            "bench {name}: unknown workload (expected one of {}, sweep)",
+            bench::NAMES.join(", ")
+        ))
+    })?;
+    if let Some(file) = &args.write_scenario {
+        let mut text = serde_json::to_vec_pretty(&doc).expect("a scenario serializes");
+        text.push(b'\n');
+        std::fs::write(file, text).map_err(|source| {
+            CliError::Output(crate::report::OutputError::Io {
+                path: file.clone(),
+                source,
+            })
+        })?;
+        return Ok(());
+    }
+    let plan = crate::scenario::parse(&format!("bench {name}"), &doc.to_string(), &[], None)?;
+    #[allow(clippy::disallowed_methods)] // wall time is what a benchmark measures
+    let started = std::time::Instant::now();
+    let output = crate::engine::run(&plan)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let summary = crate::metrics::summarize(&plan, &output);
+    let packets = summary.traffic.packets_sent;
+    let figures = Figures {
+        name: name.to_string(),
+        nodes: plan.nodes.len() as u64,
+        ticks: plan.duration,
+        events: output.events,
+        packets,
+        delivered: summary.delivery.delivered,
+        seconds,
+        events_per_second: output.events as f64 / seconds,
+        packets_per_second: packets as f64 / seconds,
+        records: output.sync_records,
+        bytes_per_record: (output.sync_records > 0)
+            .then(|| output.sync_heap_bytes as f64 / output.sync_records as f64),
+        peak_rss_bytes: bench::peak_rss_bytes(),
+        fingerprint: output.fingerprint.clone(),
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&figures).expect("serializes")
+        )?;
+    } else {
+        writeln!(out, "{}", line(&figures))?;
+    }
+    Ok(())
+}
+
+fn line(f: &Figures) -> String {
+    let mib = |b: u64| format!("{:.0} MiB", b as f64 / (1 << 20) as f64);
+    format!(
+        "{}: {} nodes, {} ticks, {} events, {} packets, {} delivered in {:.3} s: {:.2} M events/s, {:.2} M packets/s; {} sync records, {}; peak RSS {}; fingerprint {}",
+        f.name,
+        f.nodes,
+        f.ticks,
+        f.events,
+        f.packets,
+        f.delivered,
+        f.seconds,
+        f.events_per_second / 1e6,
+        f.packets_per_second / 1e6,
+        f.records,
+        f.bytes_per_record
+            .map(|b| format!("{b:.1} bytes per record"))
+            .unwrap_or_else(|| "no records".into()),
+        f.peak_rss_bytes.map(mib).unwrap_or_else(|| "n/a".into()),
+        f.fingerprint
+    )
+}
+
+/// Each default workload in a child process of this program.
+fn all(json: bool) -> Result<(), CliError> {
+    let exe = std::env::current_exe()?;
+    for name in ["seed_scale", "sparse", "large", "sweep"] {
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.arg("bench").arg(name);
+        if json {
+            cmd.arg("--json");
+        }
+        let status = cmd.status()?;
+        if !status.success() {
+            return Err(CliError::Usage(format!(
+                "bench {name}: the workload failed ({status})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The same sweep (batch_payload.json over 32 seeds) with 1 and with 2 worker threads.
+fn sweep(json: bool) -> Result<(), CliError> {
+    let tmp = std::env::temp_dir().join(format!("syncsim-bench-sweep-{}", std::process::id()));
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| CliError::Output(crate::report::OutputError::Io { path, source })
+    };
+    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    let scenario = tmp.join("batch_payload.json");
+    std::fs::write(
+        &scenario,
+        include_str!("../../scenarios/batch_payload.json"),
+    )
+    .map_err(io(&scenario))?;
+    let file = tmp.join("sweep.json");
+    std::fs::write(
+        &file,
+        r#"{"name": "bench_sweep", "scenario": "batch_payload.json", "replications": 32, "base_seed": 1}"#,
+    )
+    .map_err(io(&file))?;
+    let sweep = crate::experiment::Sweep::load(&file)?;
+    let mut rates = Vec::new();
+    for jobs in [1usize, 2] {
+        let out = tmp.join(format!("j{jobs}"));
+        let opts = crate::experiment::runner::SweepOptions {
+            jobs,
+            out: out.clone(),
+            selection: crate::experiment::runner::Selection::default(),
+            resume: false,
+            progress: &|_, _| {},
+        };
+        #[allow(clippy::disallowed_methods)] // wall time is what a benchmark measures
+        let started = std::time::Instant::now();
+        let outcome = crate::experiment::runner::run_sweep(&sweep, &opts)?;
+        let seconds = started.elapsed().as_secs_f64();
+        rates.push((jobs, outcome.computed, seconds));
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    let (_, runs, one) = rates[0];
+    let (_, _, two) = rates[1];
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({"name": "sweep", "runs": runs, "seconds_j1": one, "seconds_j2": two, "speedup": one / two})
+        )?;
+    } else {
+        writeln!(
+            out,
+            "sweep: {runs} runs of batch_payload.json: -j 1 {one:.2} s ({:.1} runs/s), -j 2 {two:.2} s ({:.1} runs/s): {:.2}x",
+            runs as f64 / one,
+            runs as f64 / two,
+            one / two
+        )?;
+    }
+    Ok(())
+}
