@@ -314,14 +314,48 @@ impl Sweep {
         }
         let base = file.parent().unwrap_or(Path::new("."));
         let scenario_path = base.join(&spec.scenario);
-        let scenario_text =
-            std::fs::read_to_string(&scenario_path).map_err(|source| InputError::Read {
-                file: scenario_path.display().to_string(),
-                source,
-            })?;
+        let scenario_text = std::fs::read_to_string(&scenario_path).map_err(|source| {
+            invalid(
+                &label,
+                "scenario",
+                format!(
+                    "cannot read the base scenario {}: {source}",
+                    scenario_path.display()
+                ),
+            )
+        })?;
         // The base scenario must load, and with every parameter's first and last value.
         let scenario_label = scenario_path.display().to_string();
         let plan_hash = crate::scenario::parse(&scenario_label, &scenario_text, &[], None)?.hash;
+        // Each parameter alone first, so that a refusal names the sweep file and the parameter.
+        for (i, (p, v)) in spec.parameters.iter().zip(&values).enumerate() {
+            for value in [&v[0], &v[v.len() - 1]] {
+                let set = format!("{}={}", p.path, value);
+                if let Err(e) = crate::scenario::parse(
+                    &scenario_label,
+                    &scenario_text,
+                    std::slice::from_ref(&set),
+                    None,
+                ) {
+                    let why = match e {
+                        InputError::Invalid { path, msg, .. } => {
+                            let msg = match msg.find(" (the value comes from --set") {
+                                Some(k) => msg[..k].to_string(),
+                                None => msg,
+                            };
+                            format!("at `{path}`: {msg}")
+                        }
+                        InputError::Set { msg, .. } => msg,
+                        other => other.to_string(),
+                    };
+                    return Err(invalid(
+                        &label,
+                        &format!("parameters[{i}]"),
+                        format!("{set} does not fit the base scenario {scenario_label}: {why}"),
+                    ));
+                }
+            }
+        }
         for pick in [0usize, usize::MAX] {
             let sets: Vec<String> = spec
                 .parameters
