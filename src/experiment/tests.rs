@@ -128,7 +128,7 @@ fn bad_sweep_files_are_refused_with_their_path() {
                 b["scenario"] = "nope.json".into();
                 b
             },
-            "nope.json: cannot read the file",
+            "at `scenario`: cannot read the base scenario",
         ),
         (
             {
@@ -145,7 +145,7 @@ fn bad_sweep_files_are_refused_with_their_path() {
                     serde_json::json!([{"path": "nodes.B.availability.p", "values": [0.5, 1.5]}]);
                 b
             },
-            "expected a probability in [0, 1], got 1.5 (the value comes from --set nodes.B.availability.p=1.5)",
+            "at `parameters[0]`: nodes.B.availability.p=1.5 does not fit the base scenario",
         ),
         (
             {

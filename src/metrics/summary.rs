@@ -279,6 +279,8 @@ pub struct NodeSummary {
     pub messages_held: u64,
     /// Messages refused because the sender does not share their group with this node.
     pub messages_refused: u64,
+    /// Offers ignored because the sender does not share their group with this node.
+    pub offers_refused: u64,
 }
 
 /// The contents of `summary.json`.
@@ -560,6 +562,7 @@ pub fn summarize(plan: &Plan, run: &RunOutput) -> Summary {
                     packets_lost_offline: c.packets_lost_offline,
                     messages_held: run.tables_end[i].len() as u64,
                     messages_refused: run.sync_stats[i].refused,
+                    offers_refused: run.sync_stats[i].offers_refused,
                 },
             )
         })

@@ -325,6 +325,9 @@ pub struct SyncStats {
     pub duplicates: u64,
     /// MESSAGE items refused because the sender does not share the group with us.
     pub refused: u64,
+    /// OFFER items ignored because the sender does not share the group with us (no request
+    /// goes to a peer outside the group).
+    pub offers_refused: u64,
     /// ACK items received for which we have no record.
     pub unexpected_acks: u64,
     /// REQUEST items for messages we do not hold or do not share with the requester.
@@ -619,7 +622,13 @@ impl SyncNode {
             match item {
                 Item::Ack(msg) => self.on_ack(msg, from),
                 Item::Request(msg) => self.on_request(now, msg, from, catalog),
-                Item::Offer(msg) => self.on_offer(now, msg, from),
+                Item::Offer(msg) => {
+                    if self.shares(catalog[msg.idx()].group, from) {
+                        self.on_offer(now, msg, from)
+                    } else {
+                        self.stats.offers_refused += 1;
+                    }
+                }
                 Item::Message(msg) => self.on_message(now, from, msg, catalog, out),
             }
         }
@@ -898,6 +907,10 @@ impl SyncNode {
         let mut requests_now: Vec<(NodeId, Item)> = Vec::new();
         for (peer, queue) in std::mem::take(&mut self.offered) {
             for msg in queue {
+                if !self.shares(catalog[msg.idx()].group, peer) {
+                    // The peer stopped sharing the group since it offered: forget the offer.
+                    continue;
+                }
                 if self.holds(msg) {
                     if let Some(r) = self.record_mut(msg, peer) {
                         r.hold = true;
@@ -970,6 +983,12 @@ impl SyncNode {
         ready.dedup();
         for (kind, msg, peer) in ready {
             match kind {
+                DueKind::Request if !self.shares(catalog[msg.idx()].group, peer) => {
+                    // The peer stopped sharing the group: no more requests to it.
+                    let w = self.wanted.get_mut(&msg).expect("live");
+                    w.requests.retain(|r| r.peer != peer);
+                    w.holders.retain(|&h| h != peer);
+                }
                 DueKind::Request => {
                     let w = self.wanted.get_mut(&msg).expect("live");
                     let i = w

@@ -568,3 +568,139 @@ fn table_lists_messages_in_the_order_the_node_got_them() {
     let order: Vec<MsgRef> = a.table().map(|(m, _, _)| m).collect();
     assert_eq!(order, [M1, M]);
 }
+
+// ---- arbitrary input sequences (proptest) ----
+
+mod arbitrary {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Append(u32),
+        Receive(u32, Vec<(u8, u32)>),
+        Step(u64),
+        Share(Vec<bool>),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u32..3).prop_map(Op::Append),
+            (0u32..4, prop::collection::vec((0u8..4, 0u32..3), 1..5))
+                .prop_map(|(p, items)| Op::Receive(p, items)),
+            (0u64..6).prop_map(Op::Step),
+            prop::collection::vec(prop::bool::ANY, 4).prop_map(Op::Share),
+        ]
+    }
+
+    fn config() -> impl Strategy<Value = SyncConfig> {
+        (
+            prop::bool::ANY,
+            prop::bool::ANY,
+            prop::bool::ANY,
+            prop::bool::ANY,
+        )
+            .prop_map(|(interactive, payload, immediate, forwarding)| SyncConfig {
+                mode: if interactive {
+                    Mode::Interactive
+                } else {
+                    Mode::Batch
+                },
+                packing: if payload {
+                    Packing::Payload
+                } else {
+                    Packing::Record
+                },
+                ack: if immediate {
+                    AckTiming::Immediate
+                } else {
+                    AckTiming::Step
+                },
+                forwarding,
+                ..SyncConfig::default()
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+        /// Any sequence of appends, packets (from sharing peers or strangers, any items, any
+        /// order), steps and sharing changes: no panic; sends go only to peers sharing the
+        /// group; a message is never sent to a peer known to hold it unless it asked; records
+        /// exist only for current sharing peers.
+        #[test]
+        fn the_state_machine_keeps_its_invariants(config in config(), ops in prop::collection::vec(op(), 1..60)) {
+            let mut n = node(A, config);
+            let cat = catalog();
+            let mut now = 0;
+            let mut out = Vec::new();
+            for op in ops {
+                out.clear();
+                match op {
+                    Op::Append(m) => {
+                        if !n.holds(MsgRef(m)) {
+                            n.append(now, MsgRef(m), &cat);
+                        }
+                    }
+                    Op::Receive(p, items) => {
+                        let items: Vec<Item> = items
+                            .into_iter()
+                            .map(|(k, m)| match k {
+                                0 => Item::Ack(MsgRef(m)),
+                                1 => Item::Offer(MsgRef(m)),
+                                2 => Item::Request(MsgRef(m)),
+                                _ => Item::Message(MsgRef(m)),
+                            })
+                            .collect();
+                        let packet = if items.len() == 1 {
+                            Packet::Record(items[0])
+                        } else {
+                            Packet::Payload(items.into_boxed_slice())
+                        };
+                        n.handle_packet(now, NodeId(p + 1), &packet, &cat, &mut out);
+                    }
+                    Op::Step(dt) => {
+                        now += dt;
+                        // What the node knew before the step: who holds what, who asked.
+                        let before: Vec<(MsgRef, NodeId, bool)> = n
+                            .table()
+                            .flat_map(|(m, _, rs)| {
+                                rs.iter().map(move |r| (m, r.peer, r.hold && !r.request))
+                            })
+                            .collect();
+                        n.step(now, &cat, &mut out);
+                        for o in &out {
+                            if let Output::Send { to, packet } = o {
+                                for item in packet.items() {
+                                    if let Item::Message(m) = item {
+                                        let held = before.iter().any(|&(bm, bp, h)| bm == *m && bp == *to && h);
+                                        prop_assert!(!held, "sent {:?} to {:?}, which holds it and did not ask", m, to);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Op::Share(who) => {
+                        let peers: Vec<NodeId> = (1..=3u32)
+                            .filter(|&p| who[p as usize])
+                            .map(NodeId)
+                            .collect();
+                        n.set_sharing(now, G, peers);
+                    }
+                }
+                let sharing = n.sharing(G).to_vec();
+                for o in &out {
+                    if let Output::Send { to, .. } = o {
+                        prop_assert!(sharing.contains(to), "sent to {:?}, sharing {:?}", to, sharing);
+                    }
+                }
+                for (m, g, records) in n.table() {
+                    prop_assert_eq!(g, G);
+                    for r in records {
+                        prop_assert!(sharing.contains(&r.peer), "{:?} has a record for {:?}, sharing {:?}", m, r.peer, sharing);
+                    }
+                }
+            }
+        }
+    }
+}
