@@ -152,6 +152,12 @@ proptest! {
         let again = run(&reversed(&doc));
         prop_assert_eq!(&again.summary.fingerprint, &s.fingerprint);
         prop_assert_eq!(&again.files["summary.json"], &r.files["summary.json"]);
+        // The engine's own invariant checks pass, and checking changes no output.
+        let plan = syncsim::scenario::parse("prop.json", &doc.to_string(), &[], None).unwrap();
+        let options = syncsim::engine::RunOptions { check_invariants: true, ..Default::default() };
+        let checked = syncsim::try_simulate(&plan, &options);
+        prop_assert!(checked.is_ok(), "{:?}", checked.err());
+        prop_assert!(checked.unwrap().files == r.files);
         // A repeated run is identical, file for file.
         let repeat = run(&doc);
         let a: BTreeMap<_, _> = r.files.iter().collect();

@@ -18,6 +18,10 @@ pub(super) struct RunArgs {
     /// Also print every node's sync-state table at the end, as the seed PoC does.
     #[arg(long)]
     tables: bool,
+    /// Check the protocol invariants during the run and stop at the first violation, naming the
+    /// tick, node, peer and message (exit 1). Slower; the outputs are the same.
+    #[arg(long)]
+    check_invariants: bool,
     /// Start the peer stores from an earlier run's peer database (its peers.sqlite) instead of
     /// empty: each node starts with the uuid and peers it had last synced there.
     #[arg(long, value_name = "DB")]
@@ -46,6 +50,7 @@ pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
             Some(_) => Some(working_db_path(&dir)?),
             None => None,
         },
+        check_invariants: args.check_invariants,
     };
     let output = crate::engine::run_with(&plan, &options, &mut |tick| {
         if let Some(b) = &bar {

@@ -152,6 +152,9 @@ pub enum EngineError {
         #[source]
         source: rusqlite::Error,
     },
+    /// `--check-invariants`: an invariant broke (the message names tick, node, peer, message).
+    #[error("invariant violated: {0}")]
+    Invariant(String),
     /// The peer database file could not be read back.
     #[error("{path}: {source}")]
     Io {
@@ -168,6 +171,12 @@ pub struct RunOptions {
     /// read into [`RunOutput::peers_db`] and removed when the run ends; a run killed mid-way
     /// leaves it with every completed sync.
     pub peers_db: Option<std::path::PathBuf>,
+    /// Check the protocol invariants as the run goes and stop at the first violation
+    /// ([`EngineError::Invariant`]): a node sends only to peers sharing the item's group, never
+    /// sends a message to a peer whose hold flag is set, keeps records only for peers sharing
+    /// the group, delivers each message at most once, and a packet's counted bytes equal its
+    /// encoded `Payload` size.
+    pub check_invariants: bool,
 }
 
 const TAG_APPEND: u64 = 1;
@@ -351,8 +360,12 @@ struct Sim<'p> {
     peer_syncs: u64,
     restarts: Vec<Restart>,
     peers_loaded: Vec<Option<u64>>,
-    /// The first error of the peer database; the run stops at it.
+    /// The first error of the peer database or invariant violation; the run stops at it.
     error: Option<EngineError>,
+    /// Whether to check invariants (`RunOptions::check_invariants`).
+    check: bool,
+    /// With `check`: (node, message) pairs delivered so far.
+    delivered_pairs: std::collections::HashSet<(NodeId, MsgRef), crate::ids::IdBuildHasher>,
 }
 
 /// Runs `plan` to its end.
@@ -382,6 +395,7 @@ pub fn run_with(
         }
     };
     let mut sim = Sim::new(plan, db);
+    sim.check = options.check_invariants;
     sim.run(progress);
     sim.finish()
 }
@@ -520,6 +534,8 @@ impl<'p> Sim<'p> {
             restarts: Vec::new(),
             peers_loaded: vec![None; plan.nodes.len()],
             error: None,
+            check: false,
+            delivered_pairs: Default::default(),
         };
         if plan.rpc.enabled {
             for (i, n) in plan.nodes.iter().enumerate() {
@@ -1277,16 +1293,132 @@ impl<'p> Sim<'p> {
         self.fp.event(TAG_STEP, &[now, node.0 as u64]);
         self.trace.step(self.plan, now, node);
         let mut out = std::mem::take(&mut self.out);
+        let requested: Vec<(MsgRef, NodeId)> = if self.check {
+            self.nodes[node.idx()]
+                .sync
+                .table()
+                .flat_map(|(m, _, rs)| rs.iter().filter(|r| r.request).map(move |r| (m, r.peer)))
+                .collect()
+        } else {
+            Vec::new()
+        };
         self.nodes[node.idx()]
             .sync
             .step(now, &self.catalog, &mut out);
-        self.apply(now, node, &mut out);
+        self.apply_checked(now, node, &mut out, &requested);
         self.out = out;
         self.reschedule(node, now);
     }
 
+    /// Checks a node's commands and state against the invariants (`--check-invariants`);
+    /// records the first violation, which stops the run.
+    fn check_outputs(
+        &mut self,
+        now: Tick,
+        node: NodeId,
+        out: &[Output],
+        requested: &[(MsgRef, NodeId)],
+    ) {
+        let name = |n: NodeId| self.plan.nodes[n.idx()].name.as_str();
+        let id = |m: MsgRef| crate::report::hex(&self.messages[m.idx()].id[..4]);
+        let sync = &self.nodes[node.idx()].sync;
+        let mut broken: Option<String> = None;
+        for o in out {
+            match o {
+                Output::Send { to, packet } => {
+                    let (mut acks, mut offers, mut requests, mut lens, mut counted) =
+                        (0, 0, 0, Vec::new(), 0usize);
+                    for &item in packet.items() {
+                        let m = item.msg();
+                        let group = self.catalog[m.idx()].group;
+                        if !sync.sharing(group).contains(to) {
+                            broken.get_or_insert(format!(
+                                "tick {now}: node {} sent {} {} to {}, which does not share group {:?}",
+                                name(node), item.kind().name(), id(m), name(*to), self.plan.groups[group.idx()].name
+                            ));
+                        }
+                        match item {
+                            Item::Ack(_) => {
+                                acks += 1;
+                                counted += wire::ack_entry_len();
+                            }
+                            Item::Offer(_) => {
+                                offers += 1;
+                                counted += wire::offer_entry_len();
+                            }
+                            Item::Request(_) => {
+                                requests += 1;
+                                counted += wire::request_entry_len();
+                            }
+                            Item::Message(_) => {
+                                let len = self.messages[m.idx()].encoded_len;
+                                lens.push(len);
+                                counted += wire::message_entry_len(len);
+                                // A requested message goes out even if held (PROTOCOLS.md step 4).
+                                if sync.record(m, *to).is_some_and(|r| r.hold)
+                                    && !requested.contains(&(m, *to))
+                                {
+                                    broken.get_or_insert(format!(
+                                        "tick {now}: node {} sent message {} to {}, whose hold flag is set and which did not request it",
+                                        name(node), id(m), name(*to)
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                    let encoded = wire::payload_len(acks, offers, requests, lens);
+                    if encoded != counted {
+                        broken.get_or_insert(format!(
+                            "tick {now}: node {} to {}: bytes counted {counted} but the encoded payload is {encoded} bytes",
+                            name(node), name(*to)
+                        ));
+                    }
+                }
+                Output::Deliver { msg, .. } => {
+                    if !self.delivered_pairs.insert((node, *msg)) {
+                        broken.get_or_insert(format!(
+                            "tick {now}: node {} delivered message {} twice",
+                            name(node),
+                            id(*msg)
+                        ));
+                    }
+                }
+            }
+        }
+        for (m, g, records) in sync.table() {
+            let sharing = sync.sharing(g);
+            if let Some(r) = records.iter().find(|r| !sharing.contains(&r.peer)) {
+                broken.get_or_insert(format!(
+                    "tick {now}: node {} has a record of message {} for {}, which does not share group {:?}",
+                    name(node), id(m), name(r.peer), self.plan.groups[g.idx()].name
+                ));
+                break;
+            }
+        }
+        if let Some(b) = broken
+            && self.error.is_none()
+        {
+            self.error = Some(EngineError::Invariant(b));
+        }
+    }
+
     /// Carries out a node's commands.
     fn apply(&mut self, now: Tick, node: NodeId, out: &mut Vec<Output>) {
+        self.apply_checked(now, node, out, &[]);
+    }
+
+    /// Carries out a node's commands; `requested` are its (message, peer) records that had the
+    /// request flag set before the step that produced them (for `--check-invariants`).
+    fn apply_checked(
+        &mut self,
+        now: Tick,
+        node: NodeId,
+        out: &mut Vec<Output>,
+        requested: &[(MsgRef, NodeId)],
+    ) {
+        if self.check {
+            self.check_outputs(now, node, out, requested);
+        }
         for o in out.drain(..) {
             match o {
                 Output::Send { to, packet } => self.send(now, node, to, Wire::Sync(packet)),
@@ -1534,5 +1666,86 @@ fn remove_db_files(path: &std::path::Path) {
         let mut p = path.as_os_str().to_owned();
         p.push(suffix);
         let _ = std::fs::remove_file(&p);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::sync::{Item, Packet};
+
+    /// A, B, C; group g shared by A and B only; A has appended one message.
+    fn sim(plan: &Plan) -> Sim<'_> {
+        let mut sim = Sim::new(plan, None);
+        sim.check = true;
+        sim
+    }
+
+    fn plan() -> Plan {
+        crate::scenario::parse(
+            "check.json",
+            r#"{"name": "check", "duration": 20,
+                "nodes": [{"name": "A"}, {"name": "B"}, {"name": "C"}],
+                "groups": [{"name": "g", "members": ["A", "B"]}],
+                "workload": {"appends": [{"node": "A", "tick": 0, "group": "g", "body": "hi"}]}}"#,
+            &[],
+            None,
+        )
+        .unwrap()
+    }
+
+    fn violation(sim: &Sim<'_>) -> String {
+        match &sim.error {
+            Some(EngineError::Invariant(m)) => m.clone(),
+            other => panic!("expected a violation, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn check_invariants_catches_a_send_outside_the_group_naming_tick_nodes_and_message() {
+        let plan = plan();
+        let mut s = sim(&plan);
+        s.run(&mut |_| {});
+        assert!(s.error.is_none(), "a correct run passes: {:?}", s.error);
+        let out = [Output::Send {
+            to: NodeId(2),
+            packet: Packet::Record(Item::Message(MsgRef(0))),
+        }];
+        s.check_outputs(7, NodeId(0), &out, &[]);
+        let m = violation(&s);
+        assert!(m.starts_with("tick 7: node A sent message "), "{m}");
+        assert!(m.ends_with("to C, which does not share group \"g\""), "{m}");
+    }
+
+    #[test]
+    fn check_invariants_catches_a_message_to_a_holder_that_did_not_ask() {
+        let plan = plan();
+        let mut s = sim(&plan);
+        s.run(&mut |_| {});
+        // By the end B has acked the message: A's record for B holds.
+        assert!(s.nodes[0].sync.record(MsgRef(0), NodeId(1)).unwrap().hold);
+        let out = [Output::Send {
+            to: NodeId(1),
+            packet: Packet::Record(Item::Message(MsgRef(0))),
+        }];
+        // Requested: allowed.
+        s.check_outputs(9, NodeId(0), &out, &[(MsgRef(0), NodeId(1))]);
+        assert!(s.error.is_none());
+        s.check_outputs(9, NodeId(0), &out, &[]);
+        assert!(violation(&s).contains("whose hold flag is set"));
+    }
+
+    #[test]
+    fn check_invariants_catches_a_second_delivery() {
+        let plan = plan();
+        let mut s = sim(&plan);
+        s.run(&mut |_| {});
+        let d = [Output::Deliver {
+            msg: MsgRef(0),
+            from: NodeId(0),
+        }];
+        // B got it during the run: once more is a second delivery.
+        s.check_outputs(30, NodeId(1), &d, &[]);
+        assert!(violation(&s).contains("delivered message"));
     }
 }
