@@ -11,6 +11,7 @@
 //! | `seed_scale` | the seed PoC's batch model at its scale: 30 fully meshed nodes, node 0 always on, the others processing half the packets they receive, 100 messages each over 2000 ticks, record packing, ACK on receipt, fixed backoff of 2 ticks |
 //! | `large` | 10,000 nodes in 200 groups of 50, each group sharing along its own random 8-regular graph; Markov availability, store-and-forward, payload packing, exponential backoff, 100,000 messages by Poisson traffic over one hour |
 //! | `medium` | as `large` with 1,000 nodes in 20 groups and 10,000 messages (for profiling) |
+//! | `soak` | 100 nodes on a random 4-regular graph with Markov availability, ephemeral messages by Poisson traffic for 10^7 ticks: resident memory sampled as the run goes, to show it follows the message table and delivery log and nothing else |
 //! | `huge` | as `large` with 100,000 nodes in 2,000 groups and 200,000 messages |
 //! | `sparse` | 10 nodes over 10^9 ticks with 100 messages spread across them |
 
@@ -18,8 +19,8 @@ use crate::engine::rng::{self, Stream};
 use crate::engine::time::Tick;
 use serde_json::{Value, json};
 
-/// The workload names, in the order `sim bench` runs them.
-pub const NAMES: [&str; 4] = ["seed_scale", "sparse", "large", "huge"];
+/// The workload names.
+pub const NAMES: [&str; 6] = ["seed_scale", "sparse", "medium", "large", "huge", "soak"];
 
 /// The scenario of workload `name`, or `None` for an unknown name.
 pub fn scenario(name: &str) -> Option<Value> {
@@ -27,6 +28,7 @@ pub fn scenario(name: &str) -> Option<Value> {
         "seed_scale" => seed_scale(),
         "sparse" => sparse(),
         "medium" => grouped("medium", 20, 10_000),
+        "soak" => soak(),
         "large" => grouped("large", 200, 100_000),
         "huge" => grouped("huge", 2_000, 200_000),
         _ => return None,
@@ -83,6 +85,30 @@ fn sparse() -> Value {
                  "backoff": {"kind": "fixed", "interval": 20}},
         "workload": {"appends": appends}
     })
+}
+
+fn soak() -> Value {
+    json!({
+        "name": "bench_soak",
+        "description": "A long steady run: memory over time (see src/bench.rs).",
+        "seed": 1, "tick_ms": 1000, "duration": 10_000_000u64,
+        "templates": {"phone": {"availability": {"kind": "markov", "mean_on": 600, "mean_off": 300}}},
+        "nodes": [{"name": "n", "template": "phone", "count": 100}],
+        "groups": [{"name": "all", "members": ["@phone"]}],
+        "links": {"topology": {"kind": "random_regular", "k": 4},
+                  "latency": {"kind": "uniform", "min": 1, "max": 3}},
+        "sync": {"mode": "batch", "packing": "payload"},
+        "workload": {"generators": [{"nodes": ["@phone"], "group": "all", "mean_interval": 1000,
+                                      "ephemeral": true}]}
+    })
+}
+
+/// The process's current resident set size, from `/proc/self/status` (Linux).
+pub fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// A uniformly random `k`-regular graph on `n` nodes, as index pairs (the `random_regular`
@@ -179,7 +205,7 @@ mod tests {
 
     #[test]
     fn every_workload_is_a_valid_scenario_and_the_same_each_time() {
-        for name in ["seed_scale", "sparse"] {
+        for name in ["seed_scale", "sparse", "soak"] {
             let doc = scenario(name).unwrap();
             assert_eq!(doc, scenario(name).unwrap());
             crate::scenario::parse(name, &doc.to_string(), &[], None).unwrap();

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub(super) struct BenchArgs {
-    /// The workload: seed_scale, sparse, large, huge, or sweep (the same sweep with -j 1 and
-    /// -j 2). Default: seed_scale, sparse, large and sweep, each in its own process (so that
+    /// The workload: seed_scale, sparse, medium, large, huge, soak, or sweep (the same sweep
+    /// with -j 1 and -j 2). Default: seed_scale, sparse, large and sweep, each in its own process (so that
     /// each peak memory figure is its own); huge runs only when named.
     name: Option<String>,
     /// Write the workload's scenario to this file instead of running it.
@@ -44,9 +44,17 @@ pub(super) fn bench(args: BenchArgs) -> Result<(), CliError> {
         return Ok(());
     }
     let plan = crate::scenario::parse(&format!("bench {name}"), &doc.to_string(), &[], None)?;
+    // Resident memory at every tenth of the run (only printed for `soak`).
+    let mut samples: Vec<(u64, Option<u64>)> = Vec::new();
+    let tenth = (plan.duration / 10).max(1);
+    let mut progress = |tick: u64| {
+        if tick / tenth > samples.len() as u64 {
+            samples.push((tick, bench::rss_bytes()));
+        }
+    };
     #[allow(clippy::disallowed_methods)] // wall time is what a benchmark measures
     let started = std::time::Instant::now();
-    let output = crate::engine::run(&plan)?;
+    let output = crate::engine::run_with(&plan, &Default::default(), &mut progress)?;
     let seconds = started.elapsed().as_secs_f64();
     let summary = crate::metrics::summarize(&plan, &output);
     let packets = summary.traffic.packets_sent;
@@ -75,6 +83,27 @@ pub(super) fn bench(args: BenchArgs) -> Result<(), CliError> {
         )?;
     } else {
         writeln!(out, "{}", line(&figures))?;
+    }
+    if name == "soak" {
+        let mib = |b: Option<u64>| {
+            b.map(|b| format!("{:.1} MiB", b as f64 / (1 << 20) as f64))
+                .unwrap_or_else(|| "n/a".into())
+        };
+        writeln!(
+            out,
+            "soak: {} messages appended, {} deliveries logged; resident memory as the run went:",
+            output.messages.len(),
+            output.metrics.deliveries.len()
+        )?;
+        for (tick, rss) in &samples {
+            writeln!(out, "  tick {tick:>9}: {}", mib(*rss))?;
+        }
+        writeln!(out, "  end:            {}", mib(bench::rss_bytes()))?;
+        writeln!(
+            out,
+            "  sync state at the end: {} bytes over all nodes",
+            output.sync_heap_bytes
+        )?;
     }
     Ok(())
 }
