@@ -35,7 +35,7 @@ pub(super) fn bench(args: BenchArgs) -> Result<(), CliError> {
     if let Some(file) = &args.write_scenario {
         let mut text = serde_json::to_vec_pretty(&doc).expect("a scenario serializes");
         text.push(b'\n');
-        std::fs::write(file, text).map_err(|source| {
+        crate::report::output::write_file_atomic(file, &text).map_err(|source| {
             CliError::Output(crate::report::OutputError::Io {
                 path: file.clone(),
                 source,

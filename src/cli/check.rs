@@ -59,7 +59,12 @@ pub(super) fn check(args: CheckArgs) -> Result<(), CliError> {
 fn write(path: &std::path::Path, b: &check::Baseline) -> Result<(), CliError> {
     let mut text = serde_json::to_string_pretty(b).expect("serializes");
     text.push('\n');
-    std::fs::write(path, text).map_err(CliError::Stdout)?;
+    crate::report::output::write_file_atomic(path, text.as_ref()).map_err(|source| {
+        CliError::Output(crate::report::OutputError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    })?;
     writeln!(std::io::stdout(), "wrote {}", path.display())?;
     Ok(())
 }

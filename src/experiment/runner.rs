@@ -221,9 +221,7 @@ pub fn read_runs(file: &Path) -> Result<BTreeMap<u64, String>, SweepError> {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SweepError> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    fs::write(&tmp, bytes).map_err(io(&tmp))?;
-    fs::rename(&tmp, path).map_err(io(path))
+    crate::report::output::write_file_atomic(path, bytes).map_err(io(path))
 }
 
 /// Options of a sweep invocation.

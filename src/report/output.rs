@@ -37,6 +37,26 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
     }
 }
 
+/// Writes one file atomically: the bytes go to a temporary file beside it, which is synced and
+/// renamed over `path`, so a reader (or a kill) sees the old file or the new one, never half.
+pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// Checks that `dir` may be (re)written, without writing anything.
 pub fn check_target(dir: &Path) -> Result<(), OutputError> {
     match fs::metadata(dir) {
