@@ -312,9 +312,7 @@ fn latency_cdf<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData
                 format!("{x:.1}")
             }
         })
-        .label_style((FONT, 14))
-        .axis_desc_style((FONT, 16))
-        .light_line_style(RGBColor(235, 235, 235))
+        .house(14)
         .draw()
         .map_err(err)?;
     for (i, key) in order.iter().enumerate() {
@@ -359,9 +357,7 @@ fn deliveries<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData)
                 format!("{y:.1}")
             }
         })
-        .label_style((FONT, 14))
-        .axis_desc_style((FONT, 16))
-        .light_line_style(RGBColor(235, 235, 235))
+        .house(14)
         .draw()
         .map_err(err)?;
     let target = RGBColor(225, 87, 89);
@@ -585,9 +581,7 @@ fn availability<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunDat
             _ => String::new(),
         })
         .disable_y_mesh()
-        .label_style((FONT, 13))
-        .axis_desc_style((FONT, 16))
-        .light_line_style(RGBColor(235, 235, 235))
+        .house(13)
         .draw()
         .map_err(err)?;
     let on = RGBColor(89, 161, 79);
@@ -646,9 +640,7 @@ fn discovery_peers<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &Run
         .y_desc("verified peers")
         .x_label_formatter(&|x: &f64| nice(*x))
         .y_label_formatter(&|y: &f64| nice(*y))
-        .label_style((FONT, 14))
-        .axis_desc_style((FONT, 16))
-        .light_line_style(RGBColor(235, 235, 235))
+        .house(14)
         .draw()
         .map_err(err)?;
     let c = KIND_COLORS[0];
@@ -766,9 +758,7 @@ fn restarts<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) -
         .x_desc(format!("crashed node @ crash tick ({})", tick_unit(data)))
         .y_desc("peers in the node's store")
         .y_label_formatter(&|y: &f64| nice(*y))
-        .label_style((FONT, 14))
-        .axis_desc_style((FONT, 16))
-        .light_line_style(RGBColor(235, 235, 235))
+        .house(14)
         .draw()
         .map_err(err)?;
     let known_c = RGBColor(186, 176, 172);
@@ -811,9 +801,7 @@ fn rpc_rtt<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) ->
         ))
         .y_desc("fraction of completed requests")
         .x_label_formatter(&|x: &f64| nice(*x))
-        .label_style((FONT, 14))
-        .axis_desc_style((FONT, 16))
-        .light_line_style(RGBColor(235, 235, 235))
+        .house(14)
         .draw()
         .map_err(err)?;
     let timed_out = data.rpc.iter().filter(|r| r.outcome == "timed_out").count();
@@ -1068,6 +1056,20 @@ fn propagation<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData
     Ok(())
 }
 
+/// The house style of a chart's mesh: label sizes and light grid lines.
+trait House {
+    /// Labels of `label_size` points, axis descriptions of 16, light grey grid lines.
+    fn house(&mut self, label_size: u32) -> &mut Self;
+}
+
+impl<X: Ranged, Y: Ranged, DB: DrawingBackend> House for plotters::chart::MeshStyle<'_, '_, X, Y, DB> {
+    fn house(&mut self, label_size: u32) -> &mut Self {
+        self.label_style((FONT, label_size))
+            .axis_desc_style((FONT, 16))
+            .light_line_style(RGBColor(235, 235, 235))
+    }
+}
+
 /// A chart builder with the house margins and label areas (`y_area` pixels for y labels).
 fn chart<'a, 'b, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, Shift>,
@@ -1262,9 +1264,7 @@ fn sweep_plot<DB: DrawingBackend>(
                 }
             }
         })
-        .label_style((FONT, 14))
-        .axis_desc_style((FONT, 16))
-        .light_line_style(RGBColor(235, 235, 235))
+        .house(14)
         .draw()
         .map_err(err)?;
     for (i, (name, mut pts)) in series.into_iter().enumerate() {

@@ -61,19 +61,26 @@ pub struct StoredPeer {
     pub port: u16,
 }
 
+impl StoredPeer {
+    /// Adds this peer to `store` as `initial` at `now`.
+    fn add_to(&self, store: &mut PeerStore, now: Tick) {
+        store.add_peer(
+            now,
+            NodeId(self.peer_id),
+            self.uuid.clone(),
+            self.host.clone(),
+            self.port,
+            false,
+        );
+    }
+}
+
 impl StoredNode {
     /// The store this describes, every peer `Initial` as of `now`.
     pub fn to_store(&self, now: Tick, config: super::PeerStoreConfig) -> PeerStore {
         let mut store = PeerStore::new(self.uuid.clone(), config);
         for p in &self.peers {
-            store.add_peer(
-                now,
-                NodeId(p.peer_id),
-                p.uuid.clone(),
-                p.host.clone(),
-                p.port,
-                false,
-            );
+            p.add_to(&mut store, now);
         }
         debug_assert!(
             store
@@ -156,14 +163,7 @@ fn sync_one(
     let stored = read_peers(tx, node)?;
     for p in &stored {
         if store.peer(NodeId(p.peer_id)).is_none() {
-            store.add_peer(
-                now,
-                NodeId(p.peer_id),
-                p.uuid.clone(),
-                p.host.clone(),
-                p.port,
-                false,
-            );
+            p.add_to(store, now);
         }
     }
     let have: BTreeSet<u32> = stored.iter().map(|s| s.peer_id).collect();
