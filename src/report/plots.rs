@@ -1062,7 +1062,9 @@ trait House {
     fn house(&mut self, label_size: u32) -> &mut Self;
 }
 
-impl<X: Ranged, Y: Ranged, DB: DrawingBackend> House for plotters::chart::MeshStyle<'_, '_, X, Y, DB> {
+impl<X: Ranged, Y: Ranged, DB: DrawingBackend> House
+    for plotters::chart::MeshStyle<'_, '_, X, Y, DB>
+{
     fn house(&mut self, label_size: u32) -> &mut Self {
         self.label_style((FONT, label_size))
             .axis_desc_style((FONT, 16))
