@@ -103,12 +103,9 @@ fn soak() -> Value {
     })
 }
 
-/// The process's current resident set size, from `/proc/self/status` (Linux).
+/// The process's current resident set size (`VmRSS` of `/proc/self/status`, Linux).
 pub fn rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    proc_status_bytes("VmRSS:")
 }
 
 /// A uniformly random `k`-regular graph on `n` nodes, as index pairs (the `random_regular`
@@ -191,10 +188,15 @@ pub struct Figures {
     pub fingerprint: String,
 }
 
-/// The process's peak resident set size, from `/proc/self/status` (Linux).
+/// The process's peak resident set size (`VmHWM` of `/proc/self/status`, Linux).
 pub fn peak_rss_bytes() -> Option<u64> {
+    proc_status_bytes("VmHWM:")
+}
+
+/// A `kB` field of `/proc/self/status`, in bytes.
+fn proc_status_bytes(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }

@@ -1113,21 +1113,22 @@ impl<'p> Sim<'p> {
                 n.synced_at = Some(now);
                 n.peer_store
                     .as_mut()
-                    .map(|s| (plan.nodes[i].name.as_str(), s))
+                    .map(|s| (NodeId(i as u32), plan.nodes[i].name.as_str(), s))
             });
-        if let Err(source) = db.sync_all(now, stores) {
-            self.error = Some(EngineError::PeerDb {
-                path: path.clone(),
-                source,
-            });
-            return;
-        }
-        self.peer_syncs += 1;
-        // A sync may add peers found only on disk: they are due for a hello.
-        for i in 0..self.nodes.len() {
-            if !self.nodes[i].down {
-                self.reschedule_peer(NodeId(i as u32), now);
+        let gained = match db.sync_all(now, stores) {
+            Ok(gained) => gained,
+            Err(source) => {
+                self.error = Some(EngineError::PeerDb {
+                    path: path.clone(),
+                    source,
+                });
+                return;
             }
+        };
+        self.peer_syncs += 1;
+        // Peers found only on disk are due for a hello.
+        for node in gained {
+            self.reschedule_peer(node, now);
         }
     }
 

@@ -7,7 +7,7 @@
 
 mod summary;
 
-pub use summary::{Summary, percentile, summarize};
+pub use summary::{PEER_STATE_NAMES, Summary, percentile, summarize};
 
 use crate::engine::time::Tick;
 use crate::ids::{MsgRef, NodeId};

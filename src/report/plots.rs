@@ -98,38 +98,19 @@ pub fn render_all(data: &RunData) -> Result<Vec<(String, Vec<u8>)>, String> {
             size: (1000, h),
         });
     }
-    if !data.messages.is_empty() {
+    // Plots drawn only when the run has their data, with their heights.
+    let optional = [
+        (!data.messages.is_empty(), "propagation", 700),
+        (!data.rpc.is_empty(), "rpc_rtt", 600),
+        (!data.rpc.is_empty(), "rpc_outcomes", 600),
+        (!data.discovery.is_empty(), "discovery_peers", 600),
+        (!data.peer_states.is_empty(), "peer_states", 600),
+        (!restart_rows(data).is_empty(), "restarts", 600),
+    ];
+    for (name, h) in optional.into_iter().filter(|o| o.0).map(|o| (o.1, o.2)) {
         specs.push(PlotSpec {
-            name: "propagation",
-            size: (1000, 700),
-        });
-    }
-    if !data.rpc.is_empty() {
-        specs.push(PlotSpec {
-            name: "rpc_rtt",
-            size: (1000, 600),
-        });
-        specs.push(PlotSpec {
-            name: "rpc_outcomes",
-            size: (1000, 600),
-        });
-    }
-    if !data.discovery.is_empty() {
-        specs.push(PlotSpec {
-            name: "discovery_peers",
-            size: (1000, 600),
-        });
-    }
-    if !data.peer_states.is_empty() {
-        specs.push(PlotSpec {
-            name: "peer_states",
-            size: (1000, 600),
-        });
-    }
-    if !restart_rows(data).is_empty() {
-        specs.push(PlotSpec {
-            name: "restarts",
-            size: (1000, 600),
+            name,
+            size: (1000, h),
         });
     }
     if data.messages.is_empty() {
@@ -668,14 +649,7 @@ fn peer_states<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData
         "Peer store: peers per connection state over time",
         data,
     )?;
-    let names = [
-        "initial",
-        "connecting",
-        "connected",
-        "routed",
-        "unreachable",
-        "no_connection",
-    ];
+    let names = crate::metrics::PEER_STATE_NAMES;
     let colors = [
         RGBColor(186, 176, 172),
         RGBColor(237, 201, 72),

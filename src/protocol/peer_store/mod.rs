@@ -338,6 +338,20 @@ impl PeerStore {
     }
 }
 
+/// The seed's timings with one tick per second (for tests).
+#[cfg(test)]
+pub(crate) fn seed_timings() -> PeerStoreConfig {
+    PeerStoreConfig {
+        hello_deadline: 40,
+        retry_after: 120,
+        heartbeat: 4,
+        heartbeat_step: 2,
+        heartbeat_max_extra: 10,
+        unreachable_after: 40,
+        no_connection_after: 240,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,18 +359,8 @@ mod tests {
 
     const B: NodeId = NodeId(1);
 
-    /// The seed's timings with one tick per second.
     fn store() -> PeerStore {
-        let config = PeerStoreConfig {
-            hello_deadline: 40,
-            retry_after: 120,
-            heartbeat: 4,
-            heartbeat_step: 2,
-            heartbeat_max_extra: 10,
-            unreachable_after: 40,
-            no_connection_after: 240,
-        };
-        let mut s = PeerStore::new("local-peer".into(), config);
+        let mut s = PeerStore::new("local-peer".into(), seed_timings());
         s.add_peer(0, B, "b-uuid".into(), "10.0.0.2".into(), 4000, false);
         s
     }

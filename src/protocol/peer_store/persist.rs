@@ -112,23 +112,28 @@ impl PeerDb {
         Ok(Self { conn })
     }
 
-    /// Syncs the stores of `nodes` (name, store) at `now`, all in one transaction (see the module
-    /// docs). Each store's peers removed since its last sync are deleted.
-    pub fn sync_all<'a>(
+    /// Syncs the stores of `nodes` (key, name, store) at `now`, all in one transaction (see the
+    /// module docs). Each store's peers removed since its last sync are deleted. Returns the keys
+    /// of the stores that gained peers from the file.
+    pub fn sync_all<'a, K>(
         &mut self,
         now: Tick,
-        nodes: impl IntoIterator<Item = (&'a str, &'a mut PeerStore)>,
-    ) -> rusqlite::Result<()> {
+        nodes: impl IntoIterator<Item = (K, &'a str, &'a mut PeerStore)>,
+    ) -> rusqlite::Result<Vec<K>> {
         let tx = self.conn.transaction()?;
-        for (node, store) in nodes {
-            sync_one(&tx, node, now, store)?;
+        let mut gained = Vec::new();
+        for (key, node, store) in nodes {
+            if sync_one(&tx, node, now, store)? {
+                gained.push(key);
+            }
         }
-        tx.commit()
+        tx.commit()?;
+        Ok(gained)
     }
 
     /// Syncs one node's store at `now` in its own transaction.
     pub fn sync(&mut self, node: &str, now: Tick, store: &mut PeerStore) -> rusqlite::Result<()> {
-        self.sync_all(now, [(node, store)])
+        self.sync_all(now, [((), node, store)]).map(drop)
     }
 
     /// A node's store as last synced (all peers `Initial`), or `None` if it was never synced.
@@ -148,12 +153,13 @@ impl PeerDb {
     }
 }
 
+/// Syncs one store; true if it gained peers found only in the file.
 fn sync_one(
     tx: &rusqlite::Transaction<'_>,
     node: &str,
     now: Tick,
     store: &mut PeerStore,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<bool> {
     tx.prepare_cached("INSERT OR IGNORE INTO meta (node, uuid, db_created) VALUES (?1, ?2, ?3)")?
         .execute(params![node, store.uuid(), now as i64])?;
     for r in store.take_removed() {
@@ -161,9 +167,11 @@ fn sync_one(
             .execute(params![node, r.0])?;
     }
     let stored = read_peers(tx, node)?;
+    let mut gained = false;
     for p in &stored {
         if store.peer(NodeId(p.peer_id)).is_none() {
             p.add_to(store, now);
+            gained = true;
         }
     }
     let have: BTreeSet<u32> = stored.iter().map(|s| s.peer_id).collect();
@@ -175,7 +183,7 @@ fn sync_one(
             insert.execute(params![node, n.0, p.uuid, p.host, p.port])?;
         }
     }
-    Ok(())
+    Ok(gained)
 }
 
 fn read_peers(conn: &Connection, node: &str) -> rusqlite::Result<Vec<StoredPeer>> {
@@ -245,18 +253,10 @@ pub fn read_all(path: &Path) -> Result<BTreeMap<String, StoredNode>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::peer_store::PeerStoreConfig;
+    use crate::protocol::peer_store::{PeerStoreConfig, seed_timings};
 
     fn config() -> PeerStoreConfig {
-        PeerStoreConfig {
-            hello_deadline: 40,
-            retry_after: 120,
-            heartbeat: 4,
-            heartbeat_step: 2,
-            heartbeat_max_extra: 10,
-            unreachable_after: 40,
-            no_connection_after: 240,
-        }
+        seed_timings()
     }
 
     #[test]
