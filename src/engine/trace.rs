@@ -53,12 +53,9 @@ impl Trace {
 
     /// An append.
     pub fn append(&mut self, plan: &Plan, now: Tick, node: NodeId, group: usize, id: &[u8; 32]) {
-        let (g, n, m) = (
-            &plan.groups[group].name,
-            &plan.nodes[node.idx()].name,
-            prefix(id),
-        );
+        let (g, n) = (&plan.groups[group].name, &plan.nodes[node.idx()].name);
         self.line(|b| {
+            let m = prefix(id);
             write!(
                 b,
                 r#"{{"tick":{now},"event":"append","node":"{n}","group":"{g}","message":"{m}"}}"#
@@ -221,8 +218,9 @@ impl Trace {
 
     /// A delivery.
     pub fn deliver(&mut self, plan: &Plan, now: Tick, node: NodeId, id: &[u8; 32]) {
-        let (n, m) = (&plan.nodes[node.idx()].name, prefix(id));
+        let n = &plan.nodes[node.idx()].name;
         self.line(|b| {
+            let m = prefix(id);
             write!(
                 b,
                 r#"{{"tick":{now},"event":"deliver","node":"{n}","message":"{m}"}}"#
