@@ -39,7 +39,9 @@ use crate::protocol::discovery::{
 };
 use crate::protocol::peer_store::{PeerMessage, PeerOutput, PeerStore, persist};
 use crate::protocol::rpc::{Call, RpcConfig, RpcMessage, RpcNode, RpcOutput, RpcStats};
-use crate::protocol::sync::{Item, MessageMeta, Output, Packet, Record, SyncNode, SyncStats};
+use crate::protocol::sync::{
+    Item, MessageMeta, Output, Packet, Record, StepBuffers, SyncNode, SyncStats,
+};
 use crate::scenario::{BodySize, Plan};
 use crate::wire;
 use fingerprint::Fingerprint;
@@ -352,6 +354,8 @@ struct Sim<'p> {
     fp: Fingerprint,
     trace: trace::Trace,
     out: Vec<Output>,
+    /// Working buffers of sync steps, shared by all nodes.
+    step_buffers: StepBuffers,
     events: u64,
     last_event_tick: Option<Tick>,
     tables_at: Vec<(Tick, Vec<NodeTable>)>,
@@ -526,6 +530,7 @@ impl<'p> Sim<'p> {
             fp: Fingerprint::default(),
             trace: trace::Trace::new(plan.scenario.outputs.trace),
             out: Vec::new(),
+            step_buffers: StepBuffers::default(),
             events: 0,
             last_event_tick: None,
             tables_at: Vec::new(),
@@ -1305,7 +1310,7 @@ impl<'p> Sim<'p> {
         };
         self.nodes[node.idx()]
             .sync
-            .step(now, &self.catalog, &mut out);
+            .step_with(now, &self.catalog, &mut out, &mut self.step_buffers);
         self.apply_checked(now, node, &mut out, &requested);
         self.out = out;
         self.reschedule(node, now);

@@ -56,15 +56,16 @@
 //! the seed's table.
 
 mod backoff;
+mod due;
 
 pub use backoff::Backoff;
+use due::{Due, DueKind, DueQueue};
 
 use crate::engine::rng::Stream;
 use crate::engine::time::Tick;
 use crate::ids::{GroupId, MsgRef, NodeId};
 use indexmap::IndexMap;
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 /// Sync mode of a node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -338,14 +339,6 @@ pub struct SyncStats {
     pub contact_resets: u64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum DueKind {
-    /// A request record of a wanted message.
-    Request,
-    /// A record of a held message.
-    Record,
-}
-
 /// The sync state machine of one node.
 #[derive(Clone, Debug)]
 pub struct SyncNode {
@@ -359,9 +352,9 @@ pub struct SyncNode {
     wanted: BTreeMap<MsgRef, Wanted>,
     /// Per peer, ids offered and not yet acked or requested (oldest first).
     offered: BTreeMap<NodeId, VecDeque<MsgRef>>,
-    /// Candidate sends `(send_time, kind, message, peer)`; entries whose record changed since are
-    /// skipped when they surface (lazy deletion).
-    due: BinaryHeap<Reverse<(Tick, DueKind, MsgRef, NodeId)>>,
+    /// Candidate sends by the send time they were queued with; entries whose record changed
+    /// since are skipped when they surface (lazy deletion).
+    due: DueQueue,
     /// ACKs owed, in the order they became owed (only with [`AckTiming::Step`]).
     acks_due: Vec<(MsgRef, NodeId)>,
     /// Ephemeral messages appended and not yet sent.
@@ -375,6 +368,44 @@ pub struct SyncNode {
     stats: SyncStats,
 }
 
+/// Where a live due entry goes in a step: 0 a request (step 3), 1 a requested message (step 4),
+/// 2 any other record (step 5); `None` if the entry is dead (its record is gone, was sent since,
+/// or no longer needs sending).
+fn due_rank(
+    messages: &IndexMap<MsgRef, Held, crate::ids::IdBuildHasher>,
+    wanted: &BTreeMap<MsgRef, Wanted>,
+    t: Tick,
+    d: Due,
+) -> Option<u8> {
+    match d.kind {
+        DueKind::Record => {
+            let held = messages.get(&d.msg)?;
+            let i = held
+                .records
+                .binary_search_by_key(&d.peer, |r| r.peer)
+                .ok()?;
+            let r = &held.records[i];
+            (r.send_time == t && r.is_due_candidate()).then_some(if r.request { 1 } else { 2 })
+        }
+        DueKind::Request => {
+            let w = wanted.get(&d.msg)?;
+            let i = w.requests.binary_search_by_key(&d.peer, |r| r.peer).ok()?;
+            (w.requests[i].send_time == t).then_some(0)
+        }
+    }
+}
+
+/// Working buffers of [`SyncNode::step_with`]; their contents do not outlive a step.
+#[derive(Debug, Default)]
+pub struct StepBuffers {
+    /// `(peer, item)` to send, in step order.
+    items: Vec<(NodeId, Item)>,
+    /// The once-per-offer requests of step 3.
+    requests: Vec<(NodeId, Item)>,
+    /// Due entries taken out: `(rank, message, peer)` (see [`due_rank`]).
+    ready: Vec<(u8, MsgRef, NodeId)>,
+}
+
 impl SyncNode {
     /// A node with no messages and no sharing; `rng` is its protocol stream (backoff jitter).
     pub fn new(config: SyncConfig, rng: Stream) -> Self {
@@ -385,7 +416,7 @@ impl SyncNode {
             messages: IndexMap::default(),
             wanted: BTreeMap::new(),
             offered: BTreeMap::new(),
-            due: BinaryHeap::new(),
+            due: DueQueue::default(),
             acks_due: Vec::new(),
             ephemeral_out: Vec::new(),
             work_since: None,
@@ -435,7 +466,14 @@ impl SyncNode {
             for &p in &added {
                 if let Err(i) = held.records.binary_search_by_key(&p, |r| r.peer) {
                     held.records.insert(i, Record::new(p, now));
-                    self.due.push(Reverse((now, DueKind::Record, msg, p)));
+                    self.due.push(
+                        now,
+                        Due {
+                            msg,
+                            peer: p,
+                            kind: DueKind::Record,
+                        },
+                    );
                 }
             }
         }
@@ -528,7 +566,7 @@ impl SyncNode {
             .values()
             .map(|q| size_of::<(NodeId, VecDeque<MsgRef>)>() + q.capacity() * size_of::<MsgRef>())
             .sum::<usize>();
-        b += self.due.capacity() * size_of::<Reverse<(Tick, DueKind, MsgRef, NodeId)>>();
+        b += self.due.heap_bytes();
         b += self.acks_due.capacity() * size_of::<(MsgRef, NodeId)>();
         b += self.ephemeral_out.capacity() * size_of::<MsgRef>();
         b += self
@@ -578,8 +616,14 @@ impl SyncNode {
             .map(|&p| Record::new(p, now))
             .collect();
         for r in &records {
-            self.due
-                .push(Reverse((r.send_time, DueKind::Record, msg, r.peer)));
+            self.due.push(
+                r.send_time,
+                Due {
+                    msg,
+                    peer: r.peer,
+                    kind: DueKind::Record,
+                },
+            );
         }
         self.wanted.remove(&msg);
         self.messages.insert(
@@ -648,7 +692,14 @@ impl SyncNode {
                 let r = &mut held.records[i];
                 if r.is_due_candidate() && r.send_time > now {
                     r.send_time = now;
-                    self.due.push(Reverse((now, DueKind::Record, msg, from)));
+                    self.due.push(
+                        now,
+                        Due {
+                            msg,
+                            peer: from,
+                            kind: DueKind::Record,
+                        },
+                    );
                     pulled = true;
                 }
             }
@@ -658,7 +709,14 @@ impl SyncNode {
                 let r = &mut w.requests[i];
                 if r.send_time > now {
                     r.send_time = now;
-                    self.due.push(Reverse((now, DueKind::Request, msg, from)));
+                    self.due.push(
+                        now,
+                        Due {
+                            msg,
+                            peer: from,
+                            kind: DueKind::Request,
+                        },
+                    );
                     pulled = true;
                 }
             }
@@ -693,8 +751,14 @@ impl SyncNode {
         let r = &mut held.records[i];
         r.request = true;
         r.send_time = r.send_time.min(now);
-        self.due
-            .push(Reverse((r.send_time, DueKind::Record, msg, from)));
+        self.due.push(
+            r.send_time,
+            Due {
+                msg,
+                peer: from,
+                kind: DueKind::Record,
+            },
+        );
     }
 
     fn on_offer(&mut self, now: Tick, msg: MsgRef, from: NodeId) {
@@ -787,8 +851,14 @@ impl SyncNode {
             })
             .collect();
         for r in records.iter().filter(|r| !r.hold) {
-            self.due
-                .push(Reverse((r.send_time, DueKind::Record, msg, r.peer)));
+            self.due.push(
+                r.send_time,
+                Due {
+                    msg,
+                    peer: r.peer,
+                    kind: DueKind::Record,
+                },
+            );
         }
         self.messages.insert(
             msg,
@@ -828,8 +898,14 @@ impl SyncNode {
                             send_time: now,
                         },
                     );
-                    self.due
-                        .push(Reverse((now, DueKind::Request, parent, from)));
+                    self.due.push(
+                        now,
+                        Due {
+                            msg: parent,
+                            peer: from,
+                            kind: DueKind::Request,
+                        },
+                    );
                 }
             }
         }
@@ -864,26 +940,12 @@ impl SyncNode {
         }
     }
 
-    fn entry_is_live(&self, t: Tick, kind: DueKind, msg: MsgRef, peer: NodeId) -> bool {
-        match kind {
-            DueKind::Record => self
-                .record(msg, peer)
-                .is_some_and(|r| r.send_time == t && r.is_due_candidate()),
-            DueKind::Request => self
-                .request_record(msg, peer)
-                .is_some_and(|r| r.send_time == t),
-        }
-    }
-
     /// The earliest tick at which a step would send something, or `None` if nothing is pending.
     pub fn poll_timeout(&mut self) -> Option<Tick> {
-        while let Some(&Reverse((t, kind, m, p))) = self.due.peek() {
-            if self.entry_is_live(t, kind, m, p) {
-                break;
-            }
-            self.due.pop();
-        }
-        let due = self.due.peek().map(|Reverse((t, ..))| *t);
+        let (messages, wanted) = (&self.messages, &self.wanted);
+        let due = self
+            .due
+            .first_live(|t, d| due_rank(messages, wanted, t, d).is_some());
         match (due, self.work_since) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -898,13 +960,27 @@ impl SyncNode {
 
     /// One step at `now` (see the module docs for the order).
     pub fn step(&mut self, now: Tick, catalog: &[MessageMeta], out: &mut Vec<Output>) {
-        let mut items: Vec<(NodeId, Item)> = Vec::new();
+        self.step_with(now, catalog, out, &mut StepBuffers::default());
+    }
+
+    /// [`SyncNode::step`] with working buffers the caller keeps between steps (of any nodes), so
+    /// a step allocates nothing but the packets it sends.
+    pub fn step_with(
+        &mut self,
+        now: Tick,
+        catalog: &[MessageMeta],
+        out: &mut Vec<Output>,
+        buffers: &mut StepBuffers,
+    ) {
+        let items = &mut buffers.items;
+        items.clear();
         self.work_since = None;
 
         // Offers first: an offered message we hold is owed an ACK (step 2, sent with step 1's
         // ACKs, once per peer and message); one we do not hold is requested (step 3).
         let retransmit = self.config.request_retransmit;
-        let mut requests_now: Vec<(NodeId, Item)> = Vec::new();
+        let requests_now = &mut buffers.requests;
+        requests_now.clear();
         for (peer, queue) in std::mem::take(&mut self.offered) {
             for msg in queue {
                 if !self.shares(catalog[msg.idx()].group, peer) {
@@ -942,7 +1018,14 @@ impl SyncNode {
                                 send_time: now,
                             },
                         );
-                        self.due.push(Reverse((now, DueKind::Request, msg, peer)));
+                        self.due.push(
+                            now,
+                            Due {
+                                msg,
+                                peer,
+                                kind: DueKind::Request,
+                            },
+                        );
                     }
                 }
             }
@@ -958,72 +1041,73 @@ impl SyncNode {
             }
         }
         // 3. REQUEST (the once-per-offer requests; retransmitted ones come off the heap below).
-        items.extend(requests_now);
+        items.append(requests_now);
 
-        // Everything on the due heap whose time has come.
-        let mut ready: Vec<(DueKind, MsgRef, NodeId)> = Vec::new();
-        while let Some(&Reverse((t, kind, msg, peer))) = self.due.peek() {
-            if t > now {
-                break;
+        // Everything due whose time has come, ranked: requests (step 3) first, then requested
+        // messages (step 4), then the rest (step 5); by message and peer within a rank.
+        let ready = &mut buffers.ready;
+        ready.clear();
+        let (messages, wanted) = (&self.messages, &self.wanted);
+        self.due.take_until(now, |t, d| {
+            if let Some(rank) = due_rank(messages, wanted, t, d) {
+                ready.push((rank, d.msg, d.peer));
             }
-            self.due.pop();
-            if self.entry_is_live(t, kind, msg, peer) {
-                ready.push((kind, msg, peer));
-            }
-        }
-        // Requests (step 3) first, then requested messages (step 4), then the rest (step 5).
-        ready.sort_by_key(|&(kind, msg, peer)| {
-            let rank = match kind {
-                DueKind::Request => 0,
-                DueKind::Record if self.record(msg, peer).is_some_and(|r| r.request) => 1,
-                DueKind::Record => 2,
-            };
-            (rank, msg, peer)
         });
+        ready.sort_unstable();
         ready.dedup();
-        for (kind, msg, peer) in ready {
-            match kind {
-                DueKind::Request if !self.shares(catalog[msg.idx()].group, peer) => {
+        for &(rank, msg, peer) in ready.iter() {
+            if rank == 0 {
+                let shared = self.shares(catalog[msg.idx()].group, peer);
+                let w = self.wanted.get_mut(&msg).expect("live");
+                if !shared {
                     // The peer stopped sharing the group: no more requests to it.
-                    let w = self.wanted.get_mut(&msg).expect("live");
                     w.requests.retain(|r| r.peer != peer);
                     w.holders.retain(|&h| h != peer);
+                    continue;
                 }
-                DueKind::Request => {
-                    let w = self.wanted.get_mut(&msg).expect("live");
-                    let i = w
-                        .requests
-                        .binary_search_by_key(&peer, |r| r.peer)
-                        .expect("live");
-                    w.requests[i].send_count += 1;
-                    let (n, st) = (w.requests[i].send_count, w.requests[i].send_time);
-                    let next = self.next_send_time(n, now, st);
-                    self.wanted.get_mut(&msg).expect("live").requests[i].send_time = next;
-                    if retransmit {
-                        self.due.push(Reverse((next, DueKind::Request, msg, peer)));
-                    }
-                    items.push((peer, Item::Request(msg)));
+                let i = w
+                    .requests
+                    .binary_search_by_key(&peer, |r| r.peer)
+                    .expect("live");
+                let r = &mut w.requests[i];
+                r.send_count += 1;
+                r.send_time = self.config.backoff.next_send_time(
+                    r.send_count,
+                    now,
+                    r.send_time,
+                    &mut self.rng,
+                );
+                if retransmit {
+                    let kind = DueKind::Request;
+                    self.due.push(r.send_time, Due { msg, peer, kind });
                 }
-                DueKind::Record => {
-                    let interactive = self.config.mode == Mode::Interactive;
-                    let r = self.record(msg, peer).expect("live");
-                    let requested = r.request;
-                    let (n, st) = (r.send_count + 1, r.send_time);
-                    let next = self.next_send_time(n, now, st);
-                    let r = self.record_mut(msg, peer).expect("live");
-                    r.send_count = n;
-                    r.send_time = next;
-                    r.request = false;
-                    if !r.hold {
-                        self.due.push(Reverse((next, DueKind::Record, msg, peer)));
-                    }
-                    let item = if requested || !interactive {
-                        Item::Message(msg)
-                    } else {
-                        Item::Offer(msg)
-                    };
-                    items.push((peer, item));
+                items.push((peer, Item::Request(msg)));
+            } else {
+                let held = self.messages.get_mut(&msg).expect("live");
+                let i = held
+                    .records
+                    .binary_search_by_key(&peer, |r| r.peer)
+                    .expect("live");
+                let r = &mut held.records[i];
+                let requested = r.request;
+                r.send_count += 1;
+                r.send_time = self.config.backoff.next_send_time(
+                    r.send_count,
+                    now,
+                    r.send_time,
+                    &mut self.rng,
+                );
+                r.request = false;
+                if !r.hold {
+                    let kind = DueKind::Record;
+                    self.due.push(r.send_time, Due { msg, peer, kind });
                 }
+                let item = if requested || self.config.mode == Mode::Batch {
+                    Item::Message(msg)
+                } else {
+                    Item::Offer(msg)
+                };
+                items.push((peer, item));
             }
         }
 
@@ -1035,7 +1119,7 @@ impl SyncNode {
         }
 
         match self.config.packing {
-            Packing::Record => out.extend(items.into_iter().map(|(to, item)| Output::Send {
+            Packing::Record => out.extend(items.drain(..).map(|(to, item)| Output::Send {
                 to,
                 packet: Packet::Record(item),
             })),

@@ -1,0 +1,182 @@
+//! The candidate sends of one node, keyed by the tick they fall due: a bucket per pending tick.
+//!
+//! An entry names a record (or a request record) and the send time it had when it was queued.
+//! Records change after they are queued (an ACK arrives, the record is sent and gets a new send
+//! time), so entries are deleted lazily: the owner says which entries are still live when they
+//! surface, and dead ones are dropped then. Inside a bucket entries are unordered; the step sorts
+//! what it takes out, so the order in which entries surface never reaches an output.
+//!
+//! Ticks are integers and a node's due times cluster on a few ticks (every record sent in one step
+//! with the same send count is due again at the same tick), so a bucket per tick makes pushing and
+//! taking out one entry O(1) once its bucket exists, where a binary heap pays O(log n) moves.
+
+use crate::engine::time::Tick;
+use crate::ids::{MsgRef, NodeId};
+use std::collections::BTreeMap;
+
+/// What an entry is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum DueKind {
+    /// A request record of a wanted message.
+    Request,
+    /// A record of a held message.
+    Record,
+}
+
+/// One candidate send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Due {
+    pub msg: MsgRef,
+    pub peer: NodeId,
+    pub kind: DueKind,
+}
+
+/// Emptied buckets kept for reuse, per node (more would only hold memory).
+const SPARE: usize = 2;
+
+/// The due entries of one node.
+#[derive(Clone, Debug, Default)]
+pub(super) struct DueQueue {
+    buckets: BTreeMap<Tick, Vec<Due>>,
+    spare: Vec<Vec<Due>>,
+}
+
+impl DueQueue {
+    /// Queues `due` at tick `t`.
+    pub fn push(&mut self, t: Tick, due: Due) {
+        let spare = &mut self.spare;
+        self.buckets
+            .entry(t)
+            .or_insert_with(|| spare.pop().unwrap_or_default())
+            .push(due);
+    }
+
+    fn recycle(&mut self, mut bucket: Vec<Due>) {
+        if self.spare.len() < SPARE {
+            bucket.clear();
+            self.spare.push(bucket);
+        }
+    }
+
+    /// The earliest tick with a live entry; dead entries met on the way are dropped.
+    pub fn first_live(&mut self, mut live: impl FnMut(Tick, Due) -> bool) -> Option<Tick> {
+        loop {
+            let mut first = self.buckets.first_entry()?;
+            let t = *first.key();
+            let bucket = first.get_mut();
+            while let Some(&due) = bucket.last() {
+                if live(t, due) {
+                    return Some(t);
+                }
+                bucket.pop();
+            }
+            let empty = first.remove();
+            self.recycle(empty);
+        }
+    }
+
+    /// Takes out every entry due at or before `now`, calling `f` with each and its tick, in
+    /// tick order (unordered within a tick).
+    pub fn take_until(&mut self, now: Tick, mut f: impl FnMut(Tick, Due)) {
+        while let Some(first) = self.buckets.first_entry() {
+            if *first.key() > now {
+                break;
+            }
+            let t = *first.key();
+            let mut bucket = first.remove();
+            for &due in &bucket {
+                f(t, due);
+            }
+            bucket.clear();
+            self.recycle(bucket);
+        }
+    }
+
+    /// Entries queued (live or dead).
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.buckets.values().map(Vec::len).sum()
+    }
+
+    /// Heap bytes held (B-tree entries counted at their size, bucket and spare capacities).
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let buckets: usize = self
+            .buckets
+            .values()
+            .map(|b| size_of::<(Tick, Vec<Due>)>() + b.capacity() * size_of::<Due>())
+            .sum();
+        let spare: usize = self.spare.iter().map(|b| b.capacity()).sum();
+        buckets + (spare + self.spare.capacity()) * size_of::<Due>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn due(m: u32, p: u32) -> Due {
+        Due {
+            msg: MsgRef(m),
+            peer: NodeId(p),
+            kind: DueKind::Record,
+        }
+    }
+
+    #[test]
+    fn takes_out_entries_in_tick_order_up_to_now_and_keeps_the_rest() {
+        let mut q = DueQueue::default();
+        q.push(5, due(1, 0));
+        q.push(2, due(2, 0));
+        q.push(5, due(3, 0));
+        q.push(9, due(4, 0));
+        let mut got = Vec::new();
+        q.take_until(5, |t, d| got.push((t, d.msg.0)));
+        got[1..].sort();
+        assert_eq!(got, vec![(2, 2), (5, 1), (5, 3)]);
+        assert_eq!(q.len(), 1);
+        assert_eq!(q.first_live(|_, _| true), Some(9));
+    }
+
+    #[test]
+    fn first_live_drops_dead_entries_and_stops_at_a_live_one() {
+        let mut q = DueQueue::default();
+        q.push(3, due(1, 0));
+        q.push(3, due(2, 0));
+        q.push(7, due(3, 0));
+        q.push(8, due(4, 0));
+        // Messages 1, 2 and 3 are dead: the answer is 8 and only message 4 stays queued.
+        assert_eq!(q.first_live(|_, d| d.msg.0 == 4), Some(8));
+        assert_eq!(q.len(), 1);
+        assert_eq!(q.first_live(|_, _| false), None);
+        assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn matches_a_sorted_reference_under_random_pushes_and_takes() {
+        let mut rng = crate::engine::rng::stream(3, "test/due");
+        let mut q = DueQueue::default();
+        let mut reference: Vec<(Tick, u32)> = Vec::new();
+        let mut now = 0;
+        for i in 0..2000u32 {
+            let t = now + crate::engine::rng::uniform_inclusive(&mut rng, 0, 20);
+            q.push(t, due(i, 0));
+            reference.push((t, i));
+            if i % 7 == 0 {
+                now += crate::engine::rng::uniform_inclusive(&mut rng, 0, 10);
+                let mut got = Vec::new();
+                q.take_until(now, |t, d| got.push((t, d.msg.0)));
+                got.sort();
+                let mut want: Vec<_> = reference
+                    .iter()
+                    .copied()
+                    .filter(|&(t, _)| t <= now)
+                    .collect();
+                want.sort();
+                reference.retain(|&(t, _)| t > now);
+                assert_eq!(got, want);
+            }
+        }
+        assert_eq!(q.len(), reference.len());
+    }
+}
