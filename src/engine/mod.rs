@@ -1557,6 +1557,13 @@ impl<'p> Sim<'p> {
     fn reschedule(&mut self, node: NodeId, now: Tick) {
         let duration = self.plan.duration;
         let rt = &mut self.nodes[node.idx()];
+        if let Some(s) = rt.next_step
+            && rt.sync.timeout_floor().is_none_or(|f| f >= s)
+        {
+            // Nothing can be due before the step already scheduled (a step is never earlier
+            // than its work): no need to poll.
+            return;
+        }
         let Some(due) = rt.sync.poll_timeout() else {
             return;
         };

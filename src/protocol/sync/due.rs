@@ -35,15 +35,35 @@ pub(super) struct Due {
 const SPARE: usize = 2;
 
 /// The due entries of one node.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(super) struct DueQueue {
     buckets: BTreeMap<Tick, Vec<Due>>,
     spare: Vec<Vec<Due>>,
+    /// No live entry is due before this tick (`Tick::MAX`: none is live): the first live tick
+    /// found last, lowered by every push since, raised past every tick taken out.
+    floor: Tick,
+}
+
+impl Default for DueQueue {
+    fn default() -> Self {
+        Self {
+            buckets: BTreeMap::new(),
+            spare: Vec::new(),
+            floor: Tick::MAX,
+        }
+    }
 }
 
 impl DueQueue {
+    /// A tick no live entry is due before, in O(1): at most [`DueQueue::first_live`]'s answer
+    /// (`None`: no entry is live).
+    pub fn floor(&self) -> Option<Tick> {
+        (self.floor != Tick::MAX).then_some(self.floor)
+    }
+
     /// Queues `due` at tick `t`.
     pub fn push(&mut self, t: Tick, due: Due) {
+        self.floor = self.floor.min(t);
         let spare = &mut self.spare;
         self.buckets
             .entry(t)
@@ -59,7 +79,13 @@ impl DueQueue {
     }
 
     /// The earliest tick with a live entry; dead entries met on the way are dropped.
-    pub fn first_live(&mut self, mut live: impl FnMut(Tick, Due) -> bool) -> Option<Tick> {
+    pub fn first_live(&mut self, live: impl FnMut(Tick, Due) -> bool) -> Option<Tick> {
+        let first = self.find_first_live(live);
+        self.floor = first.unwrap_or(Tick::MAX);
+        first
+    }
+
+    fn find_first_live(&mut self, mut live: impl FnMut(Tick, Due) -> bool) -> Option<Tick> {
         loop {
             let mut first = self.buckets.first_entry()?;
             let t = *first.key();
@@ -78,6 +104,9 @@ impl DueQueue {
     /// Takes out every entry due at or before `now`, calling `f` with each and its tick, in
     /// tick order (unordered within a tick).
     pub fn take_until(&mut self, now: Tick, mut f: impl FnMut(Tick, Due)) {
+        if self.floor <= now {
+            self.floor = now + 1;
+        }
         while let Some(first) = self.buckets.first_entry() {
             if *first.key() > now {
                 break;
@@ -150,6 +179,28 @@ mod tests {
         assert_eq!(q.len(), 1);
         assert_eq!(q.first_live(|_, _| false), None);
         assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn the_floor_never_exceeds_the_first_live_tick() {
+        let mut q = DueQueue::default();
+        assert_eq!(q.floor(), None);
+        q.push(9, due(1, 0));
+        q.push(4, due(2, 0));
+        assert_eq!(q.floor(), Some(4));
+        // Message 2 dies: the floor stays 4 (a bound) until a poll finds 9.
+        assert_eq!(q.floor(), Some(4));
+        assert_eq!(q.first_live(|_, d| d.msg.0 == 1), Some(9));
+        assert_eq!(q.floor(), Some(9));
+        q.push(6, due(3, 0));
+        assert_eq!(q.floor(), Some(6));
+        q.take_until(6, |_, _| {});
+        assert_eq!(q.floor(), Some(7));
+        assert_eq!(q.first_live(|_, _| true), Some(9));
+        q.take_until(20, |_, _| {});
+        assert_eq!(q.floor(), Some(21));
+        assert_eq!(q.first_live(|_, _| true), None);
+        assert_eq!(q.floor(), None);
     }
 
     #[test]

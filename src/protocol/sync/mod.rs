@@ -952,6 +952,16 @@ impl SyncNode {
         }
     }
 
+    /// A tick before which no step has work, in O(1): at most [`SyncNode::poll_timeout`]'s
+    /// answer (`None` means `poll_timeout` would say `None`). A caller that already has a step
+    /// scheduled at or before it need not poll.
+    pub fn timeout_floor(&self) -> Option<Tick> {
+        match (self.due.floor(), self.work_since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     fn next_send_time(&mut self, n: u32, now: Tick, send_time: Tick) -> Tick {
         self.config
             .backoff
