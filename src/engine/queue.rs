@@ -42,13 +42,27 @@ impl<E> Slot<E> {
     }
 }
 
-/// A min-queue of events keyed by `(tick, phase, seq)`: a bucket per pending tick (in a B-tree
-/// keyed by tick, so idle ticks cost nothing), a FIFO per phase inside it. Pushes are in
-/// sequence order, so the FIFO order is the sequence order: the same order as a heap on
-/// `(tick, phase, seq)`, without comparing or moving events.
+/// Ticks held in the ring: the current tick and the next `RING - 1` (where arrivals, steps and
+/// most retransmissions fall).
+const RING: u64 = 64;
+
+/// A min-queue of events keyed by `(tick, phase, seq)`: a bucket per pending tick, a FIFO per
+/// phase inside it. Buckets of the next [`RING`] ticks sit in a ring indexed by `tick % RING`
+/// with a bitmap of the non-empty ones (finding the next tick is one bit scan); later ticks wait
+/// in a B-tree and move into the ring, whole, as the window reaches them, before any event can
+/// be pushed to them there. Idle stretches cost nothing: with the ring empty, the window jumps
+/// to the B-tree's first tick. Pushes are in sequence order, so the FIFO order is the sequence
+/// order: the same order as a heap on `(tick, phase, seq)`, without comparing or moving events.
 pub struct EventQueue<E> {
-    ticks: BTreeMap<Tick, Slot<E>>,
-    /// Emptied slots, kept for reuse (their queues keep their capacity).
+    /// Buckets of ticks `base .. base + RING`, at index `tick % RING`.
+    ring: Vec<Slot<E>>,
+    /// Bit `tick % RING` is set iff that ring bucket holds events.
+    occupied: u64,
+    /// No event is queued before this tick; the ring covers `base .. base + RING`.
+    base: Tick,
+    /// Buckets of ticks at or after `base + RING`.
+    far: BTreeMap<Tick, Slot<E>>,
+    /// Emptied far buckets, kept for reuse (their queues keep their capacity).
     spare: Vec<Slot<E>>,
     len: usize,
 }
@@ -56,7 +70,10 @@ pub struct EventQueue<E> {
 impl<E> Default for EventQueue<E> {
     fn default() -> Self {
         Self {
-            ticks: BTreeMap::new(),
+            ring: (0..RING).map(|_| Slot::new()).collect(),
+            occupied: 0,
+            base: 0,
+            far: BTreeMap::new(),
             spare: Vec::new(),
             len: 0,
         }
@@ -64,38 +81,75 @@ impl<E> Default for EventQueue<E> {
 }
 
 impl<E> EventQueue<E> {
-    /// Schedules `event` at `tick` in `phase`.
+    /// Schedules `event` at `tick` in `phase`. `tick` must not be before the last popped tick.
     pub fn push(&mut self, tick: Tick, phase: Phase, event: E) {
-        let spare = &mut self.spare;
-        self.ticks
-            .entry(tick)
-            .or_insert_with(|| spare.pop().unwrap_or_else(Slot::new))
-            .phases[phase as usize]
-            .push_back(event);
+        assert!(tick >= self.base, "event pushed into the past");
+        if tick - self.base < RING {
+            let i = (tick % RING) as usize;
+            self.ring[i].phases[phase as usize].push_back(event);
+            self.occupied |= 1 << i;
+        } else {
+            let spare = &mut self.spare;
+            self.far
+                .entry(tick)
+                .or_insert_with(|| spare.pop().unwrap_or_else(Slot::new))
+                .phases[phase as usize]
+                .push_back(event);
+        }
         self.len += 1;
     }
 
     /// The tick of the next event, if any.
     pub fn peek_tick(&self) -> Option<Tick> {
-        self.ticks.first_key_value().map(|(&t, _)| t)
+        if self.occupied != 0 {
+            let offset = self
+                .occupied
+                .rotate_right((self.base % RING) as u32)
+                .trailing_zeros();
+            Some(self.base + offset as u64)
+        } else {
+            self.far.first_key_value().map(|(&t, _)| t)
+        }
+    }
+
+    /// Moves the window to start at `to` (no event is queued before it) and brings the far
+    /// buckets it now covers into the ring.
+    fn advance(&mut self, to: Tick) {
+        self.base = to;
+        while let Some(entry) = self.far.first_entry() {
+            let tick = *entry.key();
+            if tick - self.base >= RING {
+                break;
+            }
+            let i = (tick % RING) as usize;
+            debug_assert!(
+                self.ring[i].is_empty(),
+                "ring bucket of tick {tick} reused early"
+            );
+            let empty = std::mem::replace(&mut self.ring[i], entry.remove());
+            self.occupied |= 1 << i;
+            if self.spare.len() < 64 {
+                self.spare.push(empty);
+            }
+        }
     }
 
     /// Removes and returns the next event in `(tick, phase, seq)` order.
     pub fn pop(&mut self) -> Option<(Tick, Phase, E)> {
-        let mut entry = self.ticks.first_entry()?;
-        let tick = *entry.key();
-        let slot = entry.get_mut();
+        let tick = self.peek_tick()?;
+        if tick != self.base {
+            self.advance(tick);
+        }
+        let i = (tick % RING) as usize;
+        let slot = &mut self.ring[i];
         let p = slot
             .phases
             .iter()
             .position(|q| !q.is_empty())
-            .expect("slots in the map are never empty");
+            .expect("occupied buckets are never empty");
         let event = slot.phases[p].pop_front().expect("non-empty");
         if slot.is_empty() {
-            let slot = entry.remove();
-            if self.spare.len() < 64 {
-                self.spare.push(slot);
-            }
+            self.occupied &= !(1 << i);
         }
         self.len -= 1;
         Some((tick, PHASE_ORDER[p], event))
@@ -113,8 +167,8 @@ impl<E> EventQueue<E> {
 
     /// The queued events, in order.
     pub fn iter(&self) -> impl Iterator<Item = &E> {
-        self.ticks
-            .values()
+        let near = (self.base..self.base + RING).map(|t| &self.ring[(t % RING) as usize]);
+        near.chain(self.far.values())
             .flat_map(|s| s.phases.iter().flat_map(|q| q.iter()))
     }
 }
@@ -174,8 +228,13 @@ mod tests {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             if x >> 62 != 0 || reference.is_empty() {
-                // Push at or after the current tick (as the engine does).
-                let tick = now + (x >> 40) % 7;
+                // Push at or after the current tick (as the engine does): mostly near, sometimes
+                // beyond the ring's window, sometimes after a long idle stretch.
+                let tick = match (x >> 8) % 16 {
+                    0 => now + 60 + (x >> 40) % 200,
+                    1 => now + 10_000 + (x >> 40) % 3,
+                    _ => now + (x >> 40) % 7,
+                };
                 let phase = phases[((x >> 20) % 5) as usize];
                 q.push(tick, phase, seq);
                 reference.push((tick, phase, seq));
@@ -187,6 +246,12 @@ mod tests {
                 now = t;
             }
             assert_eq!(q.len(), reference.len());
+            let mut sorted = reference.clone();
+            sorted.sort();
+            assert_eq!(q.peek_tick(), sorted.first().map(|r| r.0), "round {round}");
         }
+        reference.sort();
+        let rest: Vec<u64> = q.iter().copied().collect();
+        assert_eq!(rest, reference.iter().map(|r| r.2).collect::<Vec<_>>());
     }
 }
