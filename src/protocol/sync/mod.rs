@@ -347,7 +347,7 @@ pub struct SyncNode {
     /// Per group, the peers we share it with (sorted); sorted by group.
     sharing: Vec<(GroupId, Vec<NodeId>)>,
     /// Held messages in the order this node got them.
-    messages: IndexMap<MsgRef, Held, crate::ids::IdBuildHasher>,
+    messages: Messages,
     /// Messages wanted but not held.
     wanted: BTreeMap<MsgRef, Wanted>,
     /// Per peer, ids offered and not yet acked or requested (oldest first).
@@ -368,32 +368,53 @@ pub struct SyncNode {
     stats: SyncStats,
 }
 
+/// The position of `peer`'s record in `held.records` (sorted by peer). A record list made while
+/// the group's sharing list was what it is now has the same peers at the same positions, so that
+/// position, found in the node's small and often-read sharing list, is tried first: one record
+/// read instead of a binary search over cold records. Any other case falls back to the search.
+#[inline]
+fn record_index(sharing: &[(GroupId, Vec<NodeId>)], held: &Held, peer: NodeId) -> Option<usize> {
+    let records = &held.records;
+    if let Ok(g) = sharing.binary_search_by_key(&held.group, |(g, _)| *g)
+        && let Ok(h) = sharing[g].1.binary_search(&peer)
+        && records.get(h).is_some_and(|r| r.peer == peer)
+    {
+        return Some(h);
+    }
+    records.binary_search_by_key(&peer, |r| r.peer).ok()
+}
+
 /// Where a live due entry goes in a step: 0 a request (step 3), 1 a requested message (step 4),
 /// 2 any other record (step 5); `None` if the entry is dead (its record is gone, was sent since,
-/// or no longer needs sending).
+/// or no longer needs sending). With it, where the record is: `(index in messages, index in
+/// records)` for a record, `(0, 0)` for a request.
 fn due_rank(
-    messages: &IndexMap<MsgRef, Held, crate::ids::IdBuildHasher>,
-    wanted: &BTreeMap<MsgRef, Wanted>,
+    node: (&Messages, &[Sharing], &BTreeMap<MsgRef, Wanted>),
     t: Tick,
     d: Due,
-) -> Option<u8> {
+) -> Option<(u8, u32, u32)> {
+    let (messages, sharing, wanted) = node;
     match d.kind {
         DueKind::Record => {
-            let held = messages.get(&d.msg)?;
-            let i = held
-                .records
-                .binary_search_by_key(&d.peer, |r| r.peer)
-                .ok()?;
+            let (m, _, held) = messages.get_full(&d.msg)?;
+            let i = record_index(sharing, held, d.peer)?;
             let r = &held.records[i];
-            (r.send_time == t && r.is_due_candidate()).then_some(if r.request { 1 } else { 2 })
+            let rank = if r.request { 1 } else { 2 };
+            (r.send_time == t && r.is_due_candidate()).then_some((rank, m as u32, i as u32))
         }
         DueKind::Request => {
             let w = wanted.get(&d.msg)?;
             let i = w.requests.binary_search_by_key(&d.peer, |r| r.peer).ok()?;
-            (w.requests[i].send_time == t).then_some(0)
+            (w.requests[i].send_time == t).then_some((0, 0, 0))
         }
     }
 }
+
+/// A group and the peers the node shares it with (sorted).
+type Sharing = (GroupId, Vec<NodeId>);
+
+/// Held messages in the order the node got them.
+type Messages = IndexMap<MsgRef, Held, crate::ids::IdBuildHasher>;
 
 /// Working buffers of [`SyncNode::step_with`]; their contents do not outlive a step.
 #[derive(Debug, Default)]
@@ -402,8 +423,9 @@ pub struct StepBuffers {
     items: Vec<(NodeId, Item)>,
     /// The once-per-offer requests of step 3.
     requests: Vec<(NodeId, Item)>,
-    /// Due entries taken out: `(rank, message, peer)` (see [`due_rank`]).
-    ready: Vec<(u8, MsgRef, NodeId)>,
+    /// Due entries taken out: `(rank, message, peer, message index, record index)` (see
+    /// [`due_rank`]).
+    ready: Vec<(u8, MsgRef, NodeId, u32, u32)>,
 }
 
 impl SyncNode {
@@ -504,13 +526,13 @@ impl SyncNode {
     /// The record of (`msg`, `peer`), if any.
     pub fn record(&self, msg: MsgRef, peer: NodeId) -> Option<&Record> {
         let held = self.messages.get(&msg)?;
-        let i = held.records.binary_search_by_key(&peer, |r| r.peer).ok()?;
+        let i = record_index(&self.sharing, held, peer)?;
         Some(&held.records[i])
     }
 
     fn record_mut(&mut self, msg: MsgRef, peer: NodeId) -> Option<&mut Record> {
         let held = self.messages.get_mut(&msg)?;
-        let i = held.records.binary_search_by_key(&peer, |r| r.peer).ok()?;
+        let i = record_index(&self.sharing, held, peer)?;
         Some(&mut held.records[i])
     }
 
@@ -688,7 +710,7 @@ impl SyncNode {
         }
         let mut pulled = false;
         for (&msg, held) in self.messages.iter_mut() {
-            if let Ok(i) = held.records.binary_search_by_key(&from, |r| r.peer) {
+            if let Some(i) = record_index(&self.sharing, held, from) {
                 let r = &mut held.records[i];
                 if r.is_due_candidate() && r.send_time > now {
                     r.send_time = now;
@@ -820,12 +842,31 @@ impl SyncNode {
             out.push(Output::Deliver { msg, from });
             return;
         }
-        if self.holds(msg) {
+        if let Some(held) = self.messages.get_mut(&msg) {
+            // A duplicate: the sender holds it; ACK it again (one lookup for both).
             self.stats.duplicates += 1;
-            if let Some(r) = self.record_mut(msg, from) {
-                r.hold = true;
+            let record = record_index(&self.sharing, held, from).map(|i| &mut held.records[i]);
+            match self.config.ack {
+                AckTiming::Immediate => {
+                    if let Some(r) = record {
+                        r.hold = true;
+                    }
+                    out.push(Output::Send {
+                        to: from,
+                        packet: Packet::Record(Item::Ack(msg)),
+                    });
+                }
+                AckTiming::Step => {
+                    if let Some(r) = record {
+                        r.hold = true;
+                        if !r.ack {
+                            r.ack = true;
+                            self.acks_due.push((msg, from));
+                            self.work_since.get_or_insert(now);
+                        }
+                    }
+                }
             }
-            self.owe_ack(now, msg, from, out);
             return;
         }
         let group = meta.group;
@@ -835,21 +876,23 @@ impl SyncNode {
             .remove(&msg)
             .map(|w| w.holders)
             .unwrap_or_default();
-        let records: Vec<Record> = self
-            .sharing(group)
-            .iter()
-            .filter(|&&p| forwarding || p == from)
-            .map(|&p| {
-                let mut r = Record::new(p, now);
-                if p == from {
-                    r.hold = true;
-                    r.send_time = 0;
-                } else if holders.binary_search(&p).is_ok() {
-                    r.hold = true;
-                }
-                r
-            })
-            .collect();
+        let sharing = self.sharing(group);
+        let mut records = Vec::with_capacity(if forwarding { sharing.len() } else { 1 });
+        records.extend(
+            sharing
+                .iter()
+                .filter(|&&p| forwarding || p == from)
+                .map(|&p| {
+                    let mut r = Record::new(p, now);
+                    if p == from {
+                        r.hold = true;
+                        r.send_time = 0;
+                    } else if holders.binary_search(&p).is_ok() {
+                        r.hold = true;
+                    }
+                    r
+                }),
+        );
         for r in records.iter().filter(|r| !r.hold) {
             self.due.push(
                 r.send_time,
@@ -860,14 +903,6 @@ impl SyncNode {
                 },
             );
         }
-        self.messages.insert(
-            msg,
-            Held {
-                group,
-                delivered: false,
-                records,
-            },
-        );
         let missing: Vec<MsgRef> = match self.config.delivery {
             Delivery::Eventual => Vec::new(),
             Delivery::Consistent => meta
@@ -877,8 +912,17 @@ impl SyncNode {
                 .filter(|&p| !self.delivered(p))
                 .collect(),
         };
+        self.messages.insert(
+            msg,
+            Held {
+                group,
+                delivered: missing.is_empty(),
+                records,
+            },
+        );
         if missing.is_empty() {
-            self.deliver(msg, from, out);
+            out.push(Output::Deliver { msg, from });
+            self.release_children(msg, from, out);
         }
         self.owe_ack(now, msg, from, out);
         for parent in missing {
@@ -911,15 +955,8 @@ impl SyncNode {
         }
     }
 
-    /// Delivers `msg` and, transitively, every stored child that was waiting only for it.
-    fn deliver(&mut self, msg: MsgRef, from: NodeId, out: &mut Vec<Output>) {
-        if let Some(h) = self.messages.get_mut(&msg) {
-            h.delivered = true;
-        }
-        out.push(Output::Deliver { msg, from });
-        self.release_children(msg, from, out);
-    }
-
+    /// Delivers, transitively, every stored child that was waiting only for `parent` (just
+    /// delivered).
     fn release_children(&mut self, parent: MsgRef, from: NodeId, out: &mut Vec<Output>) {
         let mut ready = vec![parent];
         while let Some(p) = ready.pop() {
@@ -942,10 +979,8 @@ impl SyncNode {
 
     /// The earliest tick at which a step would send something, or `None` if nothing is pending.
     pub fn poll_timeout(&mut self) -> Option<Tick> {
-        let (messages, wanted) = (&self.messages, &self.wanted);
-        let due = self
-            .due
-            .first_live(|t, d| due_rank(messages, wanted, t, d).is_some());
+        let node = (&self.messages, self.sharing.as_slice(), &self.wanted);
+        let due = self.due.first_live(|t, d| due_rank(node, t, d).is_some());
         match (due, self.work_since) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -1057,15 +1092,17 @@ impl SyncNode {
         // messages (step 4), then the rest (step 5); by message and peer within a rank.
         let ready = &mut buffers.ready;
         ready.clear();
-        let (messages, wanted) = (&self.messages, &self.wanted);
+        let node = (&self.messages, self.sharing.as_slice(), &self.wanted);
         self.due.take_until(now, |t, d| {
-            if let Some(rank) = due_rank(messages, wanted, t, d) {
-                ready.push((rank, d.msg, d.peer));
+            if let Some((rank, m, r)) = due_rank(node, t, d) {
+                ready.push((rank, d.msg, d.peer, m, r));
             }
         });
+        // Positions are functions of (message, peer), so they change neither order nor dedup;
+        // nothing inserts into `messages` or any record list before they are used below.
         ready.sort_unstable();
         ready.dedup();
-        for &(rank, msg, peer) in ready.iter() {
+        for &(rank, msg, peer, m, ri) in ready.iter() {
             if rank == 0 {
                 let shared = self.shares(catalog[msg.idx()].group, peer);
                 let w = self.wanted.get_mut(&msg).expect("live");
@@ -1093,12 +1130,9 @@ impl SyncNode {
                 }
                 items.push((peer, Item::Request(msg)));
             } else {
-                let held = self.messages.get_mut(&msg).expect("live");
-                let i = held
-                    .records
-                    .binary_search_by_key(&peer, |r| r.peer)
-                    .expect("live");
-                let r = &mut held.records[i];
+                let (_, held) = self.messages.get_index_mut(m as usize).expect("live");
+                let r = &mut held.records[ri as usize];
+                debug_assert_eq!(r.peer, peer);
                 let requested = r.request;
                 r.send_count += 1;
                 r.send_time = self.config.backoff.next_send_time(
