@@ -1629,9 +1629,27 @@ impl<'p> Sim<'p> {
             .iter()
             .filter(|e| matches!(e, Event::Arrival { .. }))
             .count() as u64;
+        let sync_records = self.nodes.iter().map(|n| n.sync.record_count()).sum();
+        let sync_heap_bytes = self.nodes.iter().map(|n| n.sync.heap_bytes()).sum();
+        let sync_stats = self.nodes.iter().map(|n| n.sync.stats().clone()).collect();
+        // The final tables take the records out of the nodes (the run is over): no copy.
+        let tables_end = self
+            .nodes
+            .iter_mut()
+            .map(|n| {
+                n.sync
+                    .take_table()
+                    .map(|(msg, group, records)| TableRow {
+                        msg,
+                        group,
+                        records,
+                    })
+                    .collect()
+            })
+            .collect();
         Ok(RunOutput {
-            sync_records: self.nodes.iter().map(|n| n.sync.record_count()).sum(),
-            sync_heap_bytes: self.nodes.iter().map(|n| n.sync.heap_bytes()).sum(),
+            sync_records,
+            sync_heap_bytes,
             peers_db,
             peer_syncs: self.peer_syncs,
             restarts: std::mem::take(&mut self.restarts),
@@ -1639,7 +1657,7 @@ impl<'p> Sim<'p> {
             fingerprint: self.fp.hex(),
             events: self.events,
             last_event_tick: self.last_event_tick,
-            tables_end: self.tables(),
+            tables_end,
             tables_at: std::mem::take(&mut self.tables_at),
             trace: std::mem::replace(&mut self.trace, trace::Trace::new(false)).into_bytes(),
             rpc: self
@@ -1666,7 +1684,7 @@ impl<'p> Sim<'p> {
                         .map(|d| (d.stats().clone(), d.verified().len() as u64, d.target()))
                 })
                 .collect(),
-            sync_stats: self.nodes.iter().map(|n| n.sync.stats().clone()).collect(),
+            sync_stats,
             messages: self.messages,
             metrics: self.metrics,
         })

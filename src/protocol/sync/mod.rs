@@ -613,6 +613,14 @@ impl SyncNode {
             .map(|(&m, held)| (m, held.group, held.records.as_slice()))
     }
 
+    /// The sync-state table of [`SyncNode::table`], taken out of the node (records moved, not
+    /// copied); the node is left without messages.
+    pub fn take_table(&mut self) -> impl Iterator<Item = (MsgRef, GroupId, Vec<Record>)> {
+        std::mem::take(&mut self.messages)
+            .into_iter()
+            .map(|(m, held)| (m, held.group, held.records))
+    }
+
     fn mark_work(&mut self, now: Tick) {
         if self.work_since.is_none() {
             self.work_since = Some(now);
@@ -958,6 +966,9 @@ impl SyncNode {
     /// Delivers, transitively, every stored child that was waiting only for `parent` (just
     /// delivered).
     fn release_children(&mut self, parent: MsgRef, from: NodeId, out: &mut Vec<Output>) {
+        if self.waiting.is_empty() {
+            return; // nothing waits (always so with eventual delivery)
+        }
         let mut ready = vec![parent];
         while let Some(p) = ready.pop() {
             let Some(children) = self.waiting.remove(&p) else {
