@@ -134,6 +134,9 @@ pub struct Collector {
     /// Traffic over time, one bucket per `bucket_ticks` ticks (only buckets up to the last
     /// send exist).
     pub series: Vec<Bucket>,
+    /// The bucket last asked for and its first tick (a run asks for the same one many times
+    /// in a row; this spares a division each time).
+    last_bucket: (usize, Tick),
 }
 
 /// How many buckets a run's traffic series has at most.
@@ -149,6 +152,7 @@ impl Collector {
             peer_unsent_offline: 0,
             discovery_series: Vec::new(),
             bucket_ticks: duration.div_ceil(SERIES_BUCKETS).max(1),
+            last_bucket: (usize::MAX, 0),
             series: Vec::new(),
             packets: Counters::default(),
             by_kind: Default::default(),
@@ -163,10 +167,15 @@ impl Collector {
     /// The series bucket of tick `t`.
     #[inline]
     pub fn bucket(&mut self, t: Tick) -> &mut Bucket {
+        let (last, start) = self.last_bucket;
+        if last != usize::MAX && t.wrapping_sub(start) < self.bucket_ticks {
+            return &mut self.series[last];
+        }
         let i = (t / self.bucket_ticks) as usize;
         if i >= self.series.len() {
             self.series.resize(i + 1, Bucket::default());
         }
+        self.last_bucket = (i, i as Tick * self.bucket_ticks);
         &mut self.series[i]
     }
 

@@ -118,6 +118,13 @@ impl Link {
     /// stream labels) on first use.
     #[inline]
     pub fn transmit(&mut self, names: &dyn Fn(NodeId) -> String) -> Transit {
+        if let (Latency::Fixed { delay }, Loss::None) = (&self.latency, &self.loss) {
+            // Nothing to draw: the streams are never needed (or derived).
+            return Transit {
+                latency: *delay,
+                lost: false,
+            };
+        }
         let (seed, from, to) = (self.seed, self.from, self.to);
         let streams = self.streams.get_or_insert_with(|| {
             let (f, t) = (names(from), names(to));
