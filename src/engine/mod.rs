@@ -913,6 +913,9 @@ impl<'p> Sim<'p> {
             self.metrics.packets.lost_offline += 1;
             self.metrics.links[link].lost_offline += 1;
             self.metrics.nodes[to.idx()].packets_lost_offline += 1;
+            if let Wire::Sync(p) = packet {
+                self.step_buffers.recycle(p);
+            }
             return;
         }
         self.metrics.packets.received += 1;
@@ -934,6 +937,7 @@ impl<'p> Sim<'p> {
                 self.metrics
                     .kind(crate::protocol::sync::Kind::Message as usize)
                     .duplicates += dups;
+                self.step_buffers.recycle(packet);
                 self.apply(now, to, &mut out);
                 self.out = out;
                 self.reschedule(to, now);
@@ -1539,6 +1543,9 @@ impl<'p> Sim<'p> {
             self.metrics.packets.lost_link += 1;
             self.metrics.links[link].lost_link += 1;
             packet.for_each_kind(|k| self.metrics.kind(k).lost_link += 1);
+            if let Wire::Sync(p) = packet {
+                self.step_buffers.recycle(p);
+            }
         } else {
             self.queue.push(
                 now.saturating_add(transit.latency),

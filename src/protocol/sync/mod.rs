@@ -234,7 +234,7 @@ pub enum Packet {
     Record(Item),
     /// `payload` packing: the items of one step for one peer, in receive order (acks, requests,
     /// offers, messages).
-    Payload(Box<[Item]>),
+    Payload(Vec<Item>),
 }
 
 impl Packet {
@@ -426,6 +426,24 @@ pub struct StepBuffers {
     /// Due entries taken out: `(rank, message, peer, message index, record index)` (see
     /// [`due_rank`]).
     ready: Vec<(u8, MsgRef, NodeId, u32, u32)>,
+    /// Empty payload vectors handed back by [`StepBuffers::recycle`], reused for new payloads.
+    payloads: Vec<Vec<Item>>,
+}
+
+/// Payload vectors kept for reuse, at most (each holds its capacity).
+const SPARE_PAYLOADS: usize = 4096;
+
+impl StepBuffers {
+    /// Hands back a packet that has been delivered or dropped, so that its payload's memory
+    /// carries the next payload (no allocation per packet in a steady run).
+    pub fn recycle(&mut self, packet: Packet) {
+        if let Packet::Payload(mut items) = packet
+            && self.payloads.len() < SPARE_PAYLOADS
+        {
+            items.clear();
+            self.payloads.push(items);
+        }
+    }
 }
 
 impl SyncNode {
@@ -1189,7 +1207,8 @@ impl SyncNode {
                             .iter()
                             .take_while(|(p, _)| *p == peer)
                             .count();
-                    let payload: Box<[Item]> = items[start..end].iter().map(|&(_, i)| i).collect();
+                    let mut payload = buffers.payloads.pop().unwrap_or_default();
+                    payload.extend(items[start..end].iter().map(|&(_, i)| i));
                     out.push(Output::Send {
                         to: peer,
                         packet: Packet::Payload(payload),

@@ -410,7 +410,7 @@ fn a_payload_is_processed_acks_requests_offers_messages() {
     // same id is processed while the node does not hold it yet: it is requested... unless the
     // message came first. Listed out of order, the node must still process the offer first.
     let mut b = node(B, SyncConfig::default());
-    let payload = Packet::Payload(Box::new([Item::Message(M), Item::Offer(M)]));
+    let payload = Packet::Payload(Vec::from([Item::Message(M), Item::Offer(M)]));
     let out = receive_packet(&mut b, 0, A, payload);
     assert_eq!(out, [Output::Deliver { msg: M, from: A }]);
     // Offer first (not held: remembered), then the message (stored): at the step the offer is
@@ -427,7 +427,7 @@ fn a_payload_is_processed_acks_requests_offers_messages() {
         &mut a,
         1,
         B,
-        Packet::Payload(Box::new([Item::Request(M), Item::Ack(M)])),
+        Packet::Payload(Vec::from([Item::Request(M), Item::Ack(M)])),
     );
     let r = a.record(M, B).unwrap();
     assert!(r.hold && r.request);
@@ -456,7 +456,7 @@ fn payload_packing_sends_one_packet_per_peer_per_step() {
         [
             Output::Send {
                 to: A,
-                packet: Packet::Payload(Box::new([
+                packet: Packet::Payload(Vec::from([
                     Item::Ack(M),
                     Item::Request(M2),
                     Item::Message(M1)
@@ -464,7 +464,7 @@ fn payload_packing_sends_one_packet_per_peer_per_step() {
             },
             Output::Send {
                 to: C,
-                packet: Packet::Payload(Box::new([Item::Message(M), Item::Message(M1)])),
+                packet: Packet::Payload(Vec::from([Item::Message(M), Item::Message(M1)])),
             },
         ]
     );
@@ -655,7 +655,7 @@ mod arbitrary {
                         let packet = if items.len() == 1 {
                             Packet::Record(items[0])
                         } else {
-                            Packet::Payload(items.into_boxed_slice())
+                            Packet::Payload(items)
                         };
                         n.handle_packet(now, NodeId(p + 1), &packet, &cat, &mut out);
                     }
