@@ -71,6 +71,14 @@ impl DueQueue {
             .push(due);
     }
 
+    /// Queues, at its send time, every record of `msg` whose peer is not known to hold it.
+    pub fn push_unheld(&mut self, msg: MsgRef, records: &[super::Record]) {
+        for r in records.iter().filter(|r| !r.hold) {
+            let (peer, kind) = (r.peer, DueKind::Record);
+            self.push(r.send_time, Due { msg, peer, kind });
+        }
+    }
+
     fn recycle(&mut self, mut bucket: Vec<Due>) {
         if self.spare.len() < SPARE {
             bucket.clear();

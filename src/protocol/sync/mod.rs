@@ -663,16 +663,7 @@ impl SyncNode {
             .iter()
             .map(|&p| Record::new(p, now))
             .collect();
-        for r in &records {
-            self.due.push(
-                r.send_time,
-                Due {
-                    msg,
-                    peer: r.peer,
-                    kind: DueKind::Record,
-                },
-            );
-        }
+        self.due.push_unheld(msg, &records);
         self.wanted.remove(&msg);
         self.messages.insert(
             msg,
@@ -919,16 +910,7 @@ impl SyncNode {
                     r
                 }),
         );
-        for r in records.iter().filter(|r| !r.hold) {
-            self.due.push(
-                r.send_time,
-                Due {
-                    msg,
-                    peer: r.peer,
-                    kind: DueKind::Record,
-                },
-            );
-        }
+        self.due.push_unheld(msg, &records);
         let missing: Vec<MsgRef> = match self.config.delivery {
             Delivery::Eventual => Vec::new(),
             Delivery::Consistent => meta
