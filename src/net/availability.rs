@@ -59,6 +59,9 @@ pub struct AvailabilityState {
     rng: Stream,
     /// Markov sojourns generated so far: `(start, end, online)`, contiguous.
     sojourns: VecDeque<(Tick, Tick, bool)>,
+    /// The Markov sojourn answered last, kept inline (most queries fall in it, and reading it
+    /// here spares a trip to the deque's buffer); `(0, 0, _)` holds no tick.
+    last: (Tick, Tick, bool),
 }
 
 /// How many candidate ticks or sojourns a search for the next online tick examines at most.
@@ -71,6 +74,7 @@ impl AvailabilityState {
             model,
             rng,
             sojourns: VecDeque::new(),
+            last: (0, 0, false),
         }
     }
 
@@ -92,6 +96,9 @@ impl AvailabilityState {
         let Availability::Markov { mean_on, mean_off } = self.model else {
             unreachable!("markov only")
         };
+        if self.last.0 <= t && t < self.last.1 {
+            return self.last;
+        }
         if self.sojourns.is_empty() {
             let on = rng::unit_f64(&mut self.rng) < mean_on / (mean_on + mean_off);
             let len = rng::geometric(&mut self.rng, if on { mean_on } else { mean_off });
@@ -106,7 +113,8 @@ impl AvailabilityState {
             self.sojourns.push_back((end, end.saturating_add(len), !on));
         }
         let i = self.sojourns.partition_point(|&(_, end, _)| end <= t);
-        self.sojourns[i]
+        self.last = self.sojourns[i];
+        self.last
     }
 
     /// Forgets Markov sojourns that end at or before `now` (no query will ask about them).
@@ -135,7 +143,9 @@ impl AvailabilityState {
 
     /// Whether a packet arriving at the current tick `now` is processed.
     pub fn receives(&mut self, now: Tick) -> bool {
-        self.forget_before(now);
+        if now >= self.last.1 {
+            self.forget_before(now);
+        }
         match self.model {
             Availability::Reliability { p } => p.sample(&mut self.rng),
             _ => self.online_at(now),
