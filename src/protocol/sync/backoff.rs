@@ -48,6 +48,19 @@ fn pow(mut base: f64, mut exp: u64) -> f64 {
 }
 
 impl Backoff {
+    /// Counts one more send of a record at `now`: `send_count += 1` and `send_time` becomes the
+    /// next send time after it.
+    pub fn count_send(
+        &self,
+        send_count: &mut u32,
+        send_time: &mut Tick,
+        now: Tick,
+        rng: &mut Stream,
+    ) {
+        *send_count += 1;
+        *send_time = self.next_send_time(*send_count, now, *send_time, rng);
+    }
+
     /// Next send time after the `n`-th send (`n >= 1`) at tick `now`, for a record whose send time
     /// was `send_time`. Draws from `rng` only for exponential backoff with jitter.
     pub fn next_send_time(&self, n: u32, now: Tick, send_time: Tick, rng: &mut Stream) -> Tick {

@@ -144,7 +144,7 @@ impl DueQueue {
             .map(|b| size_of::<(Tick, Vec<Due>)>() + b.capacity() * size_of::<Due>())
             .sum();
         let spare: usize = self.spare.iter().map(|b| b.capacity()).sum();
-        buckets + (spare + self.spare.capacity()) * size_of::<Due>()
+        buckets + spare * size_of::<Due>() + self.spare.capacity() * size_of::<Vec<Due>>()
     }
 }
 

@@ -416,6 +416,14 @@ type Sharing = (GroupId, Vec<NodeId>);
 /// Held messages in the order the node got them.
 type Messages = IndexMap<MsgRef, Held, crate::ids::IdBuildHasher>;
 
+/// The earlier of two optional ticks (`None` is never).
+fn earliest(a: Option<Tick>, b: Option<Tick>) -> Option<Tick> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Working buffers of [`SyncNode::step_with`]; their contents do not outlive a step.
 #[derive(Debug, Default)]
 pub struct StepBuffers {
@@ -992,26 +1000,14 @@ impl SyncNode {
     pub fn poll_timeout(&mut self) -> Option<Tick> {
         let node = (&self.messages, self.sharing.as_slice(), &self.wanted);
         let due = self.due.first_live(|t, d| due_rank(node, t, d).is_some());
-        match (due, self.work_since) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        earliest(due, self.work_since)
     }
 
     /// A tick before which no step has work, in O(1): at most [`SyncNode::poll_timeout`]'s
     /// answer (`None` means `poll_timeout` would say `None`). A caller that already has a step
     /// scheduled at or before it need not poll.
     pub fn timeout_floor(&self) -> Option<Tick> {
-        match (self.due.floor(), self.work_since) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    fn next_send_time(&mut self, n: u32, now: Tick, send_time: Tick) -> Tick {
-        self.config
-            .backoff
-            .next_send_time(n, now, send_time, &mut self.rng)
+        earliest(self.due.floor(), self.work_since)
     }
 
     /// One step at `now` (see the module docs for the order).
@@ -1058,11 +1054,11 @@ impl SyncNode {
                     Ok(_) if retransmit => {} // already requested: it retransmits on its backoff
                     Ok(i) => {
                         // BSP: one request per offer received.
-                        let (n, st) = (w.requests[i].send_count + 1, w.requests[i].send_time);
-                        let next = self.next_send_time(n, now, st);
-                        let r = &mut self.wanted.get_mut(&msg).expect("wanted").requests[i];
-                        r.send_count = n;
-                        r.send_time = next;
+                        let r = &mut w.requests[i];
+                        let (count, time) = (&mut r.send_count, &mut r.send_time);
+                        self.config
+                            .backoff
+                            .count_send(count, time, now, &mut self.rng);
                         requests_now.push((peer, Item::Request(msg)));
                     }
                     Err(i) => {
@@ -1128,13 +1124,10 @@ impl SyncNode {
                     .binary_search_by_key(&peer, |r| r.peer)
                     .expect("live");
                 let r = &mut w.requests[i];
-                r.send_count += 1;
-                r.send_time = self.config.backoff.next_send_time(
-                    r.send_count,
-                    now,
-                    r.send_time,
-                    &mut self.rng,
-                );
+                let (count, time) = (&mut r.send_count, &mut r.send_time);
+                self.config
+                    .backoff
+                    .count_send(count, time, now, &mut self.rng);
                 if retransmit {
                     let kind = DueKind::Request;
                     self.due.push(r.send_time, Due { msg, peer, kind });
@@ -1145,13 +1138,10 @@ impl SyncNode {
                 let r = &mut held.records[ri as usize];
                 debug_assert_eq!(r.peer, peer);
                 let requested = r.request;
-                r.send_count += 1;
-                r.send_time = self.config.backoff.next_send_time(
-                    r.send_count,
-                    now,
-                    r.send_time,
-                    &mut self.rng,
-                );
+                let (count, time) = (&mut r.send_count, &mut r.send_time);
+                self.config
+                    .backoff
+                    .count_send(count, time, now, &mut self.rng);
                 r.request = false;
                 if !r.hold {
                     let kind = DueKind::Record;
