@@ -26,9 +26,34 @@ pub(super) enum DueKind {
 /// One candidate send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Due {
-    pub msg: MsgRef,
+    /// [`DueKind::Record`]: the message's position among the node's held messages (held
+    /// messages are never removed, so positions are stable; no hash lookup when the entry
+    /// surfaces). [`DueKind::Request`]: the wanted message's [`MsgRef`] number.
+    pub key: u32,
     pub peer: NodeId,
     pub kind: DueKind,
+}
+
+impl Due {
+    /// An entry for the record of `peer` on the held message at position `held`.
+    pub fn record(held: usize, peer: NodeId) -> Self {
+        let kind = DueKind::Record;
+        Self {
+            key: held as u32,
+            peer,
+            kind,
+        }
+    }
+
+    /// An entry for the request record of `peer` on the wanted message `msg`.
+    pub fn request(msg: MsgRef, peer: NodeId) -> Self {
+        let kind = DueKind::Request;
+        Self {
+            key: msg.0,
+            peer,
+            kind,
+        }
+    }
 }
 
 /// Emptied buckets kept for reuse, per node (more would only hold memory).
@@ -71,11 +96,11 @@ impl DueQueue {
             .push(due);
     }
 
-    /// Queues, at its send time, every record of `msg` whose peer is not known to hold it.
-    pub fn push_unheld(&mut self, msg: MsgRef, records: &[super::Record]) {
+    /// Queues, at its send time, every record of the held message at position `held` whose peer
+    /// is not known to hold it.
+    pub fn push_unheld(&mut self, held: usize, records: &[super::Record]) {
         for r in records.iter().filter(|r| !r.hold) {
-            let (peer, kind) = (r.peer, DueKind::Record);
-            self.push(r.send_time, Due { msg, peer, kind });
+            self.push(r.send_time, Due::record(held, r.peer));
         }
     }
 
@@ -153,11 +178,7 @@ mod tests {
     use super::*;
 
     fn due(m: u32, p: u32) -> Due {
-        Due {
-            msg: MsgRef(m),
-            peer: NodeId(p),
-            kind: DueKind::Record,
-        }
+        Due::record(m as usize, NodeId(p))
     }
 
     #[test]
@@ -168,7 +189,7 @@ mod tests {
         q.push(5, due(3, 0));
         q.push(9, due(4, 0));
         let mut got = Vec::new();
-        q.take_until(5, |t, d| got.push((t, d.msg.0)));
+        q.take_until(5, |t, d| got.push((t, d.key)));
         got[1..].sort();
         assert_eq!(got, vec![(2, 2), (5, 1), (5, 3)]);
         assert_eq!(q.len(), 1);
@@ -183,7 +204,7 @@ mod tests {
         q.push(7, due(3, 0));
         q.push(8, due(4, 0));
         // Messages 1, 2 and 3 are dead: the answer is 8 and only message 4 stays queued.
-        assert_eq!(q.first_live(|_, d| d.msg.0 == 4), Some(8));
+        assert_eq!(q.first_live(|_, d| d.key == 4), Some(8));
         assert_eq!(q.len(), 1);
         assert_eq!(q.first_live(|_, _| false), None);
         assert_eq!(q.len(), 0);
@@ -198,7 +219,7 @@ mod tests {
         assert_eq!(q.floor(), Some(4));
         // Message 2 dies: the floor stays 4 (a bound) until a poll finds 9.
         assert_eq!(q.floor(), Some(4));
-        assert_eq!(q.first_live(|_, d| d.msg.0 == 1), Some(9));
+        assert_eq!(q.first_live(|_, d| d.key == 1), Some(9));
         assert_eq!(q.floor(), Some(9));
         q.push(6, due(3, 0));
         assert_eq!(q.floor(), Some(6));
@@ -224,7 +245,7 @@ mod tests {
             if i % 7 == 0 {
                 now += crate::engine::rng::uniform_inclusive(&mut rng, 0, 10);
                 let mut got = Vec::new();
-                q.take_until(now, |t, d| got.push((t, d.msg.0)));
+                q.take_until(now, |t, d| got.push((t, d.key)));
                 got.sort();
                 let mut want: Vec<_> = reference
                     .iter()

@@ -386,26 +386,27 @@ fn record_index(sharing: &[(GroupId, Vec<NodeId>)], held: &Held, peer: NodeId) -
 
 /// Where a live due entry goes in a step: 0 a request (step 3), 1 a requested message (step 4),
 /// 2 any other record (step 5); `None` if the entry is dead (its record is gone, was sent since,
-/// or no longer needs sending). With it, where the record is: `(index in messages, index in
-/// records)` for a record, `(0, 0)` for a request.
+/// or no longer needs sending). With it, the message and where the record is: `(index in
+/// messages, index in records)` for a record, `(0, 0)` for a request.
 fn due_rank(
     node: (&Messages, &[Sharing], &BTreeMap<MsgRef, Wanted>),
     t: Tick,
     d: Due,
-) -> Option<(u8, u32, u32)> {
+) -> Option<(u8, MsgRef, u32, u32)> {
     let (messages, sharing, wanted) = node;
     match d.kind {
         DueKind::Record => {
-            let (m, _, held) = messages.get_full(&d.msg)?;
+            let (&msg, held) = messages.get_index(d.key as usize)?;
             let i = record_index(sharing, held, d.peer)?;
             let r = &held.records[i];
             let rank = if r.request { 1 } else { 2 };
-            (r.send_time == t && r.is_due_candidate()).then_some((rank, m as u32, i as u32))
+            (r.send_time == t && r.is_due_candidate()).then_some((rank, msg, d.key, i as u32))
         }
         DueKind::Request => {
-            let w = wanted.get(&d.msg)?;
+            let msg = MsgRef(d.key);
+            let w = wanted.get(&msg)?;
             let i = w.requests.binary_search_by_key(&d.peer, |r| r.peer).ok()?;
-            (w.requests[i].send_time == t).then_some((0, 0, 0))
+            (w.requests[i].send_time == t).then_some((0, msg, 0, 0))
         }
     }
 }
@@ -505,7 +506,7 @@ impl SyncNode {
         if added.is_empty() && removed.is_empty() {
             return;
         }
-        for (&msg, held) in self.messages.iter_mut() {
+        for (m, held) in self.messages.values_mut().enumerate() {
             if held.group != group {
                 continue;
             }
@@ -514,14 +515,7 @@ impl SyncNode {
             for &p in &added {
                 if let Err(i) = held.records.binary_search_by_key(&p, |r| r.peer) {
                     held.records.insert(i, Record::new(p, now));
-                    self.due.push(
-                        now,
-                        Due {
-                            msg,
-                            peer: p,
-                            kind: DueKind::Record,
-                        },
-                    );
+                    self.due.push(now, Due::record(m, p));
                 }
             }
         }
@@ -671,7 +665,7 @@ impl SyncNode {
             .iter()
             .map(|&p| Record::new(p, now))
             .collect();
-        self.due.push_unheld(msg, &records);
+        self.due.push_unheld(self.messages.len(), &records);
         self.wanted.remove(&msg);
         self.messages.insert(
             msg,
@@ -734,19 +728,12 @@ impl SyncNode {
             return;
         }
         let mut pulled = false;
-        for (&msg, held) in self.messages.iter_mut() {
+        for (m, held) in self.messages.values_mut().enumerate() {
             if let Some(i) = record_index(&self.sharing, held, from) {
                 let r = &mut held.records[i];
                 if r.is_due_candidate() && r.send_time > now {
                     r.send_time = now;
-                    self.due.push(
-                        now,
-                        Due {
-                            msg,
-                            peer: from,
-                            kind: DueKind::Record,
-                        },
-                    );
+                    self.due.push(now, Due::record(m, from));
                     pulled = true;
                 }
             }
@@ -756,14 +743,7 @@ impl SyncNode {
                 let r = &mut w.requests[i];
                 if r.send_time > now {
                     r.send_time = now;
-                    self.due.push(
-                        now,
-                        Due {
-                            msg,
-                            peer: from,
-                            kind: DueKind::Request,
-                        },
-                    );
+                    self.due.push(now, Due::request(msg, from));
                     pulled = true;
                 }
             }
@@ -786,7 +766,7 @@ impl SyncNode {
             self.stats.unserved_requests += 1;
             return;
         }
-        let held = self.messages.get_mut(&msg).expect("held");
+        let (m, _, held) = self.messages.get_full_mut(&msg).expect("held");
         let i = match held.records.binary_search_by_key(&from, |r| r.peer) {
             Ok(i) => i,
             Err(i) => {
@@ -798,14 +778,7 @@ impl SyncNode {
         let r = &mut held.records[i];
         r.request = true;
         r.send_time = r.send_time.min(now);
-        self.due.push(
-            r.send_time,
-            Due {
-                msg,
-                peer: from,
-                kind: DueKind::Record,
-            },
-        );
+        self.due.push(r.send_time, Due::record(m, from));
     }
 
     fn on_offer(&mut self, now: Tick, msg: MsgRef, from: NodeId) {
@@ -918,7 +891,7 @@ impl SyncNode {
                     r
                 }),
         );
-        self.due.push_unheld(msg, &records);
+        self.due.push_unheld(self.messages.len(), &records);
         let missing: Vec<MsgRef> = match self.config.delivery {
             Delivery::Eventual => Vec::new(),
             Delivery::Consistent => meta
@@ -958,14 +931,7 @@ impl SyncNode {
                             send_time: now,
                         },
                     );
-                    self.due.push(
-                        now,
-                        Due {
-                            msg: parent,
-                            peer: from,
-                            kind: DueKind::Request,
-                        },
-                    );
+                    self.due.push(now, Due::request(parent, from));
                 }
             }
         }
@@ -1070,14 +1036,7 @@ impl SyncNode {
                                 send_time: now,
                             },
                         );
-                        self.due.push(
-                            now,
-                            Due {
-                                msg,
-                                peer,
-                                kind: DueKind::Request,
-                            },
-                        );
+                        self.due.push(now, Due::request(msg, peer));
                     }
                 }
             }
@@ -1101,8 +1060,8 @@ impl SyncNode {
         ready.clear();
         let node = (&self.messages, self.sharing.as_slice(), &self.wanted);
         self.due.take_until(now, |t, d| {
-            if let Some((rank, m, r)) = due_rank(node, t, d) {
-                ready.push((rank, d.msg, d.peer, m, r));
+            if let Some((rank, msg, m, r)) = due_rank(node, t, d) {
+                ready.push((rank, msg, d.peer, m, r));
             }
         });
         // Positions are functions of (message, peer), so they change neither order nor dedup;
@@ -1129,8 +1088,7 @@ impl SyncNode {
                     .backoff
                     .count_send(count, time, now, &mut self.rng);
                 if retransmit {
-                    let kind = DueKind::Request;
-                    self.due.push(r.send_time, Due { msg, peer, kind });
+                    self.due.push(r.send_time, Due::request(msg, peer));
                 }
                 items.push((peer, Item::Request(msg)));
             } else {
@@ -1144,8 +1102,7 @@ impl SyncNode {
                     .count_send(count, time, now, &mut self.rng);
                 r.request = false;
                 if !r.hold {
-                    let kind = DueKind::Record;
-                    self.due.push(r.send_time, Due { msg, peer, kind });
+                    self.due.push(r.send_time, Due::record(m as usize, peer));
                 }
                 let item = if requested || self.config.mode == Mode::Batch {
                     Item::Message(msg)
