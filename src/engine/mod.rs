@@ -33,7 +33,7 @@ pub mod trace;
 
 use crate::ids::{GroupId, MsgRef, NodeId};
 use crate::metrics::{Collector, Delivery};
-use crate::net::{AvailabilityState, Link};
+use crate::net::{AvailabilityState, Link, LinkStreams};
 use crate::protocol::discovery::{
     DiscoveryMessage, DiscoveryNode, DiscoveryOutput, DiscoveryStats,
 };
@@ -338,6 +338,13 @@ struct Sim<'p> {
     queue: EventQueue<Event>,
     nodes: Vec<NodeRt>,
     links: Vec<Link>,
+    /// The random streams of each link direction (same index as `links`); empty when no link
+    /// draws anything.
+    link_streams: Vec<LinkStreams>,
+    /// With at most [`DENSE_LINK_NODES`] nodes: the link direction from `a` to `b` at
+    /// `a * nodes + b` (`u32::MAX`: none), one read instead of a binary search of `a`'s links.
+    /// Empty for larger runs.
+    link_table: Vec<u32>,
     /// Current members of each group, sorted.
     members: Vec<Vec<NodeId>>,
     messages: Vec<MessageInfo>,
@@ -371,6 +378,9 @@ struct Sim<'p> {
     /// With `check`: (node, message) pairs delivered so far.
     delivered_pairs: std::collections::HashSet<(NodeId, MsgRef), crate::ids::IdBuildHasher>,
 }
+
+/// Runs with at most this many nodes keep a dense table of link directions (at most 4 MiB).
+const DENSE_LINK_NODES: usize = 1024;
 
 /// Runs `plan` to its end.
 pub fn run(plan: &Plan) -> Result<RunOutput, EngineError> {
@@ -470,6 +480,20 @@ impl<'p> Sim<'p> {
         for n in &mut nodes {
             n.links.sort_unstable();
         }
+        let link_streams: Vec<LinkStreams> = if links.iter().all(Link::draws_nothing) {
+            Vec::new()
+        } else {
+            links.iter().map(|_| None).collect()
+        };
+        let mut link_table = Vec::new();
+        if nodes.len() <= DENSE_LINK_NODES {
+            link_table = vec![u32::MAX; nodes.len() * nodes.len()];
+            for (a, n) in nodes.iter().enumerate() {
+                for &(b, l) in &n.links {
+                    link_table[a * nodes.len() + b.idx()] = l;
+                }
+            }
+        }
         let members: Vec<Vec<NodeId>> = plan.groups.iter().map(|g| g.members.clone()).collect();
         let mut queue = EventQueue::default();
         for (gi, g) in plan.groups.iter().enumerate() {
@@ -516,6 +540,8 @@ impl<'p> Sim<'p> {
             queue,
             nodes,
             links,
+            link_streams,
+            link_table,
             members,
             messages: Vec::with_capacity(plan.appends.len()),
             catalog: Vec::with_capacity(plan.appends.len()),
@@ -1448,20 +1474,16 @@ impl<'p> Sim<'p> {
     }
 
     fn send(&mut self, now: Tick, from: NodeId, to: NodeId, packet: Wire) {
-        let rt = &self.nodes[from.idx()];
-        let link = match rt.links.binary_search_by_key(&to, |(p, _)| *p) {
-            Ok(i) => rt.links[i].1 as usize,
-            Err(_) => unreachable!("protocols only send to linked peers"),
-        };
+        let link = self.link_index(from, to);
         // Each item's kind and encoded size, counted as it goes (no allocation per packet).
         let mut payload_bytes = 0u64;
         let metrics = &mut self.metrics;
+        let (by_kind, b) = metrics.kinds_and_bucket(now);
         let mut count = |k: usize, bytes: u64| {
             payload_bytes += bytes;
-            let c = metrics.kind(k);
+            let c = &mut by_kind[k];
             c.sent += 1;
             c.bytes += bytes;
-            let b = metrics.bucket(now);
             b.items[k] += 1;
             b.item_bytes[k] += bytes;
         };
@@ -1491,7 +1513,12 @@ impl<'p> Sim<'p> {
         b.packets += 1;
         b.packet_bytes += bytes;
         let plan = self.plan;
-        let transit = self.links[link].transmit(&|n: NodeId| plan.nodes[n.idx()].name.clone());
+        let names = |n: NodeId| plan.nodes[n.idx()].name.clone();
+        let transit = match self.link_streams.get_mut(link) {
+            Some(streams) => self.links[link].transmit(streams, &names),
+            // No link draws anything: no streams are kept.
+            None => self.links[link].transmit(&mut None, &names),
+        };
         let (first, items) = packet.first_kind();
         self.fp.event(
             TAG_SEND,
@@ -1557,6 +1584,21 @@ impl<'p> Sim<'p> {
                     packet,
                 },
             );
+        }
+    }
+
+    /// The link direction from `from` to `to` (protocols only send to linked peers).
+    #[inline]
+    fn link_index(&self, from: NodeId, to: NodeId) -> usize {
+        if !self.link_table.is_empty() {
+            let l = self.link_table[from.idx() * self.nodes.len() + to.idx()];
+            debug_assert_ne!(l, u32::MAX, "protocols only send to linked peers");
+            return l as usize;
+        }
+        let rt = &self.nodes[from.idx()];
+        match rt.links.binary_search_by_key(&to, |(p, _)| *p) {
+            Ok(i) => rt.links[i].1 as usize,
+            Err(_) => unreachable!("protocols only send to linked peers"),
         }
     }
 

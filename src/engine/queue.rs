@@ -28,17 +28,26 @@ const PHASES: usize = 5;
 /// The events of one tick, one FIFO per phase.
 struct Slot<E> {
     phases: [VecDeque<E>; PHASES],
+    /// Bit `p` is set iff phase `p`'s FIFO holds events (the first one is a bit scan).
+    mask: u8,
 }
 
 impl<E> Slot<E> {
     fn new() -> Self {
         Self {
             phases: std::array::from_fn(|_| VecDeque::new()),
+            mask: 0,
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.phases.iter().all(VecDeque::is_empty)
+        self.mask == 0
+    }
+
+    #[inline]
+    fn push(&mut self, phase: Phase, event: E) {
+        self.phases[phase as usize].push_back(event);
+        self.mask |= 1 << phase as u8;
     }
 }
 
@@ -86,15 +95,14 @@ impl<E> EventQueue<E> {
         assert!(tick >= self.base, "event pushed into the past");
         if tick - self.base < RING {
             let i = (tick % RING) as usize;
-            self.ring[i].phases[phase as usize].push_back(event);
+            self.ring[i].push(phase, event);
             self.occupied |= 1 << i;
         } else {
             let spare = &mut self.spare;
             self.far
                 .entry(tick)
                 .or_insert_with(|| spare.pop().unwrap_or_else(Slot::new))
-                .phases[phase as usize]
-                .push_back(event);
+                .push(phase, event);
         }
         self.len += 1;
     }
@@ -142,14 +150,17 @@ impl<E> EventQueue<E> {
         }
         let i = (tick % RING) as usize;
         let slot = &mut self.ring[i];
-        let p = slot
-            .phases
-            .iter()
-            .position(|q| !q.is_empty())
-            .expect("occupied buckets are never empty");
-        let event = slot.phases[p].pop_front().expect("non-empty");
-        if slot.is_empty() {
-            self.occupied &= !(1 << i);
+        debug_assert!(!slot.is_empty(), "occupied buckets are never empty");
+        let p = slot.mask.trailing_zeros() as usize;
+        let queue = &mut slot.phases[p];
+        let event = queue
+            .pop_front()
+            .expect("a phase bit is set iff its FIFO holds events");
+        if queue.is_empty() {
+            slot.mask &= !(1 << p);
+            if slot.mask == 0 {
+                self.occupied &= !(1 << i);
+            }
         }
         self.len -= 1;
         Some((tick, PHASE_ORDER[p], event))

@@ -179,6 +179,14 @@ impl Collector {
         &mut self.series[i]
     }
 
+    /// The per-kind counters and the series bucket of tick `t`, borrowed together (a packet's
+    /// items are counted into both).
+    #[inline]
+    pub fn kinds_and_bucket(&mut self, t: Tick) -> (&mut [Counters; KINDS], &mut Bucket) {
+        self.bucket(t);
+        (&mut self.by_kind, &mut self.series[self.last_bucket.0])
+    }
+
     /// The counters of kind `kind` (an index of [`KIND_NAMES`]).
     #[inline]
     pub fn kind(&mut self, kind: usize) -> &mut Counters {

@@ -73,7 +73,13 @@ pub enum Loss {
     },
 }
 
-/// One direction of a link, with its own random streams (created on first use).
+/// The random streams of one link direction, latency then loss: `None` until the first packet
+/// that needs a draw. Kept apart from the [`Link`] (the engine holds them in an array of their
+/// own), so that reaching a link and reaching its streams are two independent memory reads
+/// rather than one read waiting on a pointer found by the other.
+pub type LinkStreams = Option<(Stream, Stream)>;
+
+/// One direction of a link; its random streams are a [`LinkStreams`] kept by the caller.
 #[derive(Clone, Debug)]
 pub struct Link {
     /// Sending node.
@@ -85,7 +91,6 @@ pub struct Link {
     /// Loss model.
     pub loss: Loss,
     seed: u64,
-    streams: Option<Box<(Stream, Stream)>>,
     /// Gilbert–Elliott state: in the bad state.
     bad: bool,
 }
@@ -109,15 +114,26 @@ impl Link {
             latency,
             loss,
             seed,
-            streams: None,
             bad: false,
         }
     }
 
-    /// Puts one packet on the link: latency first, then loss. `names` gives node names (for the
-    /// stream labels) on first use.
+    /// Whether the link draws nothing (fixed latency, no loss): its streams are never needed.
+    pub fn draws_nothing(&self) -> bool {
+        matches!(
+            (&self.latency, &self.loss),
+            (Latency::Fixed { .. }, Loss::None)
+        )
+    }
+
+    /// Puts one packet on the link: latency first, then loss, drawn from `streams` (this
+    /// direction's, derived on first use; `names` gives node names for their labels).
     #[inline]
-    pub fn transmit(&mut self, names: &dyn Fn(NodeId) -> String) -> Transit {
+    pub fn transmit(
+        &mut self,
+        streams: &mut LinkStreams,
+        names: &dyn Fn(NodeId) -> String,
+    ) -> Transit {
         if let (Latency::Fixed { delay }, Loss::None) = (&self.latency, &self.loss) {
             // Nothing to draw: the streams are never needed (or derived).
             return Transit {
@@ -126,12 +142,12 @@ impl Link {
             };
         }
         let (seed, from, to) = (self.seed, self.from, self.to);
-        let streams = self.streams.get_or_insert_with(|| {
+        let streams = streams.get_or_insert_with(|| {
             let (f, t) = (names(from), names(to));
-            Box::new((
+            (
                 rng::stream(seed, &format!("link/{f}->{t}/latency")),
                 rng::stream(seed, &format!("link/{f}->{t}/loss")),
-            ))
+            )
         });
         let (latency_rng, loss_rng) = (&mut streams.0, &mut streams.1);
         let latency = self.latency.sample(latency_rng);
@@ -171,8 +187,17 @@ mod tests {
         ["A", "B"][n.idx()].to_string()
     }
 
-    fn link(latency: Latency, loss: Loss) -> Link {
-        Link::new(11, NodeId(0), NodeId(1), latency, loss)
+    /// A link direction with its streams, as the engine keeps them.
+    struct Probe(Link, LinkStreams);
+
+    impl Probe {
+        fn transmit(&mut self, names: &dyn Fn(NodeId) -> String) -> Transit {
+            self.0.transmit(&mut self.1, names)
+        }
+    }
+
+    fn link(latency: Latency, loss: Loss) -> Probe {
+        Probe(Link::new(11, NodeId(0), NodeId(1), latency, loss), None)
     }
 
     fn draws(latency: Latency, n: usize) -> Vec<f64> {
@@ -207,8 +232,11 @@ mod tests {
     #[test]
     fn directions_draw_from_different_streams() {
         let wide = Latency::Uniform { min: 1, max: 1000 };
-        let mut ab = Link::new(11, NodeId(0), NodeId(1), wide.clone(), Loss::None);
-        let mut ba = Link::new(11, NodeId(1), NodeId(0), wide, Loss::None);
+        let mut ab = Probe(
+            Link::new(11, NodeId(0), NodeId(1), wide.clone(), Loss::None),
+            None,
+        );
+        let mut ba = Probe(Link::new(11, NodeId(1), NodeId(0), wide, Loss::None), None);
         let x: Vec<Tick> = (0..20).map(|_| ab.transmit(&names).latency).collect();
         let y: Vec<Tick> = (0..20).map(|_| ba.transmit(&names).latency).collect();
         assert_ne!(x, y);
