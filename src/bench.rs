@@ -31,8 +31,6 @@ pub fn scenario(name: &str) -> Option<Value> {
         "soak" => soak(),
         "large" => grouped("large", 200, 100_000),
         "huge" => grouped("huge", 2_000, 200_000),
-        "one" => grouped("one", 1, 500),
-        "ten" => grouped("ten", 10, 5000),
         _ => return None,
     })
 }
