@@ -28,6 +28,7 @@
 pub mod fingerprint;
 pub mod queue;
 pub mod rng;
+mod split;
 pub mod time;
 pub mod trace;
 
@@ -397,6 +398,17 @@ pub fn run_with(
     options: &RunOptions,
     progress: &mut dyn FnMut(Tick),
 ) -> Result<RunOutput, EngineError> {
+    if let Some(parts) = split::split(plan) {
+        // Independent components, one at a time (see `split`).
+        let mut outs = Vec::with_capacity(parts.len());
+        for (i, part) in parts.iter().enumerate() {
+            let mut sim = Sim::new(&part.plan, None);
+            sim.check = options.check_invariants;
+            sim.run(&mut |t| progress(split::overall_tick(plan, &parts, i, t)));
+            outs.push(sim.finish()?);
+        }
+        return Ok(split::merge(plan, &parts, outs));
+    }
     let db = match &plan.peer_store {
         None => None,
         Some(_) => {
@@ -514,7 +526,7 @@ impl<'p> Sim<'p> {
         let mut slots = Vec::new();
         for (gi, g) in plan.generators.iter().enumerate() {
             for &node in &g.nodes {
-                let label = format!("workload/{gi}/{}", plan.nodes[node.idx()].name);
+                let label = format!("workload/{}/{}", g.index, plan.nodes[node.idx()].name);
                 let (rng, next) = poisson_start(plan.seed, &label, g.from, g.mean_interval);
                 if next / MICRO < g.to {
                     queue.push(

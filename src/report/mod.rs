@@ -285,7 +285,7 @@ pub fn render_data(plan: &Plan, run: &RunOutput, summary: &Summary) -> RunFiles 
         files.insert("peers.sqlite".into(), db.clone());
     }
     let mut scenario =
-        serde_json::to_vec_pretty(&plan.scenario).expect("a scenario always serializes");
+        serde_json::to_vec_pretty(&*plan.scenario).expect("a scenario always serializes");
     scenario.push(b'\n');
     files.insert("scenario.json".into(), scenario);
     for (i, node) in plan.nodes.iter().enumerate() {

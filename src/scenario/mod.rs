@@ -15,7 +15,7 @@ mod validate;
 pub use overrides::Override;
 pub use plan::{
     BodySize, PeersFrom, Plan, PlanAppend, PlanChange, PlanDirection, PlanGenerator, PlanGroup,
-    PlanLink, PlanNode, PlanPeerStore,
+    PlanLink, PlanNode, PlanPeerStore, PlanRpc, PlanRpcLoad,
 };
 pub use time_spec::{FloatTicks, TimeSpec};
 pub use types::*;

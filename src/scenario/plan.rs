@@ -118,6 +118,9 @@ pub enum BodySize {
 /// A Poisson traffic generator.
 #[derive(Clone, Debug)]
 pub struct PlanGenerator {
+    /// Its index in the scenario's generator list: it names the generator's random streams
+    /// (`workload/<index>/<node>`), so a generator keeps its streams in a component's plan.
+    pub index: usize,
     /// Appending nodes, sorted.
     pub nodes: Vec<NodeId>,
     /// The group.
@@ -173,8 +176,9 @@ pub struct PlanRpc {
 /// A validated run plan.
 #[derive(Clone, Debug)]
 pub struct Plan {
-    /// The effective scenario (after `--set` and `--seed`), as parsed.
-    pub scenario: Scenario,
+    /// The effective scenario (after `--set` and `--seed`), as parsed (shared: the plans of a
+    /// run's components refer to the same one).
+    pub scenario: std::sync::Arc<Scenario>,
     /// SHA-256 (hex) of the effective scenario in canonical form, with `seed` and `description`
     /// blanked: runs of one scenario with different seeds share it.
     pub hash: String,

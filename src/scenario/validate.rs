@@ -889,6 +889,7 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
         };
         let (from, to) = c.window(&path, g.from, g.to, duration)?;
         generators.push(PlanGenerator {
+            index: gi,
             nodes: nodes_sel,
             group,
             mean_interval,
@@ -1197,7 +1198,7 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
         discovery,
         peer_store,
         tables_at,
-        scenario: s,
+        scenario: std::sync::Arc::new(s),
     })
 }
 

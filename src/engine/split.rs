@@ -1,0 +1,708 @@
+//! Runs that fall apart into independent components, simulated one component at a time.
+//!
+//! Two nodes are *coupled* when a link joins them, when they belong to one group (as members at
+//! any time, in a sharing list, or as appending nodes of its generators and explicit appends).
+//! The components of that relation share nothing: no packet, message, membership change or
+//! random stream crosses from one to another (every stream is named by node names and the
+//! scenario's own indices, see [`super::rng`]). Each component is therefore a run of its own,
+//! and simulating it alone does exactly what the whole run does to it, in the same order, while
+//! its state stays small enough to live in the processor's caches: on a run of many groups this
+//! is several times faster than interleaving all of them tick by tick.
+//!
+//! A run is split when it has more than one component and no part that reaches across the
+//! whole network: no request/response flows, no peer discovery, no peer stores (with their
+//! shared database and samples over all nodes), and no node that crashes. Otherwise it runs as
+//! one piece, exactly as before.
+//!
+//! # What a split run's outputs are
+//! Component `c` (components are numbered by their smallest node index) runs the plan of its
+//! nodes, groups, links, appends and generators, in scenario order, with dense ids of its own.
+//! The merged output is defined from the components' outputs, whatever order they ran in:
+//! - counters are sums; per-node, per-link and per-bucket counters go back to their own index;
+//! - messages are numbered by the tick they were appended at, then by component, then in the
+//!   component's own order; deliveries are ordered by tick, then component, then the
+//!   component's own order; `trace.jsonl` lines likewise;
+//! - tables (at the end and at `outputs.tables_at`) are each node's own, with global ids;
+//! - the fingerprint leaves out the components where nothing happened (no event). Of one
+//!   component left, it is that component's own; of several, it is the [`Fingerprint`] of the
+//!   words `(components left, then per component: its node count and its own fingerprint's two
+//!   halves)`. A run that is not split keeps the fingerprint of its event stream, so does one
+//!   whose only other components are idle nodes listed after all the others (their ids are the
+//!   same in the component's plan).
+//!
+//! With `--check-invariants`, the first violation of the first component (in component order)
+//! that has one stops the run.
+
+use super::fingerprint::Fingerprint;
+use super::time::Tick;
+use super::{NodeTable, RunOutput, TableRow};
+use crate::ids::{GroupId, MsgRef, NodeId};
+use crate::metrics::{Collector, Counters};
+use crate::scenario::Plan;
+use crate::scenario::{PlanGroup, PlanRpc};
+
+/// One component: its own plan and where its ids come from.
+pub(super) struct Part {
+    /// The component's plan (ids dense within it).
+    pub plan: Plan,
+    /// Global id of each of its nodes (increasing).
+    nodes: Vec<NodeId>,
+    /// Global id of each of its groups (increasing).
+    groups: Vec<GroupId>,
+    /// Global index of each of its links (increasing).
+    links: Vec<usize>,
+}
+
+/// Union-find over node indices.
+struct Components(Vec<u32>);
+
+impl Components {
+    fn find(&mut self, mut x: u32) -> u32 {
+        while self.0[x as usize] != x {
+            let up = self.0[self.0[x as usize] as usize];
+            self.0[x as usize] = up;
+            x = up;
+        }
+        x
+    }
+
+    fn union(&mut self, a: NodeId, b: NodeId) {
+        let (ra, rb) = (self.find(a.0), self.find(b.0));
+        // The smaller root wins: a component's root is its smallest node.
+        if ra < rb {
+            self.0[rb as usize] = ra;
+        } else if rb < ra {
+            self.0[ra as usize] = rb;
+        }
+    }
+}
+
+/// Every node a group couples: members at any time, sharing lists, appending nodes.
+fn group_nodes(plan: &Plan) -> Vec<Vec<NodeId>> {
+    let mut nodes: Vec<Vec<NodeId>> = plan
+        .groups
+        .iter()
+        .map(|g| {
+            let mut v: Vec<NodeId> = g.members.clone();
+            v.extend(&g.final_members);
+            v.extend(g.changes.iter().map(|c| c.node));
+            for (k, list) in &g.sharing {
+                v.push(*k);
+                v.extend(list);
+            }
+            v
+        })
+        .collect();
+    for a in &plan.appends {
+        nodes[a.group.idx()].push(a.node);
+    }
+    for g in &plan.generators {
+        nodes[g.group.idx()].extend(&g.nodes);
+    }
+    nodes
+}
+
+/// Whether something of the run reaches across the whole network (then it is never split).
+fn global_parts(plan: &Plan) -> bool {
+    plan.rpc.enabled
+        || plan.discovery.is_some()
+        || plan.peer_store.is_some()
+        || plan
+            .nodes
+            .iter()
+            .any(|n| matches!(n.availability, crate::net::Availability::Crash { .. }))
+}
+
+/// The plans of the run's components, or `None` when the run is one piece (one component, or
+/// something global, see the module docs).
+pub(super) fn split(plan: &Plan) -> Option<Vec<Part>> {
+    let n = plan.nodes.len();
+    if n < 2 || global_parts(plan) {
+        return None;
+    }
+    let mut uf = Components((0..n as u32).collect());
+    for l in &plan.links {
+        uf.union(l.a, l.b);
+    }
+    let coupled = group_nodes(plan);
+    for nodes in &coupled {
+        if let Some(&first) = nodes.first() {
+            for &m in &nodes[1..] {
+                uf.union(first, m);
+            }
+        }
+    }
+    // Number the components by their smallest node, and each node within its component.
+    let mut part_of = vec![u32::MAX; n];
+    let mut local = vec![0u32; n];
+    let mut parts: Vec<Part> = Vec::new();
+    for i in 0..n {
+        let root = uf.find(i as u32) as usize;
+        if part_of[root] == u32::MAX {
+            part_of[root] = parts.len() as u32;
+            parts.push(Part {
+                plan: empty_plan(plan),
+                nodes: Vec::new(),
+                groups: Vec::new(),
+                links: Vec::new(),
+            });
+        }
+        let p = part_of[root];
+        part_of[i] = p;
+        let part = &mut parts[p as usize];
+        local[i] = part.nodes.len() as u32;
+        part.nodes.push(NodeId(i as u32));
+        part.plan.nodes.push(plan.nodes[i].clone());
+    }
+    if parts.len() < 2 {
+        return None;
+    }
+    let to_local = |id: NodeId| NodeId(local[id.idx()]);
+    // Groups: in the component of their nodes; a group that couples no node is in none (nothing
+    // can refer to it).
+    let mut group_local = vec![u32::MAX; plan.groups.len()];
+    for (gi, g) in plan.groups.iter().enumerate() {
+        let Some(&first) = coupled[gi].first() else {
+            continue;
+        };
+        let part = &mut parts[part_of[first.idx()] as usize];
+        group_local[gi] = part.groups.len() as u32;
+        part.groups.push(GroupId(gi as u32));
+        let map = |v: &[NodeId]| v.iter().map(|&m| to_local(m)).collect::<Vec<_>>();
+        part.plan.groups.push(PlanGroup {
+            name: g.name.clone(),
+            id: g.id,
+            members: map(&g.members),
+            sharing: g
+                .sharing
+                .iter()
+                .map(|(k, list)| (to_local(*k), map(list)))
+                .collect(),
+            changes: g
+                .changes
+                .iter()
+                .map(|c| crate::scenario::PlanChange {
+                    node: to_local(c.node),
+                    ..c.clone()
+                })
+                .collect(),
+            final_members: map(&g.final_members),
+            discovered: g.discovered,
+        });
+    }
+    let group_of = |g: GroupId| GroupId(group_local[g.idx()]);
+    for (li, l) in plan.links.iter().enumerate() {
+        let part = &mut parts[part_of[l.a.idx()] as usize];
+        part.links.push(li);
+        part.plan.links.push(crate::scenario::PlanLink {
+            a: to_local(l.a),
+            b: to_local(l.b),
+            ..l.clone()
+        });
+    }
+    let mut append_local = vec![0usize; plan.appends.len()];
+    for (ai, a) in plan.appends.iter().enumerate() {
+        let part = &mut parts[part_of[a.node.idx()] as usize];
+        append_local[ai] = part.plan.appends.len();
+        part.plan.appends.push(crate::scenario::PlanAppend {
+            node: to_local(a.node),
+            group: group_of(a.group),
+            parents: a.parents.iter().map(|&p| append_local[p]).collect(),
+            ..a.clone()
+        });
+    }
+    for g in &plan.generators {
+        let part = &mut parts[part_of[g.nodes[0].idx()] as usize];
+        part.plan.generators.push(crate::scenario::PlanGenerator {
+            nodes: g.nodes.iter().map(|&m| to_local(m)).collect(),
+            group: group_of(g.group),
+            ..g.clone()
+        });
+    }
+    Some(parts)
+}
+
+/// The run's settings with no nodes, groups, links or workload.
+fn empty_plan(plan: &Plan) -> Plan {
+    Plan {
+        scenario: plan.scenario.clone(),
+        hash: plan.hash.clone(),
+        seed: plan.seed,
+        tick_ms: plan.tick_ms,
+        duration: plan.duration,
+        nodes: Vec::new(),
+        groups: Vec::new(),
+        links: Vec::new(),
+        overhead_bytes: plan.overhead_bytes,
+        appends: Vec::new(),
+        generators: Vec::new(),
+        rpc: PlanRpc::default(),
+        peer_store: None,
+        discovery: None,
+        tables_at: plan.tables_at.clone(),
+    }
+}
+
+/// The tick to report to a progress callback while component `part` is at `tick`: the share of
+/// the run done so far, weighing each component by its nodes, scaled to the run's duration.
+pub(super) fn overall_tick(plan: &Plan, parts: &[Part], part: usize, tick: Tick) -> Tick {
+    let before: u64 = parts[..part].iter().map(|p| p.nodes.len() as u64).sum();
+    let mine = parts[part].nodes.len() as u64;
+    let total = plan.nodes.len() as u64;
+    let done = before as u128 * plan.duration as u128 + mine as u128 * tick as u128;
+    (done / total as u128) as Tick
+}
+
+fn add(to: &mut Counters, c: &Counters) {
+    to.sent += c.sent;
+    to.bytes += c.bytes;
+    to.lost_link += c.lost_link;
+    to.lost_offline += c.lost_offline;
+    to.received += c.received;
+    to.duplicates += c.duplicates;
+}
+
+/// The fingerprint of a split run from its components' (see the module docs).
+fn combined_fingerprint(parts: &[Part], outs: &[RunOutput]) -> String {
+    let active: Vec<(&Part, &RunOutput)> = parts
+        .iter()
+        .zip(outs)
+        .filter(|(_, o)| o.events > 0)
+        .collect();
+    if let [(_, only)] = active.as_slice() {
+        return only.fingerprint.clone();
+    }
+    let mut fp = Fingerprint::default();
+    fp.word(active.len() as u64);
+    for (p, o) in active {
+        let v = u128::from_str_radix(&o.fingerprint, 16).expect("a fingerprint is 32 hex digits");
+        fp.word(p.nodes.len() as u64);
+        fp.word((v >> 64) as u64);
+        fp.word(v as u64);
+    }
+    fp.hex()
+}
+
+/// Puts one component's table rows into global ids.
+fn globalize(rows: &mut NodeTable, part: &Part, msgs: &[MsgRef]) {
+    for TableRow {
+        msg,
+        group,
+        records,
+    } in rows
+    {
+        *msg = msgs[msg.idx()];
+        *group = part.groups[group.idx()];
+        for r in records {
+            r.peer = part.nodes[r.peer.idx()];
+        }
+    }
+}
+
+/// `trace.jsonl` of a split run: every component's lines, ordered by tick, then component.
+fn merge_traces(traces: Vec<Vec<u8>>) -> Vec<u8> {
+    let tick_of = |line: &[u8]| -> Tick {
+        // Every line starts with `{"tick":N,`.
+        let digits = line
+            .iter()
+            .skip(br#"{"tick":"#.len())
+            .take_while(|b| b.is_ascii_digit());
+        digits.fold(0, |t, &d| t * 10 + (d - b'0') as Tick)
+    };
+    let mut lines: Vec<(Tick, &[u8])> = Vec::new();
+    for t in &traces {
+        for line in t.split_inclusive(|&b| b == b'\n') {
+            lines.push((tick_of(line), line));
+        }
+    }
+    // Stable: within a tick, component order and then each component's own order.
+    lines.sort_by_key(|&(t, _)| t);
+    let mut out = Vec::with_capacity(traces.iter().map(Vec::len).sum());
+    for (_, line) in lines {
+        out.extend_from_slice(line);
+    }
+    out
+}
+
+/// The output of the whole run from its components' outputs, in component order.
+pub(super) fn merge(plan: &Plan, parts: &[Part], mut outs: Vec<RunOutput>) -> RunOutput {
+    let n = plan.nodes.len();
+    let fingerprint = combined_fingerprint(parts, &outs);
+    // Messages: by authored tick, then component, then the component's order.
+    let mut order: Vec<(Tick, u32, u32)> = Vec::new();
+    for (p, o) in outs.iter().enumerate() {
+        order.extend(
+            o.messages
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (m.authored, p as u32, i as u32)),
+        );
+    }
+    order.sort_unstable();
+    let mut msg_maps: Vec<Vec<MsgRef>> = outs
+        .iter()
+        .map(|o| vec![MsgRef(u32::MAX); o.messages.len()])
+        .collect();
+    for (g, &(_, p, i)) in order.iter().enumerate() {
+        msg_maps[p as usize][i as usize] = MsgRef(g as u32);
+    }
+    let mut messages = Vec::with_capacity(order.len());
+    for &(_, p, i) in &order {
+        let (part, map) = (&parts[p as usize], &msg_maps[p as usize]);
+        let mut m = outs[p as usize].messages[i as usize].clone();
+        m.group = part.groups[m.group.idx()];
+        m.author = part.nodes[m.author.idx()];
+        m.parents = m.parents.iter().map(|q| map[q.idx()]).collect();
+        messages.push(m);
+    }
+
+    let mut metrics = Collector::new(n, plan.links.len() * 2, plan.duration);
+    let mut deliveries = Vec::new();
+    let mut sync_stats = vec![Default::default(); n];
+    let mut tables_end: Vec<NodeTable> = vec![Vec::new(); n];
+    let mut tables_at: Vec<(Tick, Vec<NodeTable>)> = plan
+        .tables_at
+        .iter()
+        .map(|&t| (t, vec![Vec::new(); n]))
+        .collect();
+    let mut traces = Vec::new();
+    let (mut events, mut last_event_tick) = (0, None);
+    let (mut sync_records, mut sync_heap_bytes) = (0, 0);
+    for ((part, out), msgs) in parts.iter().zip(outs.iter_mut()).zip(&msg_maps) {
+        events += out.events;
+        last_event_tick = last_event_tick.max(out.last_event_tick);
+        sync_records += out.sync_records;
+        sync_heap_bytes += out.sync_heap_bytes;
+        let m = &mut out.metrics;
+        add(&mut metrics.packets, &m.packets);
+        for (to, c) in metrics.by_kind.iter_mut().zip(&m.by_kind) {
+            add(to, c);
+        }
+        for (local, c) in m.nodes.iter().enumerate() {
+            metrics.nodes[part.nodes[local].idx()] = c.clone();
+        }
+        for (local, &global) in part.links.iter().enumerate() {
+            metrics.links[2 * global] = m.links[2 * local].clone();
+            metrics.links[2 * global + 1] = m.links[2 * local + 1].clone();
+        }
+        deliveries.extend(m.deliveries.iter().map(|d| crate::metrics::Delivery {
+            node: part.nodes[d.node.idx()],
+            msg: msgs[d.msg.idx()],
+            tick: d.tick,
+        }));
+        metrics.in_flight += m.in_flight;
+        metrics.workload.appended += m.workload.appended;
+        metrics.workload.skipped_not_member += m.workload.skipped_not_member;
+        metrics.workload.duplicate_ids += m.workload.duplicate_ids;
+        if metrics.series.len() < m.series.len() {
+            metrics.series.resize(m.series.len(), Default::default());
+        }
+        for (to, b) in metrics.series.iter_mut().zip(&m.series) {
+            for k in 0..crate::metrics::KINDS {
+                to.items[k] += b.items[k];
+                to.item_bytes[k] += b.item_bytes[k];
+            }
+            to.packets += b.packets;
+            to.packet_bytes += b.packet_bytes;
+        }
+        for (local, s) in out.sync_stats.drain(..).enumerate() {
+            sync_stats[part.nodes[local].idx()] = s;
+        }
+        for (local, mut rows) in out.tables_end.drain(..).enumerate() {
+            globalize(&mut rows, part, msgs);
+            tables_end[part.nodes[local].idx()] = rows;
+        }
+        for ((_, global), (_, tables)) in tables_at.iter_mut().zip(out.tables_at.drain(..)) {
+            for (local, mut rows) in tables.into_iter().enumerate() {
+                globalize(&mut rows, part, msgs);
+                global[part.nodes[local].idx()] = rows;
+            }
+        }
+        if let Some(t) = out.trace.take() {
+            traces.push(t);
+        }
+    }
+    // Stable: within a tick, component order and then each component's own order.
+    deliveries.sort_by_key(|d| d.tick);
+    metrics.deliveries = deliveries;
+    let on = plan.scenario.outputs.trace;
+    RunOutput {
+        fingerprint,
+        events,
+        last_event_tick,
+        messages,
+        metrics,
+        sync_stats,
+        tables_end,
+        tables_at,
+        trace: on.then(|| merge_traces(traces)),
+        rpc: vec![None; n],
+        rpc_unsent_offline: 0,
+        discovery: vec![None; n],
+        peer_states: None,
+        peers_db: None,
+        peer_syncs: 0,
+        restarts: Vec::new(),
+        peers_loaded: vec![None; n],
+        sync_records,
+        sync_heap_bytes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{RunOptions, Sim, run, run_with};
+    use std::collections::BTreeMap;
+
+    /// Three islands (groups a, b, c sharing along their own links, nodes interleaved in the
+    /// node list) and a lone node: membership changes, a sharing list, Markov availability,
+    /// lossy links of random latency, explicit appends with parents, chained generators, tables
+    /// at two ticks and a trace.
+    const ISLANDS: &str = r#"{
+        "name": "islands", "seed": 7, "duration": 300,
+        "templates": {"phone": {"availability": {"kind": "markov", "mean_on": 30, "mean_off": 20}}},
+        "nodes": [
+            {"name": "a1"}, {"name": "b1"}, {"name": "c1"}, {"name": "lone"},
+            {"name": "a2", "template": "phone"}, {"name": "b2", "template": "phone"},
+            {"name": "c2", "template": "phone"}, {"name": "a3", "template": "phone"},
+            {"name": "b3", "template": "phone"}, {"name": "c3", "template": "phone"},
+            {"name": "a4", "template": "phone"}, {"name": "b4", "template": "phone"},
+            {"name": "c4", "template": "phone"}
+        ],
+        "groups": [
+            {"name": "ga", "members": ["a1", "a2", "a3"], "sharing": {"a3": ["a1"]},
+             "changes": [{"tick": 50, "node": "a4", "action": "join"},
+                         {"tick": 120, "node": "a2", "action": "leave"}]},
+            {"name": "gb", "members": ["b1", "b2", "b3", "b4"]},
+            {"name": "gc", "members": ["c1", "c2", "c3", "c4"]}
+        ],
+        "links": {
+            "topology": {"kind": "explicit"},
+            "latency": {"kind": "uniform", "min": 1, "max": 4},
+            "loss": {"kind": "bernoulli", "p": 0.1},
+            "list": [
+                {"between": ["a1", "a2"]}, {"between": ["a2", "a3"]}, {"between": ["a3", "a4"]},
+                {"between": ["a1", "a4"]}, {"between": ["b1", "b2"]}, {"between": ["b2", "b3"]},
+                {"between": ["b3", "b4"]}, {"between": ["c1", "c2"]}, {"between": ["c1", "c3"]},
+                {"between": ["c1", "c4"]}, {"between": ["c2", "c3"]}
+            ]
+        },
+        "sync": {"mode": "batch", "packing": "payload", "forwarding": true,
+                 "backoff": {"kind": "exponential", "base": 2, "factor": 2, "max": 40}},
+        "workload": {
+            "appends": [
+                {"node": "a1", "tick": 5, "group": "ga", "body": "x", "label": "x"},
+                {"node": "a3", "tick": 10, "group": "ga", "body": "y", "parents": ["x"]},
+                {"node": "b1", "tick": 5, "group": "gb", "body": "x"}
+            ],
+            "generators": [
+                {"nodes": ["a1", "a2", "a3", "a4"], "group": "ga", "mean_interval": 20},
+                {"nodes": ["b1", "b2", "b3", "b4"], "group": "gb", "mean_interval": 15,
+                 "to": 250},
+                {"nodes": ["c1", "c2", "c3", "c4"], "group": "gc", "mean_interval": 25,
+                 "parents": "previous"}
+            ]
+        },
+        "outputs": {"tables_at": [50, 150], "trace": true}
+    }"#;
+
+    fn plan(text: &str) -> Plan {
+        crate::scenario::parse("islands.json", text, &[], None).unwrap()
+    }
+
+    /// The run as one piece, interleaving all components tick by tick.
+    fn whole(plan: &Plan) -> RunOutput {
+        let mut sim = Sim::new(plan, None);
+        sim.check = true;
+        sim.run(&mut |_| {});
+        sim.finish().unwrap()
+    }
+
+    type Id = [u8; 32];
+
+    /// A table with messages named by id.
+    fn by_id(
+        out: &RunOutput,
+        table: &NodeTable,
+    ) -> Vec<(Id, GroupId, Vec<crate::protocol::sync::Record>)> {
+        table
+            .iter()
+            .map(|r| (out.messages[r.msg.idx()].id, r.group, r.records.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn the_islands_split_into_four_components_with_their_own_dense_ids() {
+        let plan = plan(ISLANDS);
+        let parts = split(&plan).expect("four components");
+        fn names(p: &Part) -> Vec<&str> {
+            p.plan.nodes.iter().map(|n| n.name.as_str()).collect()
+        }
+        assert_eq!(parts.len(), 4);
+        assert_eq!(names(&parts[0]), ["a1", "a2", "a3", "a4"]);
+        assert_eq!(names(&parts[1]), ["b1", "b2", "b3", "b4"]);
+        assert_eq!(names(&parts[2]), ["c1", "c2", "c3", "c4"]);
+        assert_eq!(names(&parts[3]), ["lone"]);
+        let a = &parts[0].plan;
+        assert_eq!(a.groups.len(), 1);
+        assert_eq!(a.groups[0].members, [NodeId(0), NodeId(1), NodeId(2)]);
+        assert_eq!(a.groups[0].changes[0].node, NodeId(3));
+        assert_eq!(a.groups[0].sharing[&NodeId(2)], [NodeId(0)]);
+        assert_eq!(a.links.len(), 4);
+        assert_eq!(a.appends.len(), 2);
+        assert_eq!(a.appends[1].parents, [0]);
+        assert_eq!(
+            parts[2].plan.generators[0].index, 2,
+            "keeps its stream names"
+        );
+        assert_eq!(parts[2].groups, [GroupId(2)]);
+        assert!(parts[3].plan.groups.is_empty() && parts[3].plan.links.is_empty());
+    }
+
+    #[test]
+    fn a_split_run_does_to_every_node_exactly_what_the_whole_run_does() {
+        let plan = plan(ISLANDS);
+        let one = whole(&plan);
+        let split = run_with(
+            &plan,
+            &RunOptions {
+                check_invariants: true,
+                ..Default::default()
+            },
+            &mut |_| {},
+        )
+        .unwrap();
+        assert!(one.metrics.deliveries.len() > 50, "the islands deliver");
+        assert_eq!(split.events, one.events);
+        assert_eq!(split.last_event_tick, one.last_event_tick);
+        assert_eq!(split.sync_records, one.sync_records);
+        assert_eq!(split.sync_heap_bytes, one.sync_heap_bytes);
+        assert_eq!(split.sync_stats, one.sync_stats);
+        // Messages: the same ones, numbered by authored tick in the split run.
+        let msgs = |o: &RunOutput| -> BTreeMap<Id, (GroupId, NodeId, Tick, u32, Vec<Id>)> {
+            o.messages
+                .iter()
+                .map(|m| {
+                    let parents = m.parents.iter().map(|p| o.messages[p.idx()].id).collect();
+                    (
+                        m.id,
+                        (m.group, m.author, m.authored, m.encoded_len, parents),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(msgs(&split), msgs(&one));
+        assert!(split.messages.is_sorted_by_key(|m| m.authored));
+        // Deliveries: the same (node, message, tick) triples, in tick order.
+        let deliveries = |o: &RunOutput| -> Vec<(NodeId, Id, Tick)> {
+            let mut v: Vec<_> = o
+                .metrics
+                .deliveries
+                .iter()
+                .map(|d| (d.node, o.messages[d.msg.idx()].id, d.tick))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(deliveries(&split), deliveries(&one));
+        assert!(split.metrics.deliveries.is_sorted_by_key(|d| d.tick));
+        // Counters, per node, per link direction and per bucket.
+        let (s, o) = (&split.metrics, &one.metrics);
+        assert_eq!(s.packets, o.packets);
+        assert_eq!(s.by_kind, o.by_kind);
+        assert_eq!(s.nodes, o.nodes);
+        assert_eq!(s.links, o.links);
+        assert_eq!(s.series, o.series);
+        assert_eq!(s.in_flight, o.in_flight);
+        assert_eq!(s.workload, o.workload);
+        // Every node's table, at the end and at each snapshot, row by row.
+        for n in 0..plan.nodes.len() {
+            assert_eq!(
+                by_id(&split, &split.tables_end[n]),
+                by_id(&one, &one.tables_end[n])
+            );
+            for k in 0..plan.tables_at.len() {
+                assert_eq!(split.tables_at[k].0, one.tables_at[k].0);
+                assert_eq!(
+                    by_id(&split, &split.tables_at[k].1[n]),
+                    by_id(&one, &one.tables_at[k].1[n])
+                );
+            }
+        }
+        // The trace: the same lines, in tick order.
+        let lines = |o: &RunOutput| -> Vec<String> {
+            let t = String::from_utf8(o.trace.clone().unwrap()).unwrap();
+            t.lines().map(str::to_string).collect()
+        };
+        let (mut a, mut b) = (lines(&split), lines(&one));
+        let ticks: Vec<u64> = a
+            .iter()
+            .map(|l| l[8..].split(',').next().unwrap().parse().unwrap())
+            .collect();
+        assert!(ticks.is_sorted());
+        a.sort();
+        b.sort();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn the_split_fingerprint_is_fixed_by_the_components_fingerprints() {
+        let plan = plan(ISLANDS);
+        let split = run(&plan).unwrap();
+        assert_eq!(split.fingerprint, run(&plan).unwrap().fingerprint);
+        let parts = super::split(&plan).unwrap();
+        let outs: Vec<RunOutput> = parts.iter().map(|p| whole(&p.plan)).collect();
+        assert_eq!(split.fingerprint, combined_fingerprint(&parts, &outs));
+        assert_ne!(split.fingerprint, whole(&plan).fingerprint);
+        // Another seed changes some component, so the whole.
+        let other = plan_with_seed(8);
+        assert_ne!(run(&other).unwrap().fingerprint, split.fingerprint);
+    }
+
+    fn plan_with_seed(seed: u64) -> Plan {
+        plan(&ISLANDS.replace(r#""seed": 7"#, &format!(r#""seed": {seed}"#)))
+    }
+
+    #[test]
+    fn a_run_of_one_component_or_with_global_parts_is_not_split() {
+        // A link joining two islands makes them one component.
+        let joined = ISLANDS.replace(
+            r#"{"between": ["a1", "a2"]},"#,
+            r#"{"between": ["a1", "a2"]}, {"between": ["a1", "b1"]},"#,
+        );
+        assert_eq!(split(&plan(&joined)).unwrap().len(), 3);
+        // So does a group with members on both sides, even without a link.
+        let grouped = ISLANDS.replace(
+            r#""members": ["c1", "c2", "c3", "c4"]"#,
+            r#""members": ["c1", "c2", "c3", "c4", "lone"]"#,
+        );
+        assert_eq!(split(&plan(&grouped)).unwrap().len(), 3);
+        let one = r#"{"name": "one", "duration": 20,
+            "nodes": [{"name": "A"}, {"name": "B"}],
+            "groups": [{"name": "g", "members": ["A", "B"]}]}"#;
+        assert!(split(&plan(one)).is_none());
+        // A run of one piece keeps the fingerprint of its event stream.
+        assert_eq!(
+            run(&plan(one)).unwrap().fingerprint,
+            whole(&plan(one)).fingerprint
+        );
+        let crash = ISLANDS.replace(
+            r#"{"name": "lone"}"#,
+            r#"{"name": "lone", "availability": {"kind": "crash", "at": 10, "restart_after": 10}}"#,
+        );
+        assert!(split(&plan(&crash)).is_none());
+    }
+
+    #[test]
+    fn progress_of_a_split_run_moves_forward_through_the_components() {
+        let plan = plan(ISLANDS);
+        let parts = split(&plan).unwrap();
+        let ticks: Vec<Tick> = (0..parts.len())
+            .flat_map(|p| [0, 150, 299].map(|t| overall_tick(&plan, &parts, p, t)))
+            .collect();
+        assert!(ticks.is_sorted(), "{ticks:?}");
+        assert_eq!(ticks[0], 0);
+        assert!(*ticks.last().unwrap() < plan.duration);
+    }
+}
