@@ -172,6 +172,8 @@ pub struct Figures {
     pub packets: u64,
     /// Messages delivered.
     pub delivered: u64,
+    /// Threads the run's independent components were simulated on (`sim bench -j`).
+    pub threads: usize,
     /// Wall time of the engine run, in seconds.
     pub seconds: f64,
     /// Events per second of wall time.

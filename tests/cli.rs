@@ -454,3 +454,47 @@ fn mobile_desktop_summary_snapshot() {
         .success();
     insta::assert_snapshot!(fs::read_to_string(dir.join("summary.json")).unwrap());
 }
+
+/// Two islands that share nothing: the run is simulated one component at a time, on any number
+/// of threads, and the folder is the same byte for byte.
+#[test]
+fn a_run_of_independent_components_is_the_same_on_one_or_more_threads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = tmp.path().join("islands.json");
+    let doc = serde_json::json!({
+        "name": "islands", "duration": 400,
+        "nodes": [{"name": "a1"}, {"name": "b1"}, {"name": "a2"}, {"name": "b2"}],
+        "groups": [{"name": "ga", "members": ["a1", "a2"]}, {"name": "gb", "members": ["b1", "b2"]}],
+        "links": {"topology": {"kind": "explicit"},
+                  "list": [{"between": ["a1", "a2"]}, {"between": ["b1", "b2"]}],
+                  "latency": {"kind": "uniform", "min": 1, "max": 4},
+                  "loss": {"kind": "bernoulli", "p": 0.2}},
+        "workload": {"generators": [
+            {"nodes": ["a1", "a2"], "group": "ga", "mean_interval": 10},
+            {"nodes": ["b1", "b2"], "group": "gb", "mean_interval": 15}]},
+        "outputs": {"trace": true, "tables_at": [100]}
+    });
+    fs::write(&scenario, doc.to_string()).unwrap();
+    for jobs in ["1", "2"] {
+        sim()
+            .arg("run")
+            .arg(&scenario)
+            .args(["-q", "-j", jobs, "--out"])
+            .arg(tmp.path().join(jobs))
+            .assert()
+            .success();
+    }
+    let one = tree(&tmp.path().join("1"));
+    assert!(one.contains_key("trace.jsonl"), "{:?}", one.keys());
+    assert_eq!(one, tree(&tmp.path().join("2")));
+    let s = summary(&tmp.path().join("1"));
+    assert!(s["delivery"]["delivered"].as_u64().unwrap() > 20, "{s}");
+    sim()
+        .arg("run")
+        .arg(&scenario)
+        .args(["-j", "0", "--out"])
+        .arg(tmp.path().join("0"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("-j: expected at least 1"));
+}

@@ -17,9 +17,16 @@ pub(super) struct BenchArgs {
     /// Print the figures as one JSON object per workload.
     #[arg(long)]
     json: bool,
+    /// Threads for the independent components of a workload that has several (medium, large,
+    /// huge: one per group) [default: 1, so that the figures are those of one core].
+    #[arg(short = 'j', long, default_value_t = 1)]
+    jobs: usize,
 }
 
 pub(super) fn bench(args: BenchArgs) -> Result<(), CliError> {
+    if args.jobs == 0 {
+        return Err(CliError::Usage("-j: expected at least 1 thread".into()));
+    }
     let Some(name) = args.name.as_deref() else {
         return all(args.json);
     };
@@ -54,7 +61,11 @@ pub(super) fn bench(args: BenchArgs) -> Result<(), CliError> {
     };
     #[allow(clippy::disallowed_methods)] // wall time is what a benchmark measures
     let started = std::time::Instant::now();
-    let output = crate::engine::run_with(&plan, &Default::default(), &mut progress)?;
+    let options = crate::engine::RunOptions {
+        threads: args.jobs,
+        ..Default::default()
+    };
+    let output = crate::engine::run_with(&plan, &options, &mut progress)?;
     let seconds = started.elapsed().as_secs_f64();
     let summary = crate::metrics::summarize(&plan, &output);
     let packets = summary.traffic.packets_sent;
@@ -65,6 +76,7 @@ pub(super) fn bench(args: BenchArgs) -> Result<(), CliError> {
         events: output.events,
         packets,
         delivered: summary.delivery.delivered,
+        threads: args.jobs,
         seconds,
         events_per_second: output.events as f64 / seconds,
         packets_per_second: packets as f64 / seconds,
@@ -111,7 +123,7 @@ pub(super) fn bench(args: BenchArgs) -> Result<(), CliError> {
 fn line(f: &Figures) -> String {
     let mib = |b: u64| format!("{:.0} MiB", b as f64 / (1 << 20) as f64);
     format!(
-        "{}: {} nodes, {} ticks, {} events, {} packets, {} delivered in {:.3} s: {:.2} M events/s, {:.2} M packets/s; {} sync records, {}; peak RSS {}; fingerprint {}",
+        "{}: {} nodes, {} ticks, {} events, {} packets, {} delivered in {:.3} s on {} thread{}: {:.2} M events/s, {:.2} M packets/s; {} sync records, {}; peak RSS {}; fingerprint {}",
         f.name,
         f.nodes,
         f.ticks,
@@ -119,6 +131,8 @@ fn line(f: &Figures) -> String {
         f.packets,
         f.delivered,
         f.seconds,
+        f.threads,
+        if f.threads == 1 { "" } else { "s" },
         f.events_per_second / 1e6,
         f.packets_per_second / 1e6,
         f.records,

@@ -138,3 +138,14 @@ pub fn main(cli: Cli) -> Result<(), CliError> {
 pub fn default_out_dir(plan: &crate::scenario::Plan) -> PathBuf {
     PathBuf::from("out").join(plan.run_dir_name())
 }
+
+/// The threads of a `-j N` option: `N` (at least 1), or all cores when not given.
+fn jobs(given: Option<usize>) -> Result<usize, CliError> {
+    match given {
+        Some(0) => Err(CliError::Usage("-j: expected at least 1 worker".into())),
+        Some(j) => Ok(j),
+        None => Ok(std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)),
+    }
+}

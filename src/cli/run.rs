@@ -26,12 +26,18 @@ pub(super) struct RunArgs {
     /// empty: each node starts with the uuid and peers it had last synced there.
     #[arg(long, value_name = "DB")]
     peers_from: Option<PathBuf>,
+    /// Threads for a run that falls apart into independent components (no link, group or
+    /// traffic generator joining them), each simulated on its own [default: all cores]. The
+    /// outputs are the same for any number.
+    #[arg(short = 'j', long)]
+    jobs: Option<usize>,
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
 }
 
 pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
+    let threads = super::jobs(args.jobs)?;
     let mut plan = args.scenario.load()?;
     if let Some(db) = &args.peers_from {
         crate::scenario::start_peers_from(&mut plan, db)?;
@@ -51,6 +57,7 @@ pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
             None => None,
         },
         check_invariants: args.check_invariants,
+        threads,
     };
     let output = crate::engine::run_with(&plan, &options, &mut |tick| {
         if let Some(b) = &bar {

@@ -67,13 +67,7 @@ pub(super) fn sweep(args: SweepArgs) -> Result<(), CliError> {
             .transpose()
             .map_err(|m| usage("--runs", m))?,
     };
-    let jobs = match args.jobs {
-        Some(0) => return Err(usage("-j", "expected at least 1 worker".into())),
-        Some(j) => j,
-        None => std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
-    };
+    let jobs = super::jobs(args.jobs)?;
     let out = args
         .out
         .clone()

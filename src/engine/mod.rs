@@ -180,6 +180,9 @@ pub struct RunOptions {
     /// the group, delivers each message at most once, and a packet's counted bytes equal its
     /// encoded `Payload` size.
     pub check_invariants: bool,
+    /// How many of a run's independent components (see `split`) may be simulated at once, each
+    /// on a thread of its own; 0 is taken as 1. The outputs do not depend on it.
+    pub threads: usize,
 }
 
 const TAG_APPEND: u64 = 1;
@@ -399,14 +402,13 @@ pub fn run_with(
     progress: &mut dyn FnMut(Tick),
 ) -> Result<RunOutput, EngineError> {
     if let Some(parts) = split::split(plan) {
-        // Independent components, one at a time (see `split`).
-        let mut outs = Vec::with_capacity(parts.len());
-        for (i, part) in parts.iter().enumerate() {
-            let mut sim = Sim::new(&part.plan, None);
+        // Independent components, each a run of its own (see `split`).
+        let outs = split::run_parts(plan, &parts, options, progress, &|part, progress| {
+            let mut sim = Sim::new(part, None);
             sim.check = options.check_invariants;
-            sim.run(&mut |t| progress(split::overall_tick(plan, &parts, i, t)));
-            outs.push(sim.finish()?);
-        }
+            sim.run(progress);
+            sim.finish()
+        })?;
         return Ok(split::merge(plan, &parts, outs));
     }
     let db = match &plan.peer_store {

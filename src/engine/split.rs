@@ -35,11 +35,13 @@
 
 use super::fingerprint::Fingerprint;
 use super::time::Tick;
-use super::{NodeTable, RunOutput, TableRow};
+use super::{EngineError, NodeTable, RunOptions, RunOutput, TableRow};
 use crate::ids::{GroupId, MsgRef, NodeId};
 use crate::metrics::{Collector, Counters};
 use crate::scenario::Plan;
 use crate::scenario::{PlanGroup, PlanRpc};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 /// One component: its own plan and where its ids come from.
 pub(super) struct Part {
@@ -243,14 +245,103 @@ fn empty_plan(plan: &Plan) -> Plan {
     }
 }
 
-/// The tick to report to a progress callback while component `part` is at `tick`: the share of
-/// the run done so far, weighing each component by its nodes, scaled to the run's duration.
-pub(super) fn overall_tick(plan: &Plan, parts: &[Part], part: usize, tick: Tick) -> Tick {
-    let before: u64 = parts[..part].iter().map(|p| p.nodes.len() as u64).sum();
-    let mine = parts[part].nodes.len() as u64;
-    let total = plan.nodes.len() as u64;
-    let done = before as u128 * plan.duration as u128 + mine as u128 * tick as u128;
-    (done / total as u128) as Tick
+/// The tick to report to a progress callback when each component is at the tick of `at`: the
+/// share of the run done, weighing each component by its nodes, scaled to the run's duration.
+fn overall_tick(plan: &Plan, parts: &[Part], at: &[Tick]) -> Tick {
+    let done: u128 = parts
+        .iter()
+        .zip(at)
+        .map(|(p, &t)| p.nodes.len() as u128 * t as u128)
+        .sum();
+    (done / plan.nodes.len() as u128) as Tick
+}
+
+/// What a worker reports while it runs components.
+enum Report {
+    /// Component `.0` is at tick `.1`.
+    At(usize, Tick),
+    /// Component `.0` finished.
+    Done(usize, Box<Result<RunOutput, EngineError>>),
+}
+
+/// Runs one component's plan, reporting its tick to the callback.
+pub(super) type RunOne<'a> =
+    dyn Fn(&Plan, &mut dyn FnMut(Tick)) -> Result<RunOutput, EngineError> + Sync + 'a;
+
+/// Runs every component with `run_one`, on up to `options.threads` threads (each takes the next
+/// component not yet taken), reporting the share done to `progress` from the calling thread.
+/// The outputs come back in component order; on failure, the error of the first component (in
+/// component order) that failed.
+pub(super) fn run_parts(
+    plan: &Plan,
+    parts: &[Part],
+    options: &RunOptions,
+    progress: &mut dyn FnMut(Tick),
+    run_one: &RunOne<'_>,
+) -> Result<Vec<RunOutput>, EngineError> {
+    let threads = options.threads.clamp(1, parts.len());
+    let mut at: Vec<Tick> = vec![0; parts.len()];
+    let mut results: Vec<Option<Result<RunOutput, EngineError>>> =
+        (0..parts.len()).map(|_| None).collect();
+    if threads == 1 {
+        for (i, part) in parts.iter().enumerate() {
+            let result = run_one(&part.plan, &mut |t| {
+                at[i] = t;
+                progress(overall_tick(plan, parts, &at));
+            });
+            at[i] = plan.duration;
+            let failed = result.is_err();
+            results[i] = Some(result);
+            if failed {
+                break;
+            }
+        }
+    } else {
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let (tx, rx) = mpsc::channel::<Report>();
+            for _ in 0..threads {
+                let (tx, next, failed) = (tx.clone(), &next, &failed);
+                s.spawn(move || {
+                    // Every component taken is run, so the ones never run all come after
+                    // every one taken, the failed ones among them.
+                    while !failed.load(Ordering::Relaxed) {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= parts.len() {
+                            break;
+                        }
+                        let result = run_one(&parts[i].plan, &mut |t| {
+                            let _ = tx.send(Report::At(i, t));
+                        });
+                        if result.is_err() {
+                            failed.store(true, Ordering::Relaxed);
+                        }
+                        let _ = tx.send(Report::Done(i, Box::new(result)));
+                    }
+                });
+            }
+            drop(tx);
+            for report in rx {
+                match report {
+                    Report::At(i, t) => {
+                        at[i] = t;
+                        progress(overall_tick(plan, parts, &at));
+                    }
+                    Report::Done(i, result) => {
+                        at[i] = plan.duration;
+                        results[i] = Some(*result);
+                    }
+                }
+            }
+        });
+    }
+    // Components are taken in order and every one taken is run: one never run comes after one
+    // that failed.
+    results
+        .into_iter()
+        .map(|r| r.expect("a component is left out only after a failed one"))
+        .collect()
 }
 
 fn add(to: &mut Counters, c: &Counters) {
@@ -695,14 +786,66 @@ mod tests {
     }
 
     #[test]
-    fn progress_of_a_split_run_moves_forward_through_the_components() {
+    fn the_outputs_are_the_same_on_any_number_of_threads() {
+        let plan = plan(ISLANDS);
+        let on = |threads| {
+            let options = RunOptions {
+                threads,
+                ..Default::default()
+            };
+            let mut ticks = Vec::new();
+            let out = run_with(&plan, &options, &mut |t| ticks.push(t)).unwrap();
+            (out, ticks)
+        };
+        let (one, _) = on(1);
+        for threads in [0, 2, 3, 8] {
+            let (other, _) = on(threads);
+            assert_eq!(other.fingerprint, one.fingerprint, "{threads} threads");
+            assert_eq!(other.metrics.deliveries, one.metrics.deliveries);
+            assert_eq!(other.tables_end, one.tables_end);
+            assert_eq!(other.tables_at, one.tables_at);
+            assert_eq!(other.trace, one.trace);
+            let ids = |o: &RunOutput| o.messages.iter().map(|m| m.id).collect::<Vec<_>>();
+            assert_eq!(ids(&other), ids(&one));
+        }
+    }
+
+    #[test]
+    fn progress_of_a_split_run_is_the_node_weighted_share_done() {
         let plan = plan(ISLANDS);
         let parts = split(&plan).unwrap();
-        let ticks: Vec<Tick> = (0..parts.len())
-            .flat_map(|p| [0, 150, 299].map(|t| overall_tick(&plan, &parts, p, t)))
-            .collect();
-        assert!(ticks.is_sorted(), "{ticks:?}");
-        assert_eq!(ticks[0], 0);
-        assert!(*ticks.last().unwrap() < plan.duration);
+        // 13 nodes: components of 4, 4, 4 and 1.
+        assert_eq!(overall_tick(&plan, &parts, &[0, 0, 0, 0]), 0);
+        assert_eq!(overall_tick(&plan, &parts, &[300, 300, 300, 300]), 300);
+        assert_eq!(overall_tick(&plan, &parts, &[300, 0, 0, 0]), 4 * 300 / 13);
+        assert_eq!(
+            overall_tick(&plan, &parts, &[300, 150, 0, 0]),
+            (1200 + 600) / 13
+        );
+    }
+
+    #[test]
+    fn a_failing_component_stops_the_run_with_its_own_error() {
+        let plan = plan(ISLANDS);
+        let parts = split(&plan).unwrap();
+        for threads in [1, 2] {
+            let options = RunOptions {
+                threads,
+                ..Default::default()
+            };
+            let fails_b = |p: &Plan, _: &mut dyn FnMut(Tick)| {
+                if p.nodes[0].name == "b1" || p.nodes[0].name == "c1" {
+                    Err(EngineError::Invariant(format!("in {}", p.nodes[0].name)))
+                } else {
+                    Ok(whole(p))
+                }
+            };
+            let err = run_parts(&plan, &parts, &options, &mut |_| {}, &fails_b).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "invariant violated: in b1",
+                "{threads} threads"
+            );
+        }
     }
 }
