@@ -117,17 +117,23 @@ pub struct RunData {
     pub peer_states: Vec<(u64, [u64; 6])>,
     /// availability.csv, in node order.
     pub availability: Vec<AvailabilityRow>,
-    /// The final sync-state tables, `(node, text)`, in node order.
+    /// The final sync-state tables, `(node, text)`, of the first [`TABLES_KEPT`] nodes in node
+    /// order (the report shows no more).
     pub tables: Vec<(String, String)>,
+    /// How many nodes have a sync-state table (all of them).
+    pub table_count: usize,
 }
+
+/// How many nodes' sync-state tables [`RunData`] keeps: those the report shows.
+pub const TABLES_KEPT: usize = super::html::HTML_NODES;
 
 struct Reader<'a> {
     dir: &'a str,
     files: &'a RunFiles,
 }
 
-impl Reader<'_> {
-    fn text(&self, file: &str) -> Result<&str, DataError> {
+impl<'a> Reader<'a> {
+    fn text(&self, file: &str) -> Result<&'a str, DataError> {
         let bytes = self.files.get(file).ok_or_else(|| DataError::Missing {
             dir: self.dir.into(),
             file: file.into(),
@@ -145,7 +151,7 @@ impl Reader<'_> {
     }
 
     /// The rows of a CSV file, checked against its header.
-    fn csv(&self, file: &str, header: &str) -> Result<Vec<(usize, Vec<String>)>, DataError> {
+    fn csv(&self, file: &str, header: &str) -> Result<Vec<(usize, Vec<&'a str>)>, DataError> {
         let text = self.text(file)?;
         let mut lines = text.lines();
         match lines.next() {
@@ -156,7 +162,7 @@ impl Reader<'_> {
         lines
             .enumerate()
             .map(|(i, l)| {
-                let fields: Vec<String> = l.split(',').map(str::to_string).collect();
+                let fields: Vec<&str> = l.split(',').collect();
                 if fields.len() == n {
                     Ok((i + 2, fields))
                 } else {
@@ -201,10 +207,10 @@ impl RunData {
             "node,message,group,author,authored_tick,delivered_tick,latency_ticks",
         )? {
             deliveries.push(DeliveryRow {
-                node: row[0].clone(),
-                message: row[1].clone(),
-                authored: r.num(f, line, &row[4])?,
-                delivered: r.num(f, line, &row[5])?,
+                node: row[0].to_string(),
+                message: row[1].to_string(),
+                authored: r.num(f, line, row[4])?,
+                delivered: r.num(f, line, row[5])?,
             });
         }
         let f = "messages.csv";
@@ -214,11 +220,11 @@ impl RunData {
             "message,group,author,authored_tick,ephemeral,parents,expected,delivered",
         )? {
             messages.push(MessageRow {
-                id: row[0].clone(),
-                group: row[1].clone(),
-                author: row[2].clone(),
-                authored: r.num(f, line, &row[3])?,
-                expected: r.num(f, line, &row[6])?,
+                id: row[0].to_string(),
+                group: row[1].to_string(),
+                author: row[2].to_string(),
+                authored: r.num(f, line, row[3])?,
+                expected: r.num(f, line, row[6])?,
             });
         }
         let f = "series.csv";
@@ -260,10 +266,10 @@ impl RunData {
                 }
             };
             rpc.push(RpcRow {
-                node: row[0].clone(),
-                ended: opt(&row[4])?,
-                outcome: row[5].clone(),
-                rtt: opt(&row[6])?,
+                node: row[0].to_string(),
+                ended: opt(row[4])?,
+                outcome: row[5].to_string(),
+                rtt: opt(row[6])?,
             });
         }
         let f = "discovery.csv";
@@ -273,10 +279,10 @@ impl RunData {
                 .parse()
                 .map_err(|_| r.corrupt(f, line, format!("expected a number, got {:?}", row[1])))?;
             discovery.push((
-                r.num(f, line, &row[0])?,
+                r.num(f, line, row[0])?,
                 mean,
-                r.num(f, line, &row[2])?,
-                r.num(f, line, &row[3])?,
+                r.num(f, line, row[2])?,
+                r.num(f, line, row[3])?,
             ));
         }
         let f = "peer_store.csv";
@@ -294,21 +300,26 @@ impl RunData {
         let f = "availability.csv";
         let mut availability: Vec<AvailabilityRow> = Vec::new();
         for (line, row) in r.csv(f, "node,kind,from,to")? {
-            let span = (r.num(f, line, &row[2])?, r.num(f, line, &row[3])?);
+            let span = (r.num(f, line, row[2])?, r.num(f, line, row[3])?);
             match availability.last_mut() {
                 Some(a) if a.node == row[0] => a.spans.push(span),
                 _ => availability.push(AvailabilityRow {
-                    node: row[0].clone(),
-                    kind: row[1].clone(),
+                    node: row[0].to_string(),
+                    kind: row[1].to_string(),
                     spans: vec![span],
                 }),
             }
         }
+        // Every node's table must be there; the report shows the first few.
         let mut tables = Vec::new();
         for n in &plan.nodes {
             let file = format!("sync_state/{}.txt", n.name);
-            tables.push((n.name.clone(), r.text(&file)?.to_string()));
+            let text = r.text(&file)?;
+            if tables.len() < TABLES_KEPT {
+                tables.push((n.name.clone(), text.to_string()));
+            }
         }
+        let table_count = plan.nodes.len();
         Ok(Self {
             dir: dir.into(),
             plan,
@@ -321,6 +332,7 @@ impl RunData {
             peer_states,
             availability,
             tables,
+            table_count,
         })
     }
 }

@@ -163,11 +163,11 @@ pre {{ background: #f8f8f8; padding: 0.6em; overflow-x: auto; font-size: 0.85em;
     for (node, table) in data.tables.iter().take(HTML_NODES) {
         let _ = writeln!(h, "<pre id=\"table-{}\">{}</pre>", esc(node), esc(table));
     }
-    if data.tables.len() > HTML_NODES {
+    if data.table_count > HTML_NODES {
         let _ = writeln!(
             h,
             "<p class=\"muted\">… and {} more nodes: see sync_state/.</p>",
-            data.tables.len() - HTML_NODES
+            data.table_count - HTML_NODES
         );
     }
     h.push_str("</body></html>\n");

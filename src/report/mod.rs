@@ -13,11 +13,14 @@ mod html;
 pub mod output;
 pub mod plots;
 mod tables;
+mod text;
 
 pub use output::{OutputError, write_run_dir};
 pub use tables::{table_csv, table_text};
+pub use text::MessageIds;
 
 use crate::engine::RunOutput;
+use crate::ids::MsgRef;
 use crate::metrics::Summary;
 use crate::scenario::Plan;
 use std::collections::BTreeMap;
@@ -26,33 +29,36 @@ use std::fmt::Write as _;
 /// The files of a run folder: relative path → contents, in path order.
 pub type RunFiles = BTreeMap<String, Vec<u8>>;
 
-/// Hex of the first `n` bytes of an id.
+/// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    let mut s = String::with_capacity(bytes.len() * 2);
+    text::push_hex(&mut s, bytes);
+    s
 }
 
 /// `deliveries.csv`: one row per delivery, in the order they happened.
-pub fn deliveries_csv(plan: &Plan, run: &RunOutput) -> String {
-    let mut s =
-        String::from("node,message,group,author,authored_tick,delivered_tick,latency_ticks\n");
+fn deliveries_csv(plan: &Plan, run: &RunOutput, ids: &MessageIds) -> String {
+    const HEAD: &str = "node,message,group,author,authored_tick,delivered_tick,latency_ticks\n";
+    // About 110 bytes a row with short names.
+    let mut s = String::with_capacity(HEAD.len() + run.metrics.deliveries.len() * 110);
+    s.push_str(HEAD);
     for d in &run.metrics.deliveries {
         let m = &run.messages[d.msg.idx()];
-        let _ = writeln!(
-            s,
-            "{},{},{},{},{},{},{}",
-            plan.nodes[d.node.idx()].name,
-            hex(&m.id),
-            plan.groups[m.group.idx()].name,
-            plan.nodes[m.author.idx()].name,
-            m.authored,
-            d.tick,
-            d.tick - m.authored
-        );
+        for field in [
+            plan.nodes[d.node.idx()].name.as_str(),
+            ids.full(d.msg),
+            plan.groups[m.group.idx()].name.as_str(),
+            plan.nodes[m.author.idx()].name.as_str(),
+        ] {
+            s.push_str(field);
+            s.push(',');
+        }
+        text::push_u64(&mut s, m.authored);
+        s.push(',');
+        text::push_u64(&mut s, d.tick);
+        s.push(',');
+        text::push_u64(&mut s, d.tick - m.authored);
+        s.push('\n');
     }
     s
 }
@@ -85,7 +91,7 @@ pub fn links_csv(plan: &Plan, run: &RunOutput) -> String {
 }
 
 /// `messages.csv`: one row per message, in append order.
-pub fn messages_csv(plan: &Plan, run: &RunOutput) -> String {
+fn messages_csv(plan: &Plan, run: &RunOutput, ids: &MessageIds) -> String {
     let mut delivered = vec![0u64; run.messages.len()];
     for d in &run.metrics.deliveries {
         let m = &run.messages[d.msg.idx()];
@@ -106,7 +112,7 @@ pub fn messages_csv(plan: &Plan, run: &RunOutput) -> String {
         let _ = writeln!(
             s,
             "{},{},{},{},{},{},{},{}",
-            hex(&m.id),
+            ids.full(MsgRef(i as u32)),
             g.name,
             plan.nodes[m.author.idx()].name,
             m.authored,
@@ -261,18 +267,22 @@ pub enum ReportError {
 /// Renders the data files of a run (everything but the plots and the HTML report).
 pub fn render_data(plan: &Plan, run: &RunOutput, summary: &Summary) -> RunFiles {
     let mut files = RunFiles::new();
+    let ids = MessageIds::of(run);
     let mut json = serde_json::to_vec_pretty(summary).expect("a summary always serializes");
     json.push(b'\n');
     files.insert("summary.json".into(), json);
     files.insert(
         "deliveries.csv".into(),
-        deliveries_csv(plan, run).into_bytes(),
+        deliveries_csv(plan, run, &ids).into_bytes(),
     );
     files.insert("links.csv".into(), links_csv(plan, run).into_bytes());
     files.insert("rpc.csv".into(), rpc_csv(plan, run).into_bytes());
     files.insert("discovery.csv".into(), discovery_csv(run).into_bytes());
     files.insert("peer_store.csv".into(), peer_store_csv(run).into_bytes());
-    files.insert("messages.csv".into(), messages_csv(plan, run).into_bytes());
+    files.insert(
+        "messages.csv".into(),
+        messages_csv(plan, run, &ids).into_bytes(),
+    );
     files.insert("series.csv".into(), series_csv(plan, run).into_bytes());
     files.insert(
         "availability.csv".into(),
@@ -293,20 +303,20 @@ pub fn render_data(plan: &Plan, run: &RunOutput, summary: &Summary) -> RunFiles 
         let end = &run.tables_end[i];
         files.insert(
             format!("sync_state/{name}.txt"),
-            table_text(plan, run, node_id(i), end, plan.duration).into_bytes(),
+            table_text(plan, &ids, node_id(i), end, plan.duration).into_bytes(),
         );
         files.insert(
             format!("sync_state/{name}.csv"),
-            table_csv(plan, run, end).into_bytes(),
+            table_csv(plan, &ids, end).into_bytes(),
         );
         for (tick, tables) in &run.tables_at {
             files.insert(
                 format!("sync_state/{name}.t{tick}.txt"),
-                table_text(plan, run, node_id(i), &tables[i], *tick).into_bytes(),
+                table_text(plan, &ids, node_id(i), &tables[i], *tick).into_bytes(),
             );
             files.insert(
                 format!("sync_state/{name}.t{tick}.csv"),
-                table_csv(plan, run, &tables[i]).into_bytes(),
+                table_csv(plan, &ids, &tables[i]).into_bytes(),
             );
         }
     }

@@ -12,34 +12,39 @@
 //! and `(send_count)`. When the scenario has more than one group, the id is prefixed with the
 //! group name (`chat/3f2a9c1e`). The CSV form has one row per record with the full id.
 
+use super::text::{MessageIds, push_u64};
+use crate::engine::NodeTable;
 use crate::engine::time::Tick;
-use crate::engine::{NodeTable, RunOutput};
 use crate::ids::NodeId;
 use crate::scenario::Plan;
 use std::fmt::Write as _;
 
 const RULE: &str = "------------------------------------------------------------";
 
-/// The text table of `node` at `tick`.
+/// The text table of `node` at `tick` (message ids from `ids`).
 pub fn table_text(
     plan: &Plan,
-    run: &RunOutput,
+    ids: &MessageIds,
     node: NodeId,
     table: &NodeTable,
     tick: Tick,
 ) -> String {
-    let mut s = String::new();
+    let records: usize = table.iter().map(|r| r.records.len()).sum();
+    let mut s = String::with_capacity(160 + table.len() * 16 + records * 24);
     let _ = writeln!(s, "{} POV @{}", plan.nodes[node.idx()].name, tick);
     let _ = writeln!(s, "{RULE}");
     let multi_group = plan.groups.len() > 1;
     for row in table {
-        let id = super::hex(&run.messages[row.msg.idx()].id[..4]);
         if multi_group {
-            let _ = write!(s, "{}/", plan.groups[row.group.idx()].name);
+            s.push_str(&plan.groups[row.group.idx()].name);
+            s.push('/');
         }
-        let _ = write!(s, "{id} |");
+        s.push_str(ids.short(row.msg));
+        s.push_str(" |");
         for r in &row.records {
-            let _ = write!(s, " {}: ", plan.nodes[r.peer.idx()].name);
+            s.push(' ');
+            s.push_str(&plan.nodes[r.peer.idx()].name);
+            s.push_str(": ");
             if r.hold {
                 s.push_str("hold ");
             }
@@ -49,7 +54,11 @@ pub fn table_text(
             if r.request {
                 s.push_str("req ");
             }
-            let _ = write!(s, "@{}({}) |", r.send_time, r.send_count);
+            s.push('@');
+            push_u64(&mut s, r.send_time);
+            s.push('(');
+            push_u64(&mut s, r.send_count as u64);
+            s.push_str(") |");
         }
         s.push('\n');
     }
@@ -58,26 +67,32 @@ pub fn table_text(
 }
 
 /// The CSV table: one row per record (a held message with no record gets one row with the
-/// peer columns empty).
-pub fn table_csv(plan: &Plan, run: &RunOutput, table: &NodeTable) -> String {
-    let mut s = String::from("message,group,peer,hold,ack,request,send_count,send_time\n");
+/// peer columns empty); message ids from `ids`.
+pub fn table_csv(plan: &Plan, ids: &MessageIds, table: &NodeTable) -> String {
+    const HEAD: &str = "message,group,peer,hold,ack,request,send_count,send_time\n";
+    let records: usize = table.iter().map(|r| r.records.len().max(1)).sum();
+    let mut s = String::with_capacity(HEAD.len() + records * 100);
+    s.push_str(HEAD);
     for row in table {
-        let id = super::hex(&run.messages[row.msg.idx()].id);
+        let id = ids.full(row.msg);
         let group = &plan.groups[row.group.idx()].name;
         if row.records.is_empty() {
             let _ = writeln!(s, "{id},{group},,,,,,");
         }
         for r in &row.records {
-            let _ = writeln!(
-                s,
-                "{id},{group},{},{},{},{},{},{}",
-                plan.nodes[r.peer.idx()].name,
-                r.hold as u8,
-                r.ack as u8,
-                r.request as u8,
-                r.send_count,
-                r.send_time
-            );
+            s.push_str(id);
+            s.push(',');
+            s.push_str(group);
+            s.push(',');
+            s.push_str(&plan.nodes[r.peer.idx()].name);
+            for flag in [r.hold, r.ack, r.request] {
+                s.push_str(if flag { ",1" } else { ",0" });
+            }
+            s.push(',');
+            push_u64(&mut s, r.send_count as u64);
+            s.push(',');
+            push_u64(&mut s, r.send_time);
+            s.push('\n');
         }
     }
     s
