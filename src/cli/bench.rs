@@ -24,9 +24,7 @@ pub(super) struct BenchArgs {
 }
 
 pub(super) fn bench(args: BenchArgs) -> Result<(), CliError> {
-    if args.jobs == 0 {
-        return Err(CliError::Usage("-j: expected at least 1 thread".into()));
-    }
+    super::threads(args.jobs)?;
     let Some(name) = args.name.as_deref() else {
         return all(args.json);
     };

@@ -149,3 +149,8 @@ fn jobs(given: Option<usize>) -> Result<usize, CliError> {
             .unwrap_or(1)),
     }
 }
+
+/// The threads of a `-j N` option with a default: `N`, which must be at least 1.
+fn threads(n: usize) -> Result<usize, CliError> {
+    jobs(Some(n))
+}

@@ -27,17 +27,17 @@ pub(super) struct RunArgs {
     #[arg(long, value_name = "DB")]
     peers_from: Option<PathBuf>,
     /// Threads for a run that falls apart into independent components (no link, group or
-    /// traffic generator joining them), each simulated on its own [default: all cores]. The
-    /// outputs are the same for any number.
-    #[arg(short = 'j', long)]
-    jobs: Option<usize>,
+    /// traffic generator joining them), each simulated on its own [default: 1, the run on one
+    /// thread]. The outputs are the same for any number.
+    #[arg(short = 'j', long, default_value_t = 1)]
+    jobs: usize,
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
 }
 
 pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
-    let threads = super::jobs(args.jobs)?;
+    let threads = super::threads(args.jobs)?;
     let mut plan = args.scenario.load()?;
     if let Some(db) = &args.peers_from {
         crate::scenario::start_peers_from(&mut plan, db)?;
