@@ -37,7 +37,7 @@ use super::fingerprint::Fingerprint;
 use super::time::Tick;
 use super::{EngineError, NodeTable, RunOptions, RunOutput, TableRow};
 use crate::ids::{GroupId, MsgRef, NodeId};
-use crate::metrics::{Collector, Counters};
+use crate::metrics::Collector;
 use crate::scenario::Plan;
 use crate::scenario::{PlanGroup, PlanRpc};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -344,15 +344,6 @@ pub(super) fn run_parts(
         .collect()
 }
 
-fn add(to: &mut Counters, c: &Counters) {
-    to.sent += c.sent;
-    to.bytes += c.bytes;
-    to.lost_link += c.lost_link;
-    to.lost_offline += c.lost_offline;
-    to.received += c.received;
-    to.duplicates += c.duplicates;
-}
-
 /// The fingerprint of a split run from its components' (see the module docs).
 fn combined_fingerprint(parts: &[Part], outs: &[RunOutput]) -> String {
     let active: Vec<(&Part, &RunOutput)> = parts
@@ -465,9 +456,9 @@ pub(super) fn merge(plan: &Plan, parts: &[Part], mut outs: Vec<RunOutput>) -> Ru
         sync_records += out.sync_records;
         sync_heap_bytes += out.sync_heap_bytes;
         let m = &mut out.metrics;
-        add(&mut metrics.packets, &m.packets);
+        metrics.packets.add(&m.packets);
         for (to, c) in metrics.by_kind.iter_mut().zip(&m.by_kind) {
-            add(to, c);
+            to.add(c);
         }
         for (local, c) in m.nodes.iter().enumerate() {
             metrics.nodes[part.nodes[local].idx()] = c.clone();
@@ -482,19 +473,12 @@ pub(super) fn merge(plan: &Plan, parts: &[Part], mut outs: Vec<RunOutput>) -> Ru
             tick: d.tick,
         }));
         metrics.in_flight += m.in_flight;
-        metrics.workload.appended += m.workload.appended;
-        metrics.workload.skipped_not_member += m.workload.skipped_not_member;
-        metrics.workload.duplicate_ids += m.workload.duplicate_ids;
+        metrics.workload.add(&m.workload);
         if metrics.series.len() < m.series.len() {
             metrics.series.resize(m.series.len(), Default::default());
         }
         for (to, b) in metrics.series.iter_mut().zip(&m.series) {
-            for k in 0..crate::metrics::KINDS {
-                to.items[k] += b.items[k];
-                to.item_bytes[k] += b.item_bytes[k];
-            }
-            to.packets += b.packets;
-            to.packet_bytes += b.packet_bytes;
+            to.add(b);
         }
         for (local, s) in out.sync_stats.drain(..).enumerate() {
             sync_stats[part.nodes[local].idx()] = s;

@@ -52,6 +52,18 @@ pub struct Counters {
     pub duplicates: u64,
 }
 
+impl Counters {
+    /// Adds `other`'s counts to these (the counters of two parts of a run).
+    pub fn add(&mut self, other: &Counters) {
+        self.sent += other.sent;
+        self.bytes += other.bytes;
+        self.lost_link += other.lost_link;
+        self.lost_offline += other.lost_offline;
+        self.received += other.received;
+        self.duplicates += other.duplicates;
+    }
+}
+
 /// Counters of one node.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NodeCounters {
@@ -101,6 +113,27 @@ pub struct Bucket {
     pub packets: u64,
     /// Packet bytes sent.
     pub packet_bytes: u64,
+}
+
+impl Bucket {
+    /// Adds `other`'s traffic to this bucket's (the same bucket of two parts of a run).
+    pub fn add(&mut self, other: &Bucket) {
+        for k in 0..KINDS {
+            self.items[k] += other.items[k];
+            self.item_bytes[k] += other.item_bytes[k];
+        }
+        self.packets += other.packets;
+        self.packet_bytes += other.packet_bytes;
+    }
+}
+
+impl WorkloadCounters {
+    /// Adds `other`'s counts to these (the workloads of two parts of a run).
+    pub fn add(&mut self, other: &WorkloadCounters) {
+        self.appended += other.appended;
+        self.skipped_not_member += other.skipped_not_member;
+        self.duplicate_ids += other.duplicate_ids;
+    }
 }
 
 /// Everything the engine counts during a run.
