@@ -639,8 +639,16 @@ mod tests {
     fn a_split_run_does_to_every_node_exactly_what_the_whole_run_does() {
         let plan = plan(ISLANDS);
         let one = whole(&plan);
+        assert!(one.metrics.deliveries.len() > 50, "the islands deliver");
+        assert_same_as_whole(&plan);
+    }
+
+    /// Runs `plan` split (with invariants checked) and as one piece, and checks that every
+    /// output is the same but for numbering and order.
+    fn assert_same_as_whole(plan: &Plan) {
+        let one = whole(plan);
         let split = run_with(
-            &plan,
+            plan,
             &RunOptions {
                 check_invariants: true,
                 ..Default::default()
@@ -648,7 +656,6 @@ mod tests {
             &mut |_| {},
         )
         .unwrap();
-        assert!(one.metrics.deliveries.len() > 50, "the islands deliver");
         assert_eq!(split.events, one.events);
         assert_eq!(split.last_event_tick, one.last_event_tick);
         assert_eq!(split.sync_records, one.sync_records);
@@ -706,8 +713,9 @@ mod tests {
             }
         }
         // The trace: the same lines, in tick order.
+        assert_eq!(split.trace.is_some(), one.trace.is_some());
         let lines = |o: &RunOutput| -> Vec<String> {
-            let t = String::from_utf8(o.trace.clone().unwrap()).unwrap();
+            let t = String::from_utf8(o.trace.clone().unwrap_or_default()).unwrap();
             t.lines().map(str::to_string).collect()
         };
         let (mut a, mut b) = (lines(&split), lines(&one));
@@ -830,6 +838,123 @@ mod tests {
                 "invariant violated: in b1",
                 "{threads} threads"
             );
+        }
+    }
+
+    mod arbitrary {
+        use super::*;
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        /// 2 to 4 islands of 1 to 4 nodes, nodes listed in a random order; each island of two
+        /// or more nodes has a group of all its nodes, a path of links plus random chords,
+        /// random appends and maybe a generator; random availability, loss, packing and
+        /// forwarding; a trace and a table snapshot.
+        fn islands() -> impl Strategy<Value = Value> {
+            (
+                prop::collection::vec(1usize..=4, 2..=4),
+                prop::collection::vec(any::<u8>(), 16),
+                prop::collection::vec(prop::bool::ANY, 24),
+                prop::collection::vec((0usize..4, 0usize..4, 0u64..200), 0..12),
+                (
+                    any::<u32>(),
+                    0.0f64..0.3,
+                    prop::bool::ANY,
+                    prop::bool::ANY,
+                    1u64..299,
+                ),
+            )
+                .prop_map(
+                    |(sizes, order, coin, appends, (seed, loss, payload, fwd, snap))| {
+                        let name = |i: usize, j: usize| format!("i{i}n{j}");
+                        let mut names: Vec<(u8, String)> = Vec::new();
+                        for (i, &size) in sizes.iter().enumerate() {
+                            for j in 0..size {
+                                names.push((order[names.len()], name(i, j)));
+                            }
+                        }
+                        names.sort();
+                        let nodes: Vec<Value> = names
+                            .iter()
+                            .enumerate()
+                            .map(|(k, (_, n))| match k % 3 {
+                                0 => json!({"name": n}),
+                                1 => json!({"name": n, "availability":
+                                {"kind": "markov", "mean_on": 40, "mean_off": 20}}),
+                                _ => json!({"name": n, "availability":
+                                {"kind": "reliability", "p": 0.6}}),
+                            })
+                            .collect();
+                        let (mut groups, mut links, mut generators) = (vec![], vec![], vec![]);
+                        let mut k = 0;
+                        for (i, &size) in sizes.iter().enumerate() {
+                            if size < 2 {
+                                continue;
+                            }
+                            let members: Vec<String> = (0..size).map(|j| name(i, j)).collect();
+                            groups.push(json!({"name": format!("g{i}"), "members": members}));
+                            for j in 1..size {
+                                links.push(json!({"between": [name(i, j - 1), name(i, j)]}));
+                            }
+                            for a in 0..size {
+                                for b in a + 2..size {
+                                    if coin[k % coin.len()] {
+                                        links.push(json!({"between": [name(i, a), name(i, b)]}));
+                                    }
+                                    k += 1;
+                                }
+                            }
+                            if coin[(i + 7) % coin.len()] {
+                                generators.push(json!({"nodes": members, "group": format!("g{i}"),
+                                                   "mean_interval": 30}));
+                            }
+                        }
+                        let appends: Vec<Value> = appends
+                            .iter()
+                            .enumerate()
+                            .filter(|&(_, &(i, _, _))| sizes.get(i).is_some_and(|&s| s >= 2))
+                            .map(|(a, &(i, j, tick))| {
+                                json!({"node": name(i, j % sizes[i]), "tick": tick,
+                                   "group": format!("g{i}"), "body": format!("m{a}")})
+                            })
+                            .collect();
+                        json!({
+                            "name": "islands", "seed": seed, "duration": 300,
+                            "nodes": nodes, "groups": groups,
+                            "links": {"topology": {"kind": "explicit"}, "list": links,
+                                      "latency": {"kind": "uniform", "min": 1, "max": 3},
+                                      "loss": {"kind": "bernoulli", "p": loss}},
+                            "sync": {"packing": if payload { "payload" } else { "record" },
+                                     "forwarding": fwd,
+                                     "backoff": {"kind": "exponential", "base": 2, "factor": 2,
+                                                 "max": 32}},
+                            "workload": {"appends": appends, "generators": generators},
+                            "outputs": {"trace": true, "tables_at": [snap]}
+                        })
+                    },
+                )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+
+            #[test]
+            fn any_split_run_equals_the_whole_run(doc in islands()) {
+                let plan = crate::scenario::parse("islands.json", &doc.to_string(), &[], None)
+                    .unwrap();
+                let islands = doc["groups"].as_array().unwrap().len()
+                    + doc["nodes"].as_array().unwrap().len()
+                    - doc["groups"].as_array().unwrap().iter()
+                        .map(|g| g["members"].as_array().unwrap().len()).sum::<usize>();
+                prop_assert_eq!(split(&plan).map(|p| p.len()), Some(islands));
+                assert_same_as_whole(&plan);
+                // And the same on two threads.
+                let options = |threads| RunOptions { threads, ..Default::default() };
+                let a = run_with(&plan, &options(1), &mut |_| {}).unwrap();
+                let b = run_with(&plan, &options(2), &mut |_| {}).unwrap();
+                prop_assert_eq!(a.fingerprint, b.fingerprint);
+                prop_assert_eq!(a.metrics.deliveries, b.metrics.deliveries);
+            }
         }
     }
 }
