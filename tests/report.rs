@@ -205,3 +205,44 @@ fn sim_plot_refuses_what_is_not_a_complete_run_folder() {
             "series.csv:1: expected the header",
         ));
 }
+
+/// `sim run` renders the sync-state tables one node at a time as it writes the folder; the
+/// folder is exactly what the library renders all at once (`syncsim::execute`), for a run of
+/// more nodes than the report shows tables of, with table snapshots.
+#[test]
+fn the_folder_of_sim_run_is_what_the_library_renders_in_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = tmp.path().join("many.json");
+    let doc = serde_json::json!({
+        "name": "many", "duration": 200,
+        "templates": {"phone": {"availability": {"kind": "reliability", "p": 0.7}}},
+        "nodes": [{"name": "n", "template": "phone", "count": 45}],
+        "groups": [{"name": "g", "members": ["@phone"]}],
+        "links": {"topology": {"kind": "random_regular", "k": 4}},
+        "workload": {"generators": [{"nodes": ["@phone"], "group": "g", "mean_interval": 100}]},
+        "outputs": {"tables_at": [50]}
+    });
+    fs::write(&scenario, doc.to_string()).unwrap();
+    let out = tmp.path().join("r");
+    run(scenario.to_str().unwrap(), &out, &[]);
+    let plan = syncsim::scenario::parse("many.json", &doc.to_string(), &[], None).expect("valid");
+    let expected = syncsim::execute(&plan).files;
+    let on_disk = syncsim::report::output::read_run_dir(&out).unwrap();
+    assert_eq!(
+        on_disk.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    assert!(on_disk == expected, "some file differs");
+    assert_eq!(
+        on_disk
+            .keys()
+            .filter(|k| k.starts_with("sync_state/"))
+            .count(),
+        45 * 4
+    );
+    let html = String::from_utf8(on_disk["report.html"].clone()).unwrap();
+    assert!(
+        html.contains("… and 5 more nodes"),
+        "the report counts every node's table"
+    );
+}

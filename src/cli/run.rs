@@ -70,39 +70,55 @@ pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
     }
     let output = output?;
     let summary = crate::metrics::summarize(&plan, &output);
-    let mut files = report::render_data(&plan, &output, &summary);
-    report::add_pictures(&dir.display().to_string(), &mut files)?;
-    let run = crate::Executed {
-        output,
-        summary,
-        files,
-    };
+    // The sync-state tables (most of a large run's folder) are rendered one node at a time as
+    // the folder is written, never all in memory at once.
+    let label = dir.display().to_string();
+    let tables = report::TableFiles::new(&plan, &output);
+    let mut files = report::render_data_without_tables(&plan, &output, &summary);
+    report::add_pictures_with(&label, &mut files, &tables)?;
 
     if args.check_determinism {
-        let again = crate::try_execute(&plan, &options)?;
-        if let Some(diff) = first_difference(&run.files, &again.files) {
+        let again = crate::engine::run_with(&plan, &options, &mut |_| {})?;
+        let again_summary = crate::metrics::summarize(&plan, &again);
+        let again_tables = report::TableFiles::new(&plan, &again);
+        let mut again_files = report::render_data_without_tables(&plan, &again, &again_summary);
+        report::add_pictures_with(&label, &mut again_files, &again_tables)?;
+        let diff = first_difference(&files, &again_files).or_else(|| {
+            (0..plan.nodes.len()).find_map(|i| {
+                let a: report::RunFiles = tables.of_node(i).into_iter().collect();
+                let b: report::RunFiles = again_tables.of_node(i).into_iter().collect();
+                first_difference(&a, &b)
+            })
+        });
+        if let Some(diff) = diff {
             return Err(CliError::NotDeterministic(format!(
                 "{}: two runs with seed {} differ in {diff} (fingerprints {} and {})",
                 args.scenario.scenario.display(),
                 plan.seed,
-                run.summary.fingerprint,
-                again.summary.fingerprint
+                summary.fingerprint,
+                again_summary.fingerprint
             )));
         }
     }
-    report::write_run_dir(&dir, &run.files)?;
+    report::write_run_dir_with(&dir, &files, &mut |write| {
+        for i in 0..plan.nodes.len() {
+            for (path, bytes) in tables.of_node(i) {
+                write(&path, &bytes)?;
+            }
+        }
+        Ok(())
+    })?;
 
     if args.quiet {
         return Ok(());
     }
     let mut out = std::io::stdout().lock();
     if args.tables {
-        for (i, node) in plan.nodes.iter().enumerate() {
-            let table = &run.files[&format!("sync_state/{}.txt", node.name)];
+        for i in 0..plan.nodes.len() {
             if i > 0 {
                 writeln!(out)?;
             }
-            out.write_all(table)?;
+            out.write_all(tables.end_text(i).as_bytes())?;
         }
         writeln!(out)?;
     }
@@ -110,11 +126,11 @@ pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
         writeln!(
             out,
             "determinism: ok, two runs gave {} identical files (fingerprint {})",
-            run.files.len(),
-            run.summary.fingerprint
+            files.len() + plan.nodes.len() * tables.per_node(),
+            summary.fingerprint
         )?;
     }
-    writeln!(out, "{}", result_line(&run.summary, wall, &dir))?;
+    writeln!(out, "{}", result_line(&summary, wall, &dir))?;
     Ok(())
 }
 

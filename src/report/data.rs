@@ -190,6 +190,17 @@ impl<'a> Reader<'a> {
 impl RunData {
     /// Reads a run back from its files; `dir` names the folder in errors.
     pub fn from_files(dir: &str, files: &RunFiles) -> Result<Self, DataError> {
+        Self::from_files_and_tables(dir, files, None)
+    }
+
+    /// [`RunData::from_files`] where the sync-state tables are not among `files` but given:
+    /// the first [`TABLES_KEPT`] nodes' end tables `(node, text)` and how many nodes have one.
+    /// With `None`, they are read from `files`, which must hold every node's.
+    pub fn from_files_and_tables(
+        dir: &str,
+        files: &RunFiles,
+        tables: Option<(Vec<(String, String)>, usize)>,
+    ) -> Result<Self, DataError> {
         let r = Reader { dir, files };
         let summary: Value = serde_json::from_str(r.text("summary.json")?)
             .map_err(|e| r.corrupt("summary.json", e.line(), e.to_string()))?;
@@ -310,16 +321,21 @@ impl RunData {
                 }),
             }
         }
-        // Every node's table must be there; the report shows the first few.
-        let mut tables = Vec::new();
-        for n in &plan.nodes {
-            let file = format!("sync_state/{}.txt", n.name);
-            let text = r.text(&file)?;
-            if tables.len() < TABLES_KEPT {
-                tables.push((n.name.clone(), text.to_string()));
+        let (tables, table_count) = match tables {
+            Some(given) => given,
+            None => {
+                // Every node's table must be there; the report shows the first few.
+                let mut tables = Vec::new();
+                for n in &plan.nodes {
+                    let file = format!("sync_state/{}.txt", n.name);
+                    let text = r.text(&file)?;
+                    if tables.len() < TABLES_KEPT {
+                        tables.push((n.name.clone(), text.to_string()));
+                    }
+                }
+                (tables, plan.nodes.len())
             }
-        }
-        let table_count = plan.nodes.len();
+        };
         Ok(Self {
             dir: dir.into(),
             plan,

@@ -15,7 +15,7 @@ pub mod plots;
 mod tables;
 mod text;
 
-pub use output::{OutputError, write_run_dir};
+pub use output::{OutputError, write_run_dir, write_run_dir_with};
 pub use tables::{table_csv, table_text};
 pub use text::MessageIds;
 
@@ -230,6 +230,26 @@ pub fn availability_csv(plan: &Plan) -> String {
 /// errors), adding them to `files`.
 pub fn add_pictures(dir: &str, files: &mut RunFiles) -> Result<(), ReportError> {
     let data = data::RunData::from_files(dir, files)?;
+    draw(data, files)
+}
+
+/// [`add_pictures`] for files rendered without their sync-state tables
+/// ([`render_data_without_tables`]): the report's tables come from `tables`.
+pub fn add_pictures_with(
+    dir: &str,
+    files: &mut RunFiles,
+    tables: &TableFiles<'_>,
+) -> Result<(), ReportError> {
+    let count = tables.plan.nodes.len();
+    let shown = (0..count.min(data::TABLES_KEPT))
+        .map(|i| (tables.plan.nodes[i].name.clone(), tables.end_text(i)))
+        .collect();
+    let data = data::RunData::from_files_and_tables(dir, files, Some((shown, count)))?;
+    draw(data, files)
+}
+
+/// Draws the plots and report.html of `data` into `files`.
+fn draw(data: data::RunData, files: &mut RunFiles) -> Result<(), ReportError> {
     let plots = plots::render_all(&data).map_err(ReportError::Plot)?;
     let svgs: Vec<(String, String)> = plots
         .iter()
@@ -266,6 +286,17 @@ pub enum ReportError {
 
 /// Renders the data files of a run (everything but the plots and the HTML report).
 pub fn render_data(plan: &Plan, run: &RunOutput, summary: &Summary) -> RunFiles {
+    let mut files = render_data_without_tables(plan, run, summary);
+    let tables = TableFiles::new(plan, run);
+    for i in 0..plan.nodes.len() {
+        files.extend(tables.of_node(i));
+    }
+    files
+}
+
+/// [`render_data`] without the sync-state tables (`sync_state/`), which [`TableFiles`] renders
+/// one node at a time.
+pub fn render_data_without_tables(plan: &Plan, run: &RunOutput, summary: &Summary) -> RunFiles {
     let mut files = RunFiles::new();
     let ids = MessageIds::of(run);
     let mut json = serde_json::to_vec_pretty(summary).expect("a summary always serializes");
@@ -298,29 +329,65 @@ pub fn render_data(plan: &Plan, run: &RunOutput, summary: &Summary) -> RunFiles 
         serde_json::to_vec_pretty(&*plan.scenario).expect("a scenario always serializes");
     scenario.push(b'\n');
     files.insert("scenario.json".into(), scenario);
-    for (i, node) in plan.nodes.iter().enumerate() {
-        let name = &node.name;
-        let end = &run.tables_end[i];
-        files.insert(
-            format!("sync_state/{name}.txt"),
-            table_text(plan, &ids, node_id(i), end, plan.duration).into_bytes(),
-        );
-        files.insert(
-            format!("sync_state/{name}.csv"),
-            table_csv(plan, &ids, end).into_bytes(),
-        );
-        for (tick, tables) in &run.tables_at {
-            files.insert(
-                format!("sync_state/{name}.t{tick}.txt"),
-                table_text(plan, &ids, node_id(i), &tables[i], *tick).into_bytes(),
-            );
-            files.insert(
-                format!("sync_state/{name}.t{tick}.csv"),
-                table_csv(plan, &ids, &tables[i]).into_bytes(),
-            );
+    files
+}
+
+/// The sync-state table files of a run, rendered one node at a time (so that a large run's
+/// tables can go to disk without all of them being in memory at once).
+pub struct TableFiles<'a> {
+    plan: &'a Plan,
+    run: &'a RunOutput,
+    ids: MessageIds,
+}
+
+impl<'a> TableFiles<'a> {
+    /// The tables of `run`.
+    pub fn new(plan: &'a Plan, run: &'a RunOutput) -> Self {
+        Self {
+            plan,
+            run,
+            ids: MessageIds::of(run),
         }
     }
-    files
+
+    /// How many files each node has: its table at the end and at each tick of
+    /// `outputs.tables_at`, as text and as CSV.
+    pub fn per_node(&self) -> usize {
+        2 * (1 + self.run.tables_at.len())
+    }
+
+    /// The text table of node `i` at the end of the run (`sync_state/<node>.txt`).
+    pub fn end_text(&self, i: usize) -> String {
+        let end = &self.run.tables_end[i];
+        table_text(self.plan, &self.ids, node_id(i), end, self.plan.duration)
+    }
+
+    /// Node `i`'s files: `(path in the run folder, contents)`.
+    pub fn of_node(&self, i: usize) -> Vec<(String, Vec<u8>)> {
+        let (plan, ids) = (self.plan, &self.ids);
+        let name = &plan.nodes[i].name;
+        let end = &self.run.tables_end[i];
+        let mut files = Vec::with_capacity(self.per_node());
+        files.push((
+            format!("sync_state/{name}.txt"),
+            self.end_text(i).into_bytes(),
+        ));
+        files.push((
+            format!("sync_state/{name}.csv"),
+            table_csv(plan, ids, end).into_bytes(),
+        ));
+        for (tick, tables) in &self.run.tables_at {
+            files.push((
+                format!("sync_state/{name}.t{tick}.txt"),
+                table_text(plan, ids, node_id(i), &tables[i], *tick).into_bytes(),
+            ));
+            files.push((
+                format!("sync_state/{name}.t{tick}.csv"),
+                table_csv(plan, ids, &tables[i]).into_bytes(),
+            ));
+        }
+        files
+    }
 }
 
 fn node_id(i: usize) -> crate::ids::NodeId {

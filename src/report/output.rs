@@ -75,6 +75,21 @@ pub fn check_target(dir: &Path) -> Result<(), OutputError> {
 
 /// Writes `files` as the run folder `dir`, replacing an earlier run folder atomically.
 pub fn write_run_dir(dir: &Path, files: &RunFiles) -> Result<(), OutputError> {
+    write_run_dir_with(dir, files, &mut |_| Ok(()))
+}
+
+/// Writes one file of a run folder being made: `(path in the folder, contents)`.
+pub type WriteFile<'a> = dyn FnMut(&str, &[u8]) -> Result<(), OutputError> + 'a;
+
+/// [`write_run_dir`] with more files made while the folder is written: `more` is called once,
+/// after `files` are written, with a function that writes one file into the folder (so files
+/// too large to hold all at once can be rendered one by one). Nothing replaces `dir` unless
+/// every file was written.
+pub fn write_run_dir_with(
+    dir: &Path,
+    files: &RunFiles,
+    more: &mut dyn FnMut(&mut WriteFile<'_>) -> Result<(), OutputError>,
+) -> Result<(), OutputError> {
     check_target(dir)?;
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -90,7 +105,7 @@ pub fn write_run_dir(dir: &Path, files: &RunFiles) -> Result<(), OutputError> {
     let old = parent.join(format!(".{base}.old-{pid}"));
     let _ = fs::remove_dir_all(&staging);
     let result = (|| {
-        for (rel, bytes) in files {
+        let mut write = |rel: &str, bytes: &[u8]| -> Result<(), OutputError> {
             let path = staging.join(rel);
             if let Some(p) = path.parent() {
                 fs::create_dir_all(p).map_err(io(p))?;
@@ -98,7 +113,12 @@ pub fn write_run_dir(dir: &Path, files: &RunFiles) -> Result<(), OutputError> {
             let mut f = fs::File::create(&path).map_err(io(&path))?;
             f.write_all(bytes).map_err(io(&path))?;
             f.sync_all().map_err(io(&path))?;
+            Ok(())
+        };
+        for (rel, bytes) in files {
+            write(rel, bytes)?;
         }
+        more(&mut write)?;
         let replacing = dir.exists();
         if replacing {
             fs::rename(dir, &old).map_err(io(dir))?;
@@ -190,6 +210,42 @@ mod tests {
         write_run_dir(&dir, &files("two")).unwrap();
         assert_eq!(fs::read_to_string(dir.join("summary.json")).unwrap(), "two");
         assert!(!dir.join("stale.txt").exists());
+        let leftovers: Vec<_> = fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers, [std::ffi::OsString::from("run-s1")]);
+    }
+
+    #[test]
+    fn files_made_while_writing_land_in_the_folder_and_a_failure_there_replaces_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("run-s1");
+        write_run_dir_with(&dir, &files("one"), &mut |write| {
+            write("sync_state/B.txt", b"made late")?;
+            write("sync_state/B.csv", b"too")
+        })
+        .unwrap();
+        assert_eq!(
+            fs::read_to_string(dir.join("sync_state/B.txt")).unwrap(),
+            "made late"
+        );
+        assert_eq!(
+            fs::read_to_string(dir.join("sync_state/A.txt")).unwrap(),
+            "table"
+        );
+        let err = write_run_dir_with(&dir, &files("two"), &mut |write| {
+            write("sync_state/B.txt", b"half")?;
+            Err(OutputError::NotADir(PathBuf::from("render failed")))
+        })
+        .unwrap_err();
+        assert!(matches!(err, OutputError::NotADir(_)));
+        // The earlier folder is untouched and no staging folder is left behind.
+        assert_eq!(fs::read_to_string(dir.join("summary.json")).unwrap(), "one");
+        assert_eq!(
+            fs::read_to_string(dir.join("sync_state/B.txt")).unwrap(),
+            "made late"
+        );
         let leftovers: Vec<_> = fs::read_dir(tmp.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
