@@ -29,8 +29,7 @@ pub fn push_u64(s: &mut String, mut x: u64) {
             break;
         }
     }
-    // Only ASCII digits were written.
-    s.push_str(std::str::from_utf8(&buf[i..]).expect("ASCII digits"));
+    s.extend(buf[i..].iter().map(|&d| d as char));
 }
 
 /// Every message id of a run in hex (64 digits), by [`MsgRef`].
