@@ -30,6 +30,9 @@
 //!   whose only other components are idle nodes listed after all the others (their ids are the
 //!   same in the component's plan).
 //!
+//! Components may run on several threads at once ([`RunOptions::threads`]): each is a run of its
+//! own on one thread, and the merge does not depend on which finished first.
+//!
 //! With `--check-invariants`, the first violation of the first component (in component order)
 //! that has one stops the run.
 
