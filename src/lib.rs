@@ -2,7 +2,7 @@
 //! data-sync protocols.
 //!
 //! A scenario (JSON) describes nodes, links, groups and a workload; [`engine::run`] executes it;
-//! [`metrics::summarize`] and [`report::render`] turn the result into `summary.json`, the
+//! [`metrics::summarize`] and [`report::render_data`] turn the result into `summary.json`, the
 //! sync-state tables and `deliveries.csv`. The same scenario and seed always give the same bytes.
 //!
 //! ```

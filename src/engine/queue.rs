@@ -56,7 +56,7 @@ impl<E> Slot<E> {
 const RING: u64 = 64;
 
 /// A min-queue of events keyed by `(tick, phase, seq)`: a bucket per pending tick, a FIFO per
-/// phase inside it. Buckets of the next [`RING`] ticks sit in a ring indexed by `tick % RING`
+/// phase inside it. Buckets of the next `RING` ticks sit in a ring indexed by `tick % RING`
 /// with a bitmap of the non-empty ones (finding the next tick is one bit scan); later ticks wait
 /// in a B-tree and move into the ring, whole, as the window reaches them, before any event can
 /// be pushed to them there. Idle stretches cost nothing: with the ring empty, the window jumps
