@@ -100,13 +100,35 @@ pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
             )));
         }
     }
+    let nodes = plan.nodes.len();
     report::write_run_dir_with(&dir, &files, &mut |write| {
-        for i in 0..plan.nodes.len() {
-            for (path, bytes) in tables.of_node(i) {
-                write(&path, &bytes)?;
+        if threads < 2 {
+            for i in 0..nodes {
+                for (path, bytes) in tables.of_node(i) {
+                    write(&path, &bytes)?;
+                }
             }
+            return Ok(());
         }
-        Ok(())
+        // With threads to spare, one renders the tables while this one writes them (and waits
+        // on the disk); at most a few nodes' tables are in memory at once.
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(8);
+            let tables = &tables;
+            scope.spawn(move || {
+                for i in 0..nodes {
+                    if tx.send(tables.of_node(i)).is_err() {
+                        break; // the writer stopped at an error
+                    }
+                }
+            });
+            for node_files in rx {
+                for (path, bytes) in node_files {
+                    write(&path, &bytes)?;
+                }
+            }
+            Ok(())
+        })
     })?;
 
     if args.quiet {
