@@ -132,6 +132,22 @@ struct Reader<'a> {
     files: &'a RunFiles,
 }
 
+/// The rows of a CSV file: `n` fields each, one after the other.
+struct Csv<'a> {
+    n: usize,
+    fields: Vec<&'a str>,
+}
+
+impl<'a> Csv<'a> {
+    /// `(line number in the file, fields)` of each row.
+    fn rows(&self) -> impl Iterator<Item = (usize, &[&'a str])> {
+        self.fields
+            .chunks(self.n)
+            .enumerate()
+            .map(|(i, row)| (i + 2, row))
+    }
+}
+
 impl<'a> Reader<'a> {
     fn text(&self, file: &str) -> Result<&'a str, DataError> {
         let bytes = self.files.get(file).ok_or_else(|| DataError::Missing {
@@ -150,8 +166,8 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// The rows of a CSV file, checked against its header.
-    fn csv(&self, file: &str, header: &str) -> Result<Vec<(usize, Vec<&'a str>)>, DataError> {
+    /// The rows of a CSV file, checked against its header: `(line number, fields)`.
+    fn csv(&self, file: &str, header: &str) -> Result<Csv<'a>, DataError> {
         let text = self.text(file)?;
         let mut lines = text.lines();
         match lines.next() {
@@ -159,21 +175,17 @@ impl<'a> Reader<'a> {
             _ => return Err(self.corrupt(file, 1, format!("expected the header {header:?}"))),
         }
         let n = header.split(',').count();
-        lines
-            .enumerate()
-            .map(|(i, l)| {
-                let fields: Vec<&str> = l.split(',').collect();
-                if fields.len() == n {
-                    Ok((i + 2, fields))
-                } else {
-                    Err(self.corrupt(
-                        file,
-                        i + 2,
-                        format!("expected {n} fields, got {}", fields.len()),
-                    ))
-                }
-            })
-            .collect()
+        // Every row's fields in one vector (no allocation per row).
+        let mut fields = Vec::new();
+        for (i, l) in lines.enumerate() {
+            let before = fields.len();
+            fields.extend(l.split(','));
+            let got = fields.len() - before;
+            if got != n {
+                return Err(self.corrupt(file, i + 2, format!("expected {n} fields, got {got}")));
+            }
+        }
+        Ok(Csv { n, fields })
     }
 
     fn num(&self, file: &str, line: usize, field: &str) -> Result<u64, DataError> {
@@ -213,10 +225,13 @@ impl RunData {
 
         let f = "deliveries.csv";
         let mut deliveries = Vec::new();
-        for (line, row) in r.csv(
-            f,
-            "node,message,group,author,authored_tick,delivered_tick,latency_ticks",
-        )? {
+        for (line, row) in r
+            .csv(
+                f,
+                "node,message,group,author,authored_tick,delivered_tick,latency_ticks",
+            )?
+            .rows()
+        {
             deliveries.push(DeliveryRow {
                 node: row[0].to_string(),
                 message: row[1].to_string(),
@@ -226,10 +241,13 @@ impl RunData {
         }
         let f = "messages.csv";
         let mut messages = Vec::new();
-        for (line, row) in r.csv(
-            f,
-            "message,group,author,authored_tick,ephemeral,parents,expected,delivered",
-        )? {
+        for (line, row) in r
+            .csv(
+                f,
+                "message,group,author,authored_tick,ephemeral,parents,expected,delivered",
+            )?
+            .rows()
+        {
             messages.push(MessageRow {
                 id: row[0].to_string(),
                 group: row[1].to_string(),
@@ -249,7 +267,7 @@ impl RunData {
         }
         header.push_str(",packets,packet_bytes");
         const K: usize = crate::metrics::KINDS;
-        for (line, row) in r.csv(f, &header)? {
+        for (line, row) in r.csv(f, &header)?.rows() {
             let n: Vec<u64> = row
                 .iter()
                 .map(|x| r.num(f, line, x))
@@ -265,10 +283,13 @@ impl RunData {
         }
         let f = "rpc.csv";
         let mut rpc = Vec::new();
-        for (line, row) in r.csv(
-            f,
-            "node,target,number,sent_tick,ended_tick,outcome,rtt_ticks",
-        )? {
+        for (line, row) in r
+            .csv(
+                f,
+                "node,target,number,sent_tick,ended_tick,outcome,rtt_ticks",
+            )?
+            .rows()
+        {
             let opt = |x: &str| {
                 if x.is_empty() {
                     Ok(None)
@@ -285,7 +306,7 @@ impl RunData {
         }
         let f = "discovery.csv";
         let mut discovery = Vec::new();
-        for (line, row) in r.csv(f, "tick,mean,p10,p90")? {
+        for (line, row) in r.csv(f, "tick,mean,p10,p90")?.rows() {
             let mean: f64 = row[1]
                 .parse()
                 .map_err(|_| r.corrupt(f, line, format!("expected a number, got {:?}", row[1])))?;
@@ -298,10 +319,13 @@ impl RunData {
         }
         let f = "peer_store.csv";
         let mut peer_states = Vec::new();
-        for (line, row) in r.csv(
-            f,
-            "tick,initial,connecting,connected,routed,unreachable,no_connection",
-        )? {
+        for (line, row) in r
+            .csv(
+                f,
+                "tick,initial,connecting,connected,routed,unreachable,no_connection",
+            )?
+            .rows()
+        {
             let n: Vec<u64> = row
                 .iter()
                 .map(|x| r.num(f, line, x))
@@ -310,7 +334,7 @@ impl RunData {
         }
         let f = "availability.csv";
         let mut availability: Vec<AvailabilityRow> = Vec::new();
-        for (line, row) in r.csv(f, "node,kind,from,to")? {
+        for (line, row) in r.csv(f, "node,kind,from,to")?.rows() {
             let span = (r.num(f, line, row[2])?, r.num(f, line, row[3])?);
             match availability.last_mut() {
                 Some(a) if a.node == row[0] => a.spans.push(span),
