@@ -204,6 +204,31 @@ fn sim_plot_refuses_what_is_not_a_complete_run_folder() {
         .stderr(predicates::str::contains(
             "series.csv:1: expected the header",
         ));
+    // A row with fields missing, named by its line.
+    let out = tmp.path().join("r2");
+    run("scenarios/mobile_desktop.json", &out, &[]);
+    let deliveries = fs::read_to_string(out.join("deliveries.csv")).unwrap();
+    let mut lines: Vec<&str> = deliveries.lines().collect();
+    assert!(lines.len() >= 3, "{deliveries}");
+    lines[2] = "A,00";
+    fs::write(out.join("deliveries.csv"), lines.join("\n") + "\n").unwrap();
+    sim()
+        .arg("plot")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "deliveries.csv:3: expected 7 fields, got 2",
+        ));
+    // Every node's table must be there.
+    fs::write(out.join("deliveries.csv"), deliveries).unwrap();
+    fs::remove_file(out.join("sync_state/C.txt")).unwrap();
+    sim()
+        .arg("plot")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("sync_state/C.txt is missing"));
 }
 
 /// `sim run` renders the sync-state tables one node at a time as it writes the folder; the
