@@ -69,20 +69,14 @@ pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
         b.finish_and_clear();
     }
     let output = output?;
-    let summary = crate::metrics::summarize(&plan, &output);
     // The sync-state tables (most of a large run's folder) are rendered one node at a time as
     // the folder is written, never all in memory at once.
     let label = dir.display().to_string();
-    let tables = report::TableFiles::new(&plan, &output);
-    let mut files = report::render_data_without_tables(&plan, &output, &summary);
-    report::add_pictures_with(&label, &mut files, &tables)?;
+    let (summary, tables, files) = render(&plan, &output, &label)?;
 
     if args.check_determinism {
         let again = crate::engine::run_with(&plan, &options, &mut |_| {})?;
-        let again_summary = crate::metrics::summarize(&plan, &again);
-        let again_tables = report::TableFiles::new(&plan, &again);
-        let mut again_files = report::render_data_without_tables(&plan, &again, &again_summary);
-        report::add_pictures_with(&label, &mut again_files, &again_tables)?;
+        let (again_summary, again_tables, again_files) = render(&plan, &again, &label)?;
         let diff = first_difference(&files, &again_files).or_else(|| {
             (0..plan.nodes.len()).find_map(|i| {
                 let a: report::RunFiles = tables.of_node(i).into_iter().collect();
@@ -191,6 +185,27 @@ fn progress_bar(plan: &crate::scenario::Plan, quiet: bool) -> Option<indicatif::
     );
     bar.set_message(plan.name().to_string());
     Some(bar)
+}
+
+/// A finished run's summary, its sync-state tables (rendered on demand) and its other files,
+/// plots and report included; `label` names the run folder in errors.
+fn render<'a>(
+    plan: &'a crate::scenario::Plan,
+    output: &'a crate::engine::RunOutput,
+    label: &str,
+) -> Result<
+    (
+        crate::metrics::Summary,
+        report::TableFiles<'a>,
+        report::RunFiles,
+    ),
+    CliError,
+> {
+    let summary = crate::metrics::summarize(plan, output);
+    let tables = report::TableFiles::new(plan, output);
+    let mut files = report::render_data_without_tables(&tables, &summary);
+    report::add_pictures_with(label, &mut files, &tables)?;
+    Ok((summary, tables, files))
 }
 
 fn first_difference(a: &report::RunFiles, b: &report::RunFiles) -> Option<String> {

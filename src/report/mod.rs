@@ -286,25 +286,25 @@ pub enum ReportError {
 
 /// Renders the data files of a run (everything but the plots and the HTML report).
 pub fn render_data(plan: &Plan, run: &RunOutput, summary: &Summary) -> RunFiles {
-    let mut files = render_data_without_tables(plan, run, summary);
     let tables = TableFiles::new(plan, run);
+    let mut files = render_data_without_tables(&tables, summary);
     for i in 0..plan.nodes.len() {
         files.extend(tables.of_node(i));
     }
     files
 }
 
-/// [`render_data`] without the sync-state tables (`sync_state/`), which [`TableFiles`] renders
-/// one node at a time.
-pub fn render_data_without_tables(plan: &Plan, run: &RunOutput, summary: &Summary) -> RunFiles {
+/// [`render_data`] of the run of `tables` without the sync-state tables (`sync_state/`), which
+/// `tables` renders one node at a time (the message ids in hex are made once, there).
+pub fn render_data_without_tables(tables: &TableFiles<'_>, summary: &Summary) -> RunFiles {
+    let (plan, run, ids) = (tables.plan, tables.run, &tables.ids);
     let mut files = RunFiles::new();
-    let ids = MessageIds::of(run);
     let mut json = serde_json::to_vec_pretty(summary).expect("a summary always serializes");
     json.push(b'\n');
     files.insert("summary.json".into(), json);
     files.insert(
         "deliveries.csv".into(),
-        deliveries_csv(plan, run, &ids).into_bytes(),
+        deliveries_csv(plan, run, ids).into_bytes(),
     );
     files.insert("links.csv".into(), links_csv(plan, run).into_bytes());
     files.insert("rpc.csv".into(), rpc_csv(plan, run).into_bytes());
@@ -312,7 +312,7 @@ pub fn render_data_without_tables(plan: &Plan, run: &RunOutput, summary: &Summar
     files.insert("peer_store.csv".into(), peer_store_csv(run).into_bytes());
     files.insert(
         "messages.csv".into(),
-        messages_csv(plan, run, &ids).into_bytes(),
+        messages_csv(plan, run, ids).into_bytes(),
     );
     files.insert("series.csv".into(), series_csv(plan, run).into_bytes());
     files.insert(
