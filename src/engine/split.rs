@@ -137,6 +137,10 @@ pub(super) fn split(plan: &Plan) -> Option<Vec<Part>> {
             }
         }
     }
+    // A component's root is its smallest node, so it is its own root: one root, one piece.
+    if (1..n).all(|i| uf.find(i as u32) == 0) {
+        return None;
+    }
     // Number the components by their smallest node, and each node within its component.
     let mut part_of = vec![u32::MAX; n];
     let mut local = vec![0u32; n];
@@ -158,9 +162,6 @@ pub(super) fn split(plan: &Plan) -> Option<Vec<Part>> {
         local[i] = part.nodes.len() as u32;
         part.nodes.push(NodeId(i as u32));
         part.plan.nodes.push(plan.nodes[i].clone());
-    }
-    if parts.len() < 2 {
-        return None;
     }
     let to_local = |id: NodeId| NodeId(local[id.idx()]);
     // Groups: in the component of their nodes; a group that couples no node is in none (nothing
