@@ -177,33 +177,26 @@ fn large_runs_plot_per_template_and_skip_the_availability_timeline() {
     );
 }
 
+/// `sim plot DIR` fails with exit 2 and `expected` on stderr.
+fn plot_refused(dir: &Path, expected: &str) {
+    sim()
+        .arg("plot")
+        .arg(dir)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(expected));
+}
+
 #[test]
 fn sim_plot_refuses_what_is_not_a_complete_run_folder() {
     let tmp = tempfile::tempdir().unwrap();
-    sim()
-        .arg("plot")
-        .arg(tmp.path())
-        .assert()
-        .code(2)
-        .stderr(predicates::str::contains("not a run folder"));
+    plot_refused(tmp.path(), "not a run folder");
     let out = tmp.path().join("r");
     run("scenarios/mobile_desktop.json", &out, &[]);
     fs::remove_file(out.join("series.csv")).unwrap();
-    sim()
-        .arg("plot")
-        .arg(&out)
-        .assert()
-        .code(2)
-        .stderr(predicates::str::contains("series.csv is missing"));
+    plot_refused(&out, "series.csv is missing");
     fs::write(out.join("series.csv"), "tick,oops\n").unwrap();
-    sim()
-        .arg("plot")
-        .arg(&out)
-        .assert()
-        .code(2)
-        .stderr(predicates::str::contains(
-            "series.csv:1: expected the header",
-        ));
+    plot_refused(&out, "series.csv:1: expected the header");
     // A row with fields missing, named by its line.
     let out = tmp.path().join("r2");
     run("scenarios/mobile_desktop.json", &out, &[]);
@@ -212,23 +205,11 @@ fn sim_plot_refuses_what_is_not_a_complete_run_folder() {
     assert!(lines.len() >= 3, "{deliveries}");
     lines[2] = "A,00";
     fs::write(out.join("deliveries.csv"), lines.join("\n") + "\n").unwrap();
-    sim()
-        .arg("plot")
-        .arg(&out)
-        .assert()
-        .code(2)
-        .stderr(predicates::str::contains(
-            "deliveries.csv:3: expected 7 fields, got 2",
-        ));
+    plot_refused(&out, "deliveries.csv:3: expected 7 fields, got 2");
     // Every node's table must be there.
     fs::write(out.join("deliveries.csv"), deliveries).unwrap();
     fs::remove_file(out.join("sync_state/C.txt")).unwrap();
-    sim()
-        .arg("plot")
-        .arg(&out)
-        .assert()
-        .code(2)
-        .stderr(predicates::str::contains("sync_state/C.txt is missing"));
+    plot_refused(&out, "sync_state/C.txt is missing");
 }
 
 /// `sim run` renders the sync-state tables one node at a time as it writes the folder; the
