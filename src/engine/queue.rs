@@ -134,10 +134,19 @@ impl<E> EventQueue<E> {
                 self.ring[i].is_empty(),
                 "ring bucket of tick {tick} reused early"
             );
-            let empty = std::mem::replace(&mut self.ring[i], entry.remove());
+            // The far bucket's events move into the ring bucket's queues, which keep the
+            // capacity they grew to (an arrival queue grows to hundreds of events; swapping the
+            // buckets instead would make it grow again from nothing every tick).
+            let mut far = entry.remove();
+            let ring = &mut self.ring[i];
+            for (r, f) in ring.phases.iter_mut().zip(far.phases.iter_mut()) {
+                r.append(f);
+            }
+            ring.mask = far.mask;
+            far.mask = 0;
             self.occupied |= 1 << i;
             if self.spare.len() < 64 {
-                self.spare.push(empty);
+                self.spare.push(far);
             }
         }
     }
