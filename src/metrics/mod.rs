@@ -204,6 +204,12 @@ impl Collector {
         if last != usize::MAX && t.wrapping_sub(start) < self.bucket_ticks {
             return &mut self.series[last];
         }
+        self.new_bucket(t)
+    }
+
+    /// [`Collector::bucket`] when `t` is past the remembered bucket.
+    #[cold]
+    fn new_bucket(&mut self, t: Tick) -> &mut Bucket {
         let i = (t / self.bucket_ticks) as usize;
         if i >= self.series.len() {
             self.series.resize(i + 1, Bucket::default());
