@@ -91,6 +91,7 @@ impl<E> Default for EventQueue<E> {
 
 impl<E> EventQueue<E> {
     /// Schedules `event` at `tick` in `phase`. `tick` must not be before the last popped tick.
+    #[inline]
     pub fn push(&mut self, tick: Tick, phase: Phase, event: E) {
         assert!(tick >= self.base, "event pushed into the past");
         if tick - self.base < RING {
@@ -98,13 +99,19 @@ impl<E> EventQueue<E> {
             self.ring[i].push(phase, event);
             self.occupied |= 1 << i;
         } else {
-            let spare = &mut self.spare;
-            self.far
-                .entry(tick)
-                .or_insert_with(|| spare.pop().unwrap_or_else(Slot::new))
-                .push(phase, event);
+            self.push_far(tick, phase, event);
         }
         self.len += 1;
+    }
+
+    /// [`EventQueue::push`] beyond the ring: into the B-tree's bucket of `tick`.
+    #[inline(never)]
+    fn push_far(&mut self, tick: Tick, phase: Phase, event: E) {
+        let spare = &mut self.spare;
+        self.far
+            .entry(tick)
+            .or_insert_with(|| spare.pop().unwrap_or_else(Slot::new))
+            .push(phase, event);
     }
 
     /// The tick of the next event, if any.
@@ -122,6 +129,7 @@ impl<E> EventQueue<E> {
 
     /// Moves the window to start at `to` (no event is queued before it) and brings the far
     /// buckets it now covers into the ring.
+    #[inline(never)]
     fn advance(&mut self, to: Tick) {
         self.base = to;
         while let Some(entry) = self.far.first_entry() {
@@ -152,6 +160,7 @@ impl<E> EventQueue<E> {
     }
 
     /// Removes and returns the next event in `(tick, phase, seq)` order.
+    #[inline]
     pub fn pop(&mut self) -> Option<(Tick, Phase, E)> {
         let tick = self.peek_tick()?;
         if tick != self.base {

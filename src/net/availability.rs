@@ -142,20 +142,30 @@ impl AvailabilityState {
     }
 
     /// Whether a packet arriving at the current tick `now` is processed.
+    #[inline]
     pub fn receives(&mut self, now: Tick) -> bool {
+        if let Availability::Reliability { p } = self.model {
+            return p.sample(&mut self.rng);
+        }
         if now >= self.last.1 {
             self.forget_before(now);
         }
-        match self.model {
-            Availability::Reliability { p } => p.sample(&mut self.rng),
-            _ => self.online_at(now),
-        }
+        self.online_at(now)
     }
 
     /// The first tick in `from..until` that is a multiple of `epoch` and at which the node is
     /// online, or `None`.
     pub fn next_step_tick(&mut self, from: Tick, epoch: Tick, until: Tick) -> Option<Tick> {
         let mut t = align_up(from, epoch);
+        if let Availability::Intervals { spans } = &self.model {
+            let i = spans.partition_point(|&(_, to)| to <= t);
+            let found = spans[i..].iter().find_map(|&(s, e)| {
+                let c = align_up(t.max(s), epoch);
+                (c < e).then_some(c)
+            });
+            return found.filter(|&c| c < until);
+        }
+        // Every other model is a few numbers: copying it costs no allocation.
         match self.model.clone() {
             Availability::Always | Availability::Reliability { .. } => {}
             Availability::Periodic { on, off, .. } => {
@@ -197,18 +207,7 @@ impl AvailabilityState {
                     }
                 }
             }
-            Availability::Intervals { spans } => {
-                let i = spans.partition_point(|&(_, to)| to <= t);
-                let mut found = None;
-                for &(s, e) in &spans[i..] {
-                    let c = align_up(t.max(s), epoch);
-                    if c < e {
-                        found = Some(c);
-                        break;
-                    }
-                }
-                t = found?;
-            }
+            Availability::Intervals { .. } => unreachable!("answered above"),
             Availability::Crash { at, back } => {
                 if t >= at && t < back {
                     t = align_up(back, epoch);

@@ -141,6 +141,11 @@ impl Link {
                 lost: false,
             };
         }
+        self.draw(streams, names)
+    }
+
+    /// [`Link::transmit`] on a link that draws its latency or its loss.
+    fn draw(&mut self, streams: &mut LinkStreams, names: &dyn Fn(NodeId) -> String) -> Transit {
         let (seed, from, to) = (self.seed, self.from, self.to);
         let streams = streams.get_or_insert_with(|| {
             let (f, t) = (names(from), names(to));
