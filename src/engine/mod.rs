@@ -816,7 +816,9 @@ impl<'p> Sim<'p> {
     }
 
     /// Registers a new message and has `node` append it. Returns `None` if a message with the same
-    /// id exists already.
+    /// id exists already. `id` is the message's id when known already (explicit appends: from
+    /// validation), else it is computed here.
+    #[allow(clippy::too_many_arguments)]
     fn append(
         &mut self,
         now: Tick,
@@ -825,10 +827,12 @@ impl<'p> Sim<'p> {
         body: &[u8],
         ephemeral: bool,
         parents: &[MsgRef],
+        id: Option<[u8; 32]>,
     ) -> Option<MsgRef> {
         let g = &self.plan.groups[group.idx()];
         let timestamp = now * self.plan.tick_ms;
-        let id = wire::message_id(&g.id, timestamp, body);
+        let id = id.unwrap_or_else(|| wire::message_id(&g.id, timestamp, body));
+        debug_assert_eq!(id, wire::message_id(&g.id, timestamp, body));
         if self.ids.contains_key(&id) {
             return None;
         }
@@ -861,14 +865,22 @@ impl<'p> Sim<'p> {
     }
 
     fn on_append(&mut self, now: Tick, i: usize) {
-        let a = &self.plan.appends[i];
+        let plan = self.plan;
+        let a = &plan.appends[i];
         let parents: Vec<MsgRef> = a
             .parents
             .iter()
             .map(|&p| self.append_msg[p].expect("parents are appended first"))
             .collect();
-        self.append_msg[i] =
-            self.append(now, a.node, a.group, &a.body.clone(), a.ephemeral, &parents);
+        self.append_msg[i] = self.append(
+            now,
+            a.node,
+            a.group,
+            &a.body,
+            a.ephemeral,
+            &parents,
+            Some(a.id),
+        );
     }
 
     fn on_generate(&mut self, now: Tick, s: usize) {
@@ -900,7 +912,7 @@ impl<'p> Sim<'p> {
             self.metrics.workload.skipped_not_member += 1;
             return;
         }
-        match self.append(now, node, group, &body, ephemeral, &parents) {
+        match self.append(now, node, group, &body, ephemeral, &parents, None) {
             Some(msg) => {
                 if !ephemeral {
                     self.slots[s].last = Some(msg);

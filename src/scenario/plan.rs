@@ -100,6 +100,9 @@ pub struct PlanAppend {
     pub group: GroupId,
     /// The body.
     pub body: Vec<u8>,
+    /// The message id (`wire::message_id` of the group, the append's time and the body),
+    /// computed once at validation.
+    pub id: [u8; 32],
     /// Ephemeral.
     pub ephemeral: bool,
     /// Indices of earlier appends that are its parents.

@@ -837,6 +837,7 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
             tick,
             group,
             body: a.body.clone().into_bytes(),
+            id,
             ephemeral: a.ephemeral,
             parents,
         });
