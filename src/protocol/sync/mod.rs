@@ -307,7 +307,85 @@ struct Held {
     group: GroupId,
     /// Delivered to the application (false while waiting for parents).
     delivered: bool,
-    records: Vec<Record>,
+    records: Records,
+}
+
+/// The records of one held message, sorted by peer. A message received without forwarding has
+/// one record (its sender's), kept inline: no allocation per received message.
+#[derive(Clone, Debug)]
+enum Records {
+    One(Record),
+    Many(Vec<Record>),
+}
+
+impl Records {
+    /// Records in a vector (none or several; one is kept inline).
+    fn from_vec(mut v: Vec<Record>) -> Self {
+        if v.len() == 1 {
+            Records::One(v.pop().expect("one"))
+        } else {
+            Records::Many(v)
+        }
+    }
+
+    /// Inserts `r` at position `i` (as [`Vec::insert`]).
+    fn insert(&mut self, i: usize, r: Record) {
+        match self {
+            Records::Many(v) if !v.is_empty() => v.insert(i, r),
+            Records::Many(_) => *self = Records::One(r),
+            Records::One(first) => {
+                let first = first.clone();
+                let mut v = Vec::with_capacity(2);
+                v.push(first);
+                v.insert(i, r);
+                *self = Records::Many(v);
+            }
+        }
+    }
+
+    /// Keeps the records for which `keep` is true.
+    fn retain(&mut self, keep: impl FnMut(&Record) -> bool) {
+        let mut v = std::mem::replace(self, Records::Many(Vec::new())).into_vec();
+        v.retain(keep);
+        *self = Records::from_vec(v);
+    }
+
+    /// Heap bytes held (none for a record kept inline).
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Records::One(_) => 0,
+            Records::Many(v) => v.capacity() * std::mem::size_of::<Record>(),
+        }
+    }
+
+    fn into_vec(self) -> Vec<Record> {
+        match self {
+            Records::One(r) => vec![r],
+            Records::Many(v) => v,
+        }
+    }
+}
+
+impl std::ops::Deref for Records {
+    type Target = [Record];
+
+    #[inline]
+    fn deref(&self) -> &[Record] {
+        match self {
+            Records::One(r) => std::slice::from_ref(r),
+            Records::Many(v) => v,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Records {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [Record] {
+        match self {
+            Records::One(r) => std::slice::from_mut(r),
+            Records::Many(v) => v,
+        }
+    }
 }
 
 /// A message this node wants but does not hold.
@@ -592,7 +670,7 @@ impl SyncNode {
         b += self
             .messages
             .values()
-            .map(|h| h.records.capacity() * size_of::<Record>())
+            .map(|h| h.records.heap_bytes())
             .sum::<usize>();
         b += self.wanted.len() * size_of::<(MsgRef, Wanted)>();
         b += self
@@ -630,7 +708,7 @@ impl SyncNode {
     pub fn table(&self) -> impl Iterator<Item = (MsgRef, GroupId, &[Record])> {
         self.messages
             .iter()
-            .map(|(&m, held)| (m, held.group, held.records.as_slice()))
+            .map(|(&m, held)| (m, held.group, &*held.records))
     }
 
     /// The sync-state table of [`SyncNode::table`], taken out of the node (records moved, not
@@ -638,7 +716,7 @@ impl SyncNode {
     pub fn take_table(&mut self) -> impl Iterator<Item = (MsgRef, GroupId, Vec<Record>)> {
         std::mem::take(&mut self.messages)
             .into_iter()
-            .map(|(m, held)| (m, held.group, held.records))
+            .map(|(m, held)| (m, held.group, held.records.into_vec()))
     }
 
     fn mark_work(&mut self, now: Tick) {
@@ -672,7 +750,7 @@ impl SyncNode {
             Held {
                 group,
                 delivered: true,
-                records,
+                records: Records::from_vec(records),
             },
         );
     }
@@ -874,23 +952,23 @@ impl SyncNode {
             .remove(&msg)
             .map(|w| w.holders)
             .unwrap_or_default();
-        let sharing = self.sharing(group);
-        let mut records = Vec::with_capacity(if forwarding { sharing.len() } else { 1 });
-        records.extend(
-            sharing
-                .iter()
-                .filter(|&&p| forwarding || p == from)
-                .map(|&p| {
-                    let mut r = Record::new(p, now);
-                    if p == from {
-                        r.hold = true;
-                        r.send_time = 0;
-                    } else if holders.binary_search(&p).is_ok() {
-                        r.hold = true;
-                    }
-                    r
-                }),
-        );
+        let record = |p: NodeId| {
+            let mut r = Record::new(p, now);
+            if p == from {
+                r.hold = true;
+                r.send_time = 0;
+            } else if holders.binary_search(&p).is_ok() {
+                r.hold = true;
+            }
+            r
+        };
+        // The sender shares the group (checked above): without forwarding its record is the
+        // only one.
+        let records = if forwarding {
+            Records::from_vec(self.sharing(group).iter().map(|&p| record(p)).collect())
+        } else {
+            Records::One(record(from))
+        };
         self.due.push_unheld(self.messages.len(), &records);
         let missing: Vec<MsgRef> = match self.config.delivery {
             Delivery::Eventual => Vec::new(),

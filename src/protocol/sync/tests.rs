@@ -704,3 +704,47 @@ mod arbitrary {
         }
     }
 }
+
+#[test]
+fn records_kept_inline_grow_into_a_vector_and_back_in_peer_order() {
+    let peers = |r: &Records| r.iter().map(|r| r.peer).collect::<Vec<_>>();
+    let mut r = Records::from_vec(vec![Record::new(B, 0)]);
+    assert!(matches!(r, Records::One(_)));
+    assert_eq!(r.heap_bytes(), 0);
+    r[0].send_count = 3; // the inline record is the one reached through the slice
+    r.insert(0, Record::new(A, 5));
+    r.insert(2, Record::new(C, 7));
+    assert!(matches!(r, Records::Many(_)));
+    assert_eq!(peers(&r), vec![A, B, C]);
+    assert_eq!(r[1].send_count, 3);
+    assert!(r.heap_bytes() >= 3 * std::mem::size_of::<Record>());
+    r.retain(|x| x.peer == C);
+    assert!(matches!(r, Records::One(_)));
+    assert_eq!(r[0].send_time, 7);
+    r.retain(|_| false);
+    assert!(r.is_empty());
+    r.insert(0, Record::new(B, 9));
+    assert!(matches!(r, Records::One(_)));
+    assert_eq!(r.into_vec(), vec![Record::new(B, 9)]);
+}
+
+#[test]
+fn a_message_received_without_forwarding_holds_one_record_and_no_record_allocation() {
+    let config = SyncConfig {
+        forwarding: false,
+        ..SyncConfig::default()
+    };
+    let mut b = node(B, config);
+    let mut out = Vec::new();
+    b.handle_packet(3, A, &Packet::Record(Item::Message(M)), &catalog(), &mut out);
+    let (_, _, records) = b.table().next().expect("held");
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].peer, A);
+    assert!(records[0].hold);
+    assert!(matches!(b.messages[0].records, Records::One(_)));
+    // A request from C (which has no record) adds one: the records become a vector, by peer.
+    b.handle_packet(4, C, &Packet::Record(Item::Request(M)), &catalog(), &mut out);
+    let (_, _, records) = b.table().next().expect("held");
+    assert_eq!(records.iter().map(|r| r.peer).collect::<Vec<_>>(), vec![A, C]);
+    assert!(records[1].request);
+}
