@@ -31,27 +31,48 @@ pub(super) struct Due {
     /// surfaces). [`DueKind::Request`]: the wanted message's [`MsgRef`] number.
     pub key: u32,
     pub peer: NodeId,
-    pub kind: DueKind,
+    /// The kind in the top bit (set: [`DueKind::Request`]); below it, for a record, the record's
+    /// position in the message's records when queued: a hint checked against `peer` when the
+    /// entry surfaces (records inserted since move it). Packed to keep an entry at 12 bytes.
+    kind_pos: u32,
 }
 
+/// The bit of [`Due::kind_pos`] that marks a request entry.
+const REQUEST: u32 = 1 << 31;
+
 impl Due {
-    /// An entry for the record of `peer` on the held message at position `held`.
-    pub fn record(held: usize, peer: NodeId) -> Self {
-        let kind = DueKind::Record;
+    /// An entry for the record of `peer`, at position `pos` of its records, on the held message
+    /// at position `held`.
+    pub fn record(held: usize, peer: NodeId, pos: usize) -> Self {
         Self {
             key: held as u32,
             peer,
-            kind,
+            kind_pos: (pos as u32).min(REQUEST - 1),
         }
+    }
+
+    /// What the entry is about.
+    #[inline]
+    pub fn kind(self) -> DueKind {
+        if self.kind_pos & REQUEST != 0 {
+            DueKind::Request
+        } else {
+            DueKind::Record
+        }
+    }
+
+    /// A record entry's position hint (see [`Due::record`]).
+    #[inline]
+    pub fn pos(self) -> usize {
+        (self.kind_pos & !REQUEST) as usize
     }
 
     /// An entry for the request record of `peer` on the wanted message `msg`.
     pub fn request(msg: MsgRef, peer: NodeId) -> Self {
-        let kind = DueKind::Request;
         Self {
             key: msg.0,
             peer,
-            kind,
+            kind_pos: REQUEST,
         }
     }
 }
@@ -131,8 +152,8 @@ impl DueQueue {
     /// Queues, at its send time, every record of the held message at position `held` whose peer
     /// is not known to hold it.
     pub fn push_unheld(&mut self, held: usize, records: &[super::Record]) {
-        for r in records.iter().filter(|r| !r.hold) {
-            self.push(r.send_time, Due::record(held, r.peer));
+        for (i, r) in records.iter().enumerate().filter(|(_, r)| !r.hold) {
+            self.push(r.send_time, Due::record(held, r.peer, i));
         }
     }
 
@@ -167,6 +188,7 @@ impl DueQueue {
 
     /// Takes out every entry due at or before `now`, calling `f` with each and its tick, in
     /// tick order (unordered within a tick).
+    #[inline]
     pub fn take_until(&mut self, now: Tick, mut f: impl FnMut(Tick, Due)) {
         if self.floor <= now {
             self.floor = now + 1;
@@ -206,7 +228,7 @@ mod tests {
     use super::*;
 
     fn due(m: u32, p: u32) -> Due {
-        Due::record(m as usize, NodeId(p))
+        Due::record(m as usize, NodeId(p), 0)
     }
 
     #[test]

@@ -466,16 +466,20 @@ fn record_index(sharing: &[(GroupId, Vec<NodeId>)], held: &Held, peer: NodeId) -
 /// 2 any other record (step 5); `None` if the entry is dead (its record is gone, was sent since,
 /// or no longer needs sending). With it, the message and where the record is: `(index in
 /// messages, index in records)` for a record, `(0, 0)` for a request.
+#[inline]
 fn due_rank(
     node: (&Messages, &[Sharing], &BTreeMap<MsgRef, Wanted>),
     t: Tick,
     d: Due,
 ) -> Option<(u8, MsgRef, u32, u32)> {
     let (messages, sharing, wanted) = node;
-    match d.kind {
+    match d.kind() {
         DueKind::Record => {
             let (&msg, held) = messages.get_index(d.key as usize)?;
-            let i = record_index(sharing, held, d.peer)?;
+            let i = match held.records.get(d.pos()) {
+                Some(r) if r.peer == d.peer => d.pos(),
+                _ => record_index(sharing, held, d.peer)?,
+            };
             let r = &held.records[i];
             let rank = if r.request { 1 } else { 2 };
             (r.send_time == t && r.is_due_candidate()).then_some((rank, msg, d.key, i as u32))
@@ -593,7 +597,7 @@ impl SyncNode {
             for &p in &added {
                 if let Err(i) = held.records.binary_search_by_key(&p, |r| r.peer) {
                     held.records.insert(i, Record::new(p, now));
-                    self.due.push(now, Due::record(m, p));
+                    self.due.push(now, Due::record(m, p, i));
                 }
             }
         }
@@ -811,7 +815,7 @@ impl SyncNode {
                 let r = &mut held.records[i];
                 if r.is_due_candidate() && r.send_time > now {
                     r.send_time = now;
-                    self.due.push(now, Due::record(m, from));
+                    self.due.push(now, Due::record(m, from, i));
                     pulled = true;
                 }
             }
@@ -856,7 +860,7 @@ impl SyncNode {
         let r = &mut held.records[i];
         r.request = true;
         r.send_time = r.send_time.min(now);
-        self.due.push(r.send_time, Due::record(m, from));
+        self.due.push(r.send_time, Due::record(m, from, i));
     }
 
     fn on_offer(&mut self, now: Tick, msg: MsgRef, from: NodeId) {
@@ -1180,7 +1184,7 @@ impl SyncNode {
                     .count_send(count, time, now, &mut self.rng);
                 r.request = false;
                 if !r.hold {
-                    self.due.push(r.send_time, Due::record(m as usize, peer));
+                    self.due.push(r.send_time, Due::record(m as usize, peer, ri as usize));
                 }
                 let item = if requested || self.config.mode == Mode::Batch {
                     Item::Message(msg)
