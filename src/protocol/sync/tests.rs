@@ -748,3 +748,34 @@ fn a_message_received_without_forwarding_holds_one_record_and_no_record_allocati
     assert_eq!(records.iter().map(|r| r.peer).collect::<Vec<_>>(), vec![A, C]);
     assert!(records[1].request);
 }
+
+#[test]
+fn due_entries_whose_record_moved_are_still_found() {
+    // D holds M with records for B and C (positions 0 and 1), both due at tick 0. A joins the
+    // group: its record goes first, so the queued entries' position hints now name other
+    // peers. The step at tick 0 still sends M to all three.
+    let d = NodeId(3); // the node under test
+    let mut n = SyncNode::new(seed_config(), stream(1, "node/test/protocol"));
+    n.set_sharing(0, G, vec![B, C]);
+    n.append(0, M, &catalog());
+    n.set_sharing(0, G, vec![A, B, C]);
+    let peers: Vec<NodeId> = n.table().next().expect("held").2.iter().map(|r| r.peer).collect();
+    assert_eq!(peers, vec![A, B, C]);
+    let mut out = Vec::new();
+    n.step(0, &catalog(), &mut out);
+    let mut sent: Vec<NodeId> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                to,
+                packet: Packet::Record(Item::Message(m)),
+            } if *m == M => Some(*to),
+            _ => None,
+        })
+        .collect();
+    sent.sort();
+    assert_eq!(sent, vec![A, B, C], "sender {d:?}");
+    for p in [A, B, C] {
+        assert_eq!(n.record(M, p).expect("record").send_count, 1);
+    }
+}
