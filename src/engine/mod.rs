@@ -34,7 +34,7 @@ pub mod trace;
 
 use crate::ids::{GroupId, MsgRef, NodeId};
 use crate::metrics::{Collector, Delivery};
-use crate::net::{AvailabilityState, Link, LinkStreams};
+use crate::net::{AvailabilityState, Link, LinkStreams, Transit};
 use crate::protocol::discovery::{
     DiscoveryMessage, DiscoveryNode, DiscoveryOutput, DiscoveryStats,
 };
@@ -263,12 +263,31 @@ impl Wire {
     }
 
     /// `(kind index, fingerprint id)` of the first item, and the number of items.
+    #[inline]
     fn first_kind(&self) -> ((usize, u64), usize) {
-        let n = match self {
-            Wire::Sync(p) => p.items().len(),
-            _ => 1,
-        };
-        (self.single_kind(), n)
+        match self {
+            Wire::Sync(p) => {
+                let items = p.items();
+                let i = items[0];
+                ((i.kind() as usize, i.msg().0 as u64), items.len())
+            }
+            _ => (self.single_kind(), 1),
+        }
+    }
+
+    /// The kind index and encoded size of a one-item message (not a sync packet).
+    #[cold]
+    #[inline(never)]
+    fn kind_and_len(&self) -> (usize, u64) {
+        match self {
+            Wire::Sync(_) => unreachable!("sync packets are sized item by item"),
+            Wire::Rpc(m) => (self.single_kind().0, wire::rpc_len(m) as u64),
+            Wire::Discovery(m) => (crate::metrics::DISCOVERY, wire::discovery_len(m) as u64),
+            Wire::Peer(m, uuid_len) => (
+                crate::metrics::PEER,
+                wire::peer_len(*m, &"0".repeat(*uuid_len as usize)) as u64,
+            ),
+        }
     }
 
     /// Calls `f` with the kind index of each item, without allocating.
@@ -939,26 +958,7 @@ impl<'p> Sim<'p> {
             ],
         );
         if self.trace.on() {
-            match &packet {
-                Wire::Sync(p) => {
-                    let messages = &self.messages;
-                    let id = |i: Item| messages[i.msg().idx()].id;
-                    self.trace
-                        .arrive(self.plan, now, (from, to), p.items(), &id, processed);
-                }
-                Wire::Rpc(m) => {
-                    self.trace
-                        .rpc(self.plan, now, "arrive", (from, to), m, Some(processed))
-                }
-                Wire::Discovery(m) => {
-                    self.trace
-                        .discovery(self.plan, now, "arrive", (from, to), m, Some(processed))
-                }
-                Wire::Peer(m, _) => {
-                    self.trace
-                        .peer(self.plan, now, "arrive", (from, to), *m, Some(processed))
-                }
-            }
+            self.trace_arrive(now, (from, to), &packet, processed);
         }
         if !processed {
             packet.for_each_kind(|k| self.metrics.kind(k).lost_offline += 1);
@@ -1499,6 +1499,73 @@ impl<'p> Sim<'p> {
         }
     }
 
+    /// The trace line of a packet put on a link (kept out of the packet path).
+    #[cold]
+    #[inline(never)]
+    fn trace_send(
+        &mut self,
+        now: Tick,
+        (from, to): (NodeId, NodeId),
+        packet: &Wire,
+        bytes: u64,
+        transit: Transit,
+    ) {
+        match packet {
+            Wire::Sync(p) => {
+                let messages = &self.messages;
+                let id = |i: Item| messages[i.msg().idx()].id;
+                self.trace.send(
+                    self.plan,
+                    now,
+                    (from, to),
+                    p.items(),
+                    &id,
+                    bytes,
+                    transit.latency,
+                    transit.lost,
+                );
+            }
+            Wire::Rpc(m) => self.trace.rpc(self.plan, now, "send", (from, to), m, None),
+            Wire::Discovery(m) => self
+                .trace
+                .discovery(self.plan, now, "send", (from, to), m, None),
+            Wire::Peer(m, _) => self
+                .trace
+                .peer(self.plan, now, "send", (from, to), *m, None),
+        }
+    }
+
+    /// The trace line of a packet arriving (kept out of the packet path).
+    #[cold]
+    #[inline(never)]
+    fn trace_arrive(
+        &mut self,
+        now: Tick,
+        (from, to): (NodeId, NodeId),
+        packet: &Wire,
+        processed: bool,
+    ) {
+        match packet {
+            Wire::Sync(p) => {
+                let messages = &self.messages;
+                let id = |i: Item| messages[i.msg().idx()].id;
+                self.trace
+                    .arrive(self.plan, now, (from, to), p.items(), &id, processed);
+            }
+            Wire::Rpc(m) => self
+                .trace
+                .rpc(self.plan, now, "arrive", (from, to), m, Some(processed)),
+            Wire::Discovery(m) => {
+                self.trace
+                    .discovery(self.plan, now, "arrive", (from, to), m, Some(processed))
+            }
+            Wire::Peer(m, _) => {
+                self.trace
+                    .peer(self.plan, now, "arrive", (from, to), *m, Some(processed))
+            }
+        }
+    }
+
     fn send(&mut self, now: Tick, from: NodeId, to: NodeId, packet: Wire) {
         let link = self.link_index(from, to);
         // Each item's kind and encoded size, counted as it goes (no allocation per packet).
@@ -1527,12 +1594,10 @@ impl<'p> Sim<'p> {
                     count(item.kind() as usize, bytes as u64);
                 }
             }
-            Wire::Rpc(m) => count(packet.single_kind().0, wire::rpc_len(m) as u64),
-            Wire::Discovery(m) => count(crate::metrics::DISCOVERY, wire::discovery_len(m) as u64),
-            Wire::Peer(m, uuid_len) => count(
-                crate::metrics::PEER,
-                wire::peer_len(*m, &"0".repeat(*uuid_len as usize)) as u64,
-            ),
+            other => {
+                let (kind, bytes) = other.kind_and_len();
+                count(kind, bytes);
+            }
         }
         let bytes = payload_bytes + self.plan.overhead_bytes;
         let b = self.metrics.bucket(now);
@@ -1560,30 +1625,7 @@ impl<'p> Sim<'p> {
             ],
         );
         if self.trace.on() {
-            match &packet {
-                Wire::Sync(p) => {
-                    let messages = &self.messages;
-                    let id = |i: Item| messages[i.msg().idx()].id;
-                    self.trace.send(
-                        self.plan,
-                        now,
-                        (from, to),
-                        p.items(),
-                        &id,
-                        bytes,
-                        transit.latency,
-                        transit.lost,
-                    );
-                }
-                Wire::Rpc(m) => self.trace.rpc(self.plan, now, "send", (from, to), m, None),
-                Wire::Discovery(m) => {
-                    self.trace
-                        .discovery(self.plan, now, "send", (from, to), m, None)
-                }
-                Wire::Peer(m, _) => self
-                    .trace
-                    .peer(self.plan, now, "send", (from, to), *m, None),
-            }
+            self.trace_send(now, (from, to), &packet, bytes, transit);
         }
         for p in [&mut self.metrics.packets, &mut self.metrics.links[link]] {
             p.sent += 1;
