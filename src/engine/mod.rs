@@ -307,15 +307,17 @@ struct RpcSlot {
     rng: Stream,
 }
 
+/// A node's run-time state. The state machines most runs lack are boxed, so that the state
+/// every packet touches (sync, availability, step ticks) sits in fewer cache lines.
 struct NodeRt {
     sync: SyncNode,
-    rpc: Option<RpcNode>,
+    rpc: Option<Box<RpcNode>>,
     /// The tick of the pending request-cache wake-up, if any.
     next_rpc: Option<Tick>,
-    discovery: Option<DiscoveryNode>,
+    discovery: Option<Box<DiscoveryNode>>,
     /// The tick of the pending discovery round, if any.
     next_walk: Option<Tick>,
-    peer_store: Option<PeerStore>,
+    peer_store: Option<Box<PeerStore>>,
     /// The tick of the pending peer-store wake-up, if any.
     next_peer: Option<Tick>,
     availability: AvailabilityState,
@@ -610,10 +612,10 @@ impl<'p> Sim<'p> {
                     service_time: plan.rpc.service_times[i],
                 };
                 let is_count = matches!(config.flow, crate::protocol::rpc::Flow::CountTo { .. });
-                sim.nodes[i].rpc = Some(RpcNode::new(
+                sim.nodes[i].rpc = Some(Box::new(RpcNode::new(
                     config,
                     rng::stream(plan.seed, &format!("node/{}/request_cache", n.name)),
-                ));
+                )));
                 if is_count {
                     sim.queue.push(
                         plan.rpc.count_start,
@@ -645,7 +647,7 @@ impl<'p> Sim<'p> {
         if let Some(ps) = &plan.peer_store {
             for i in 0..plan.nodes.len() {
                 let loaded = ps.start_from.as_ref().and_then(|f| f.stores[i].as_ref());
-                sim.nodes[i].peer_store = Some(match loaded {
+                sim.nodes[i].peer_store = Some(Box::new(match loaded {
                     Some(stored) => {
                         sim.peers_loaded[i] = Some(stored.peers.len() as u64);
                         stored.to_store(0, ps.config.clone())
@@ -660,7 +662,7 @@ impl<'p> Sim<'p> {
                             ps.config.clone(),
                         )
                     }
-                });
+                }));
             }
             for i in 0..plan.nodes.len() {
                 if plan.discovery.is_none() {
@@ -708,7 +710,7 @@ impl<'p> Sim<'p> {
                 {
                     d.add_walkable(store.peers().keys().copied());
                 }
-                sim.nodes[i].discovery = Some(d);
+                sim.nodes[i].discovery = Some(Box::new(d));
                 sim.reschedule_walk(NodeId(i as u32), 0);
             }
         }
@@ -1174,7 +1176,7 @@ impl<'p> Sim<'p> {
                 n.synced_at = Some(now);
                 n.peer_store
                     .as_mut()
-                    .map(|s| (NodeId(i as u32), plan.nodes[i].name.as_str(), s))
+                    .map(|s| (NodeId(i as u32), plan.nodes[i].name.as_str(), &mut **s))
             });
         let gained = match db.sync_all(now, stores) {
             Ok(gained) => gained,
@@ -1201,7 +1203,7 @@ impl<'p> Sim<'p> {
         let known_before = match rt.peer_store.as_mut() {
             Some(s) => {
                 let known = s.peers().len() as u64;
-                *s = PeerStore::new(s.uuid().to_string(), s.config().clone());
+                **s = PeerStore::new(s.uuid().to_string(), s.config().clone());
                 known
             }
             None => 0,
@@ -1232,7 +1234,7 @@ impl<'p> Sim<'p> {
             match db.load(&self.plan.nodes[node.idx()].name, now, ps.config.clone()) {
                 Ok(Some(store)) => {
                     remembered = store.peers().keys().copied().collect();
-                    self.nodes[node.idx()].peer_store = Some(store);
+                    self.nodes[node.idx()].peer_store = Some(Box::new(store));
                 }
                 Ok(None) => {}
                 Err(source) => {
