@@ -12,7 +12,7 @@
 
 use crate::engine::time::Tick;
 use crate::ids::{MsgRef, NodeId};
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 
 /// What an entry is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -80,16 +80,12 @@ impl Due {
 /// Emptied buckets kept for reuse, per node (more would only hold memory).
 const SPARE: usize = 2;
 
-/// The due entries of one node.
-///
-/// Buckets sit in a deque sorted by tick, one per pending tick. A node has few pending ticks
-/// (its records fall due on the few ticks its steps and backoff produce), and most pushes go to
-/// the latest or a late one, so the search for a push's bucket starts from the back; the first
-/// bucket comes off the front.
+/// The due entries of one node: a B-tree of buckets, one per pending tick. A node may have
+/// hundreds of pending ticks (backoff with jitter spreads them), so buckets are found in
+/// O(log n); the latest bucket, where most pushes of a step go, is tried first.
 #[derive(Clone, Debug)]
 pub(super) struct DueQueue {
-    /// `(tick, entries)`, ticks strictly increasing, no bucket empty.
-    buckets: VecDeque<(Tick, Vec<Due>)>,
+    buckets: BTreeMap<Tick, Vec<Due>>,
     spare: Vec<Vec<Due>>,
     /// No live entry is due before this tick (`Tick::MAX`: none is live): the first live tick
     /// found last, lowered by every push since, raised past every tick taken out.
@@ -99,15 +95,12 @@ pub(super) struct DueQueue {
 impl Default for DueQueue {
     fn default() -> Self {
         Self {
-            buckets: VecDeque::new(),
+            buckets: BTreeMap::new(),
             spare: Vec::new(),
             floor: Tick::MAX,
         }
     }
 }
-
-/// Buckets a push scans from the back before it searches by halving.
-const SCAN: usize = 8;
 
 impl DueQueue {
     /// A tick no live entry is due before, in O(1): at most [`DueQueue::first_live`]'s answer
@@ -120,33 +113,17 @@ impl DueQueue {
     #[inline]
     pub fn push(&mut self, t: Tick, due: Due) {
         self.floor = self.floor.min(t);
-        if let Some((last, bucket)) = self.buckets.back_mut()
-            && *last == t
+        if let Some(mut last) = self.buckets.last_entry()
+            && *last.key() == t
         {
-            bucket.push(due);
+            last.get_mut().push(due);
             return;
         }
-        self.push_slow(t, due);
-    }
-
-    /// [`DueQueue::push`] when `t` is not the latest pending tick.
-    fn push_slow(&mut self, t: Tick, due: Due) {
-        let n = self.buckets.len();
-        // The position of the first bucket after `t`: scanned from the back, then halved.
-        let mut i = n;
-        while i > 0 && n - i < SCAN && self.buckets[i - 1].0 > t {
-            i -= 1;
-        }
-        if i > 0 && n - i == SCAN && self.buckets[i - 1].0 > t {
-            i = self.buckets.partition_point(|&(b, _)| b <= t);
-        }
-        if i > 0 && self.buckets[i - 1].0 == t {
-            self.buckets[i - 1].1.push(due);
-            return;
-        }
-        let mut bucket = self.spare.pop().unwrap_or_default();
-        bucket.push(due);
-        self.buckets.insert(i, (t, bucket));
+        let spare = &mut self.spare;
+        self.buckets
+            .entry(t)
+            .or_insert_with(|| spare.pop().unwrap_or_default())
+            .push(due);
     }
 
     /// Queues, at its send time, every record of the held message at position `held` whose peer
@@ -173,15 +150,16 @@ impl DueQueue {
 
     fn find_first_live(&mut self, mut live: impl FnMut(Tick, Due) -> bool) -> Option<Tick> {
         loop {
-            let (t, bucket) = self.buckets.front_mut()?;
-            let t = *t;
+            let mut first = self.buckets.first_entry()?;
+            let t = *first.key();
+            let bucket = first.get_mut();
             while let Some(&due) = bucket.last() {
                 if live(t, due) {
                     return Some(t);
                 }
                 bucket.pop();
             }
-            let (_, empty) = self.buckets.pop_front().expect("front");
+            let empty = first.remove();
             self.recycle(empty);
         }
     }
@@ -193,8 +171,12 @@ impl DueQueue {
         if self.floor <= now {
             self.floor = now + 1;
         }
-        while self.buckets.front().is_some_and(|&(t, _)| t <= now) {
-            let (t, mut bucket) = self.buckets.pop_front().expect("front");
+        while let Some(first) = self.buckets.first_entry() {
+            if *first.key() > now {
+                break;
+            }
+            let t = *first.key();
+            let mut bucket = first.remove();
             for &due in &bucket {
                 f(t, due);
             }
@@ -206,18 +188,17 @@ impl DueQueue {
     /// Entries queued (live or dead).
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.buckets.iter().map(|(_, b)| b.len()).sum()
+        self.buckets.values().map(Vec::len).sum()
     }
 
-    /// Heap bytes held (the deque's, the buckets' and the spare buckets' capacities).
+    /// Heap bytes held (B-tree entries counted at their size, bucket and spare capacities).
     pub fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
-        let buckets: usize = self.buckets.capacity() * size_of::<(Tick, Vec<Due>)>()
-            + self
-                .buckets
-                .iter()
-                .map(|(_, b)| b.capacity() * size_of::<Due>())
-                .sum::<usize>();
+        let buckets: usize = self
+            .buckets
+            .values()
+            .map(|b| size_of::<(Tick, Vec<Due>)>() + b.capacity() * size_of::<Due>())
+            .sum();
         let spare: usize = self.spare.iter().map(|b| b.capacity()).sum();
         buckets + spare * size_of::<Due>() + self.spare.capacity() * size_of::<Vec<Due>>()
     }
