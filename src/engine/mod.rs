@@ -1554,9 +1554,10 @@ impl<'p> Sim<'p> {
                 self.trace
                     .arrive(self.plan, now, (from, to), p.items(), &id, processed);
             }
-            Wire::Rpc(m) => self
-                .trace
-                .rpc(self.plan, now, "arrive", (from, to), m, Some(processed)),
+            Wire::Rpc(m) => {
+                self.trace
+                    .rpc(self.plan, now, "arrive", (from, to), m, Some(processed))
+            }
             Wire::Discovery(m) => {
                 self.trace
                     .discovery(self.plan, now, "arrive", (from, to), m, Some(processed))

@@ -1184,7 +1184,8 @@ impl SyncNode {
                     .count_send(count, time, now, &mut self.rng);
                 r.request = false;
                 if !r.hold {
-                    self.due.push(r.send_time, Due::record(m as usize, peer, ri as usize));
+                    self.due
+                        .push(r.send_time, Due::record(m as usize, peer, ri as usize));
                 }
                 let item = if requested || self.config.mode == Mode::Batch {
                     Item::Message(msg)

@@ -736,16 +736,31 @@ fn a_message_received_without_forwarding_holds_one_record_and_no_record_allocati
     };
     let mut b = node(B, config);
     let mut out = Vec::new();
-    b.handle_packet(3, A, &Packet::Record(Item::Message(M)), &catalog(), &mut out);
+    b.handle_packet(
+        3,
+        A,
+        &Packet::Record(Item::Message(M)),
+        &catalog(),
+        &mut out,
+    );
     let (_, _, records) = b.table().next().expect("held");
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].peer, A);
     assert!(records[0].hold);
     assert!(matches!(b.messages[0].records, Records::One(_)));
     // A request from C (which has no record) adds one: the records become a vector, by peer.
-    b.handle_packet(4, C, &Packet::Record(Item::Request(M)), &catalog(), &mut out);
+    b.handle_packet(
+        4,
+        C,
+        &Packet::Record(Item::Request(M)),
+        &catalog(),
+        &mut out,
+    );
     let (_, _, records) = b.table().next().expect("held");
-    assert_eq!(records.iter().map(|r| r.peer).collect::<Vec<_>>(), vec![A, C]);
+    assert_eq!(
+        records.iter().map(|r| r.peer).collect::<Vec<_>>(),
+        vec![A, C]
+    );
     assert!(records[1].request);
 }
 
@@ -759,7 +774,14 @@ fn due_entries_whose_record_moved_are_still_found() {
     n.set_sharing(0, G, vec![B, C]);
     n.append(0, M, &catalog());
     n.set_sharing(0, G, vec![A, B, C]);
-    let peers: Vec<NodeId> = n.table().next().expect("held").2.iter().map(|r| r.peer).collect();
+    let peers: Vec<NodeId> = n
+        .table()
+        .next()
+        .expect("held")
+        .2
+        .iter()
+        .map(|r| r.peer)
+        .collect();
     assert_eq!(peers, vec![A, B, C]);
     let mut out = Vec::new();
     n.step(0, &catalog(), &mut out);
