@@ -517,6 +517,8 @@ pub struct StepBuffers {
     /// Due entries taken out: `(rank, message, peer, message index, record index)` (see
     /// [`due_rank`]).
     ready: Vec<(u8, MsgRef, NodeId, u32, u32)>,
+    /// Sort keys of payload packing: `peer << 34 | receive rank << 32 | position in items`.
+    keys: Vec<u64>,
     /// Empty payload vectors handed back by [`StepBuffers::recycle`], reused for new payloads.
     payloads: Vec<Vec<Item>>,
 }
@@ -1209,24 +1211,32 @@ impl SyncNode {
                 packet: Packet::Record(item),
             })),
             Packing::Payload => {
-                // One payload per peer (peers in id order), items in receive order.
-                items.sort_by_key(|&(peer, item)| (peer, item.kind().receive_rank()));
-                let mut start = 0;
-                while start < items.len() {
-                    let peer = items[start].0;
-                    let end = start
-                        + items[start..]
-                            .iter()
-                            .take_while(|(p, _)| *p == peer)
-                            .count();
+                // One payload per peer (peers in id order), items in receive order, items of
+                // one rank in step order: the order of a stable sort by (peer, rank), got by
+                // sorting integer keys (peer, rank, step position) instead.
+                let keys = &mut buffers.keys;
+                keys.clear();
+                keys.extend(items.iter().enumerate().map(|(i, &(peer, item))| {
+                    debug_assert!(peer.0 < 1 << 30, "node ids fit in 30 bits");
+                    (u64::from(peer.0) << 34)
+                        | (u64::from(item.kind().receive_rank()) << 32)
+                        | i as u64
+                }));
+                keys.sort_unstable();
+                let mut k = 0;
+                while k < keys.len() {
+                    let peer = keys[k] >> 34;
                     let mut payload = buffers.payloads.pop().unwrap_or_default();
-                    payload.extend(items[start..end].iter().map(|&(_, i)| i));
+                    while k < keys.len() && keys[k] >> 34 == peer {
+                        payload.push(items[(keys[k] & 0xFFFF_FFFF) as usize].1);
+                        k += 1;
+                    }
                     out.push(Output::Send {
-                        to: peer,
+                        to: NodeId(peer as u32),
                         packet: Packet::Payload(payload),
                     });
-                    start = end;
                 }
+                items.clear();
             }
         }
     }
