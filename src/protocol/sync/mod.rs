@@ -493,6 +493,24 @@ fn due_rank(
     }
 }
 
+/// The sort key of a ready entry: `rank << 62 | message << 30 | peer` (rank first, then message,
+/// then peer, as the step's order wants; node ids fit in 30 bits).
+#[inline]
+fn ready_key(rank: u8, msg: MsgRef, peer: NodeId) -> u64 {
+    debug_assert!(peer.0 < 1 << 30, "node ids fit in 30 bits");
+    (u64::from(rank) << 62) | (u64::from(msg.0) << 30) | u64::from(peer.0)
+}
+
+/// The `(rank, message, peer)` of a [`ready_key`].
+#[inline]
+fn from_ready_key(key: u64) -> (u8, MsgRef, NodeId) {
+    (
+        (key >> 62) as u8,
+        MsgRef((key >> 30) as u32),
+        NodeId((key & ((1 << 30) - 1)) as u32),
+    )
+}
+
 /// A group and the peers the node shares it with (sorted).
 type Sharing = (GroupId, Vec<NodeId>);
 
@@ -514,9 +532,9 @@ pub struct StepBuffers {
     items: Vec<(NodeId, Item)>,
     /// The once-per-offer requests of step 3.
     requests: Vec<(NodeId, Item)>,
-    /// Due entries taken out: `(rank, message, peer, message index, record index)` (see
-    /// [`due_rank`]).
-    ready: Vec<(u8, MsgRef, NodeId, u32, u32)>,
+    /// Due entries taken out: `(ready_key(rank, message, peer), message index << 32 | record
+    /// index)` (see [`due_rank`]); sorting and deduplicating compare one integer.
+    ready: Vec<(u64, u64)>,
     /// Sort keys of payload packing: `peer << 34 | receive rank << 32 | position in items`.
     keys: Vec<u64>,
     /// Empty payload vectors handed back by [`StepBuffers::recycle`], reused for new payloads.
@@ -1145,14 +1163,16 @@ impl SyncNode {
         let node = (&self.messages, self.sharing.as_slice(), &self.wanted);
         self.due.take_until(now, |t, d| {
             if let Some((rank, msg, m, r)) = due_rank(node, t, d) {
-                ready.push((rank, msg, d.peer, m, r));
+                ready.push((ready_key(rank, msg, d.peer), (u64::from(m) << 32) | u64::from(r)));
             }
         });
         // Positions are functions of (message, peer), so they change neither order nor dedup;
         // nothing inserts into `messages` or any record list before they are used below.
-        ready.sort_unstable();
-        ready.dedup();
-        for &(rank, msg, peer, m, ri) in ready.iter() {
+        ready.sort_unstable_by_key(|&(key, _)| key);
+        ready.dedup_by_key(|&mut (key, _)| key);
+        for &(key, at) in ready.iter() {
+            let (rank, msg, peer) = from_ready_key(key);
+            let (m, ri) = ((at >> 32) as u32, at as u32);
             if rank == 0 {
                 let shared = self.shares(catalog[msg.idx()].group, peer);
                 let w = self.wanted.get_mut(&msg).expect("live");
