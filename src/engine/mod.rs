@@ -41,7 +41,7 @@ use crate::protocol::discovery::{
 use crate::protocol::peer_store::{PeerMessage, PeerOutput, PeerStore, persist};
 use crate::protocol::rpc::{Call, RpcConfig, RpcMessage, RpcNode, RpcOutput, RpcStats};
 use crate::protocol::sync::{
-    Item, MessageMeta, Output, Packet, Record, StepBuffers, SyncNode, SyncStats,
+    Item, MessageMeta, Output, Packet, Records, StepBuffers, SyncNode, SyncStats,
 };
 use crate::scenario::{BodySize, Plan};
 use crate::wire;
@@ -79,7 +79,7 @@ pub struct TableRow {
     /// Its group.
     pub group: GroupId,
     /// Its records, sorted by peer.
-    pub records: Vec<Record>,
+    pub records: Records,
 }
 
 /// A node's sync-state table at some tick.
@@ -1714,7 +1714,7 @@ impl<'p> Sim<'p> {
                     .map(|(msg, group, records)| TableRow {
                         msg,
                         group,
-                        records: records.to_vec(),
+                        records: records.to_vec().into(),
                     })
                     .collect()
             })

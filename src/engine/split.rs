@@ -607,7 +607,7 @@ mod tests {
     ) -> Vec<(Id, GroupId, Vec<crate::protocol::sync::Record>)> {
         table
             .iter()
-            .map(|r| (out.messages[r.msg.idx()].id, r.group, r.records.clone()))
+            .map(|r| (out.messages[r.msg.idx()].id, r.group, r.records.to_vec()))
             .collect()
     }
 

@@ -310,17 +310,51 @@ struct Held {
     records: Records,
 }
 
-/// The records of one held message, sorted by peer. A message received without forwarding has
-/// one record (its sender's), kept inline: no allocation per received message.
+/// The records of one held message, sorted by peer; used as a slice. A message received without
+/// forwarding has one record (its sender's), kept inline: no allocation per received message.
 #[derive(Clone, Debug)]
-enum Records {
+pub enum Records {
+    /// A single record, inline.
     One(Record),
+    /// None or several records.
     Many(Vec<Record>),
+}
+
+impl PartialEq for Records {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Records {}
+
+impl From<Vec<Record>> for Records {
+    fn from(v: Vec<Record>) -> Self {
+        Records::from_vec(v)
+    }
+}
+
+impl<'a> IntoIterator for &'a Records {
+    type Item = &'a Record;
+    type IntoIter = std::slice::Iter<'a, Record>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a mut Records {
+    type Item = &'a mut Record;
+    type IntoIter = std::slice::IterMut<'a, Record>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter_mut()
+    }
 }
 
 impl Records {
     /// Records in a vector (none or several; one is kept inline).
-    fn from_vec(mut v: Vec<Record>) -> Self {
+    pub fn from_vec(mut v: Vec<Record>) -> Self {
         if v.len() == 1 {
             Records::One(v.pop().expect("one"))
         } else {
@@ -358,7 +392,8 @@ impl Records {
         }
     }
 
-    fn into_vec(self) -> Vec<Record> {
+    /// The records in a vector.
+    pub fn into_vec(self) -> Vec<Record> {
         match self {
             Records::One(r) => vec![r],
             Records::Many(v) => v,
@@ -737,10 +772,10 @@ impl SyncNode {
 
     /// The sync-state table of [`SyncNode::table`], taken out of the node (records moved, not
     /// copied); the node is left without messages.
-    pub fn take_table(&mut self) -> impl Iterator<Item = (MsgRef, GroupId, Vec<Record>)> {
+    pub fn take_table(&mut self) -> impl Iterator<Item = (MsgRef, GroupId, Records)> {
         std::mem::take(&mut self.messages)
             .into_iter()
-            .map(|(m, held)| (m, held.group, held.records.into_vec()))
+            .map(|(m, held)| (m, held.group, held.records))
     }
 
     fn mark_work(&mut self, now: Tick) {
