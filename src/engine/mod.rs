@@ -963,18 +963,15 @@ impl<'p> Sim<'p> {
             self.trace_arrive(now, (from, to), &packet, processed);
         }
         if !processed {
+            // (Totals over links and nodes follow from the link's counters at the end.)
             packet.for_each_kind(|k| self.metrics.kind(k).lost_offline += 1);
-            self.metrics.packets.lost_offline += 1;
             self.metrics.links[link].lost_offline += 1;
-            self.metrics.nodes[to.idx()].packets_lost_offline += 1;
             if let Wire::Sync(p) = packet {
                 self.step_buffers.recycle(p);
             }
             return;
         }
-        self.metrics.packets.received += 1;
         self.metrics.links[link].received += 1;
-        self.metrics.nodes[to.idx()].packets_received += 1;
         packet.for_each_kind(|k| self.metrics.kind(k).received += 1);
         match packet {
             Wire::Sync(packet) => {
@@ -1573,13 +1570,10 @@ impl<'p> Sim<'p> {
         let link = self.link_index(from, to);
         // Each item's kind and encoded size, counted as it goes (no allocation per packet).
         let mut payload_bytes = 0u64;
-        let metrics = &mut self.metrics;
-        let (by_kind, b) = metrics.kinds_and_bucket(now);
+        let b = self.metrics.bucket(now);
+        // Per kind totals follow from the series at the end (`Collector::derive_totals`).
         let mut count = |k: usize, bytes: u64| {
             payload_bytes += bytes;
-            let c = &mut by_kind[k];
-            c.sent += 1;
-            c.bytes += bytes;
             b.items[k] += 1;
             b.item_bytes[k] += bytes;
         };
@@ -1603,7 +1597,6 @@ impl<'p> Sim<'p> {
             }
         }
         let bytes = payload_bytes + self.plan.overhead_bytes;
-        let b = self.metrics.bucket(now);
         b.packets += 1;
         b.packet_bytes += bytes;
         let plan = self.plan;
@@ -1630,15 +1623,11 @@ impl<'p> Sim<'p> {
         if self.trace.on() {
             self.trace_send(now, (from, to), &packet, bytes, transit);
         }
-        for p in [&mut self.metrics.packets, &mut self.metrics.links[link]] {
-            p.sent += 1;
-            p.bytes += bytes;
-        }
-        let n = &mut self.metrics.nodes[from.idx()];
-        n.packets_sent += 1;
-        n.bytes_sent += bytes;
+        // Totals over all links and per node follow from the link's counters at the end.
+        let l = &mut self.metrics.links[link];
+        l.sent += 1;
+        l.bytes += bytes;
         if transit.lost {
-            self.metrics.packets.lost_link += 1;
             self.metrics.links[link].lost_link += 1;
             packet.for_each_kind(|k| self.metrics.kind(k).lost_link += 1);
             if let Wire::Sync(p) = packet {
@@ -1744,6 +1733,10 @@ impl<'p> Sim<'p> {
                 Some(bytes)
             }
         };
+        let links = &self.links;
+        debug_assert_eq!(links.len(), self.metrics.links.len());
+        self.metrics
+            .derive_totals(links.iter().map(|l| (l.from, l.to)));
         self.metrics.in_flight = self
             .queue
             .iter()

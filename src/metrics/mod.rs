@@ -137,6 +137,10 @@ impl WorkloadCounters {
 }
 
 /// Everything the engine counts during a run.
+///
+/// While a run goes, a packet is counted once per link direction and its items once per series
+/// bucket; the totals that follow from those (`packets`, the packet counters of `nodes`, the
+/// sent and bytes of `by_kind`) are filled in by [`Collector::derive_totals`] when the run ends.
 #[derive(Clone, Debug)]
 pub struct Collector {
     /// Packets of all kinds.
@@ -197,6 +201,31 @@ impl Collector {
         }
     }
 
+    /// Fills in the totals that follow from the per-link counters and the series: `packets`
+    /// (the sum over link directions), each node's packet counters (from the directions out of
+    /// and into it; `ends[d]` is direction `d`'s `(from, to)`), and the sent and bytes of every
+    /// item kind (the sum over the series buckets). Called once, when the run ends.
+    pub fn derive_totals(&mut self, ends: impl Iterator<Item = (NodeId, NodeId)>) {
+        let mut packets = Counters::default();
+        for (c, (from, to)) in self.links.iter().zip(ends) {
+            packets.add(c);
+            let f = &mut self.nodes[from.idx()];
+            f.packets_sent += c.sent;
+            f.bytes_sent += c.bytes;
+            let t = &mut self.nodes[to.idx()];
+            t.packets_received += c.received;
+            t.packets_lost_offline += c.lost_offline;
+        }
+        packets.duplicates = self.packets.duplicates;
+        self.packets = packets;
+        for b in &self.series {
+            for k in 0..KINDS {
+                self.by_kind[k].sent += b.items[k];
+                self.by_kind[k].bytes += b.item_bytes[k];
+            }
+        }
+    }
+
     /// The series bucket of tick `t`.
     #[inline]
     pub fn bucket(&mut self, t: Tick) -> &mut Bucket {
@@ -216,14 +245,6 @@ impl Collector {
         }
         self.last_bucket = (i, i as Tick * self.bucket_ticks);
         &mut self.series[i]
-    }
-
-    /// The per-kind counters and the series bucket of tick `t`, borrowed together (a packet's
-    /// items are counted into both).
-    #[inline]
-    pub fn kinds_and_bucket(&mut self, t: Tick) -> (&mut [Counters; KINDS], &mut Bucket) {
-        self.bucket(t);
-        (&mut self.by_kind, &mut self.series[self.last_bucket.0])
     }
 
     /// The counters of kind `kind` (an index of [`KIND_NAMES`]).

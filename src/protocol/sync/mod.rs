@@ -1198,7 +1198,10 @@ impl SyncNode {
         let node = (&self.messages, self.sharing.as_slice(), &self.wanted);
         self.due.take_until(now, |t, d| {
             if let Some((rank, msg, m, r)) = due_rank(node, t, d) {
-                ready.push((ready_key(rank, msg, d.peer), (u64::from(m) << 32) | u64::from(r)));
+                ready.push((
+                    ready_key(rank, msg, d.peer),
+                    (u64::from(m) << 32) | u64::from(r),
+                ));
             }
         });
         // Positions are functions of (message, peer), so they change neither order nor dedup;
