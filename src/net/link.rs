@@ -120,10 +120,15 @@ impl Link {
 
     /// Whether the link draws nothing (fixed latency, no loss): its streams are never needed.
     pub fn draws_nothing(&self) -> bool {
-        matches!(
-            (&self.latency, &self.loss),
-            (Latency::Fixed { .. }, Loss::None)
-        )
+        self.fixed_delay().is_some()
+    }
+
+    /// The delay of a link that [draws nothing](Link::draws_nothing), else `None`.
+    pub fn fixed_delay(&self) -> Option<Tick> {
+        match (&self.latency, &self.loss) {
+            (Latency::Fixed { delay }, Loss::None) => Some(*delay),
+            _ => None,
+        }
     }
 
     /// Puts one packet on the link: latency first, then loss, drawn from `streams` (this
