@@ -192,6 +192,9 @@ const TAG_DELIVER: u64 = 4;
 const TAG_STEP: u64 = 5;
 const TAG_CHANGE: u64 = 6;
 
+/// At most this many held-message entries are reserved up front over all nodes (about 1 GiB).
+const RESERVE_LIMIT: usize = 1 << 24;
+
 /// Millionths of a tick, the clock of generated traffic.
 const MICRO: u64 = 1_000_000;
 
@@ -577,6 +580,28 @@ impl<'p> Sim<'p> {
         }
         for &t in &plan.tables_at {
             queue.push(t, Phase::Snapshot, Event::Snapshot);
+        }
+        // Each node's message map sized up front for the explicit appends of the groups it is
+        // ever a member of (growing it by doubling copied it over and over into fresh memory);
+        // not when that would reserve more than RESERVE_LIMIT entries over the run.
+        let mut appended = vec![0usize; plan.groups.len()];
+        for a in plan.appends.iter().filter(|a| !a.ephemeral) {
+            appended[a.group.idx()] += 1;
+        }
+        let mut expected = vec![0usize; nodes.len()];
+        for (g, group) in plan.groups.iter().enumerate() {
+            let joined = group.changes.iter().filter(|c| c.join).map(|c| c.node);
+            let mut ever: Vec<NodeId> = group.members.iter().copied().chain(joined).collect();
+            ever.sort_unstable();
+            ever.dedup();
+            for n in ever {
+                expected[n.idx()] += appended[g];
+            }
+        }
+        if expected.iter().sum::<usize>() <= RESERVE_LIMIT {
+            for (n, &e) in nodes.iter_mut().zip(&expected) {
+                n.sync.reserve(e);
+            }
         }
         let mut sim = Self {
             plan,

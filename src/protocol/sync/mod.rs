@@ -612,6 +612,12 @@ impl SyncNode {
         }
     }
 
+    /// Makes room for `additional` more held messages (a caller that knows how many the node
+    /// will hold spares the map its growth).
+    pub fn reserve(&mut self, additional: usize) {
+        self.messages.reserve(additional);
+    }
+
     /// The node's configuration.
     pub fn config(&self) -> &SyncConfig {
         &self.config
