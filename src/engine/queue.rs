@@ -91,7 +91,7 @@ impl<E> Default for EventQueue<E> {
 
 impl<E> EventQueue<E> {
     /// Schedules `event` at `tick` in `phase`. `tick` must not be before the last popped tick.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, tick: Tick, phase: Phase, event: E) {
         assert!(tick >= self.base, "event pushed into the past");
         if tick - self.base < RING {
