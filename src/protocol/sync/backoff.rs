@@ -50,6 +50,7 @@ fn pow(mut base: f64, mut exp: u64) -> f64 {
 impl Backoff {
     /// Counts one more send of a record at `now`: `send_count += 1` and `send_time` becomes the
     /// next send time after it.
+    #[inline]
     pub fn count_send(
         &self,
         send_count: &mut u32,

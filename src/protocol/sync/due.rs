@@ -110,7 +110,7 @@ impl DueQueue {
     }
 
     /// Queues `due` at tick `t`.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, t: Tick, due: Due) {
         self.floor = self.floor.min(t);
         if let Some(mut last) = self.buckets.last_entry()
@@ -119,6 +119,12 @@ impl DueQueue {
             last.get_mut().push(due);
             return;
         }
+        self.push_other(t, due);
+    }
+
+    /// [`DueQueue::push`] to a tick other than the latest pending one.
+    #[inline(never)]
+    fn push_other(&mut self, t: Tick, due: Due) {
         let spare = &mut self.spare;
         self.buckets
             .entry(t)
