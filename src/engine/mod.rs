@@ -1700,9 +1700,9 @@ impl<'p> Sim<'p> {
     }
 
     /// Makes sure the node has a step event at the first tick it has work due.
+    #[inline(always)]
     fn reschedule(&mut self, node: NodeId, now: Tick) {
-        let duration = self.plan.duration;
-        let rt = &mut self.nodes[node.idx()];
+        let rt = &self.nodes[node.idx()];
         if let Some(s) = rt.next_step
             && rt.sync.timeout_floor().is_none_or(|f| f >= s)
         {
@@ -1710,6 +1710,14 @@ impl<'p> Sim<'p> {
             // than its work): no need to poll.
             return;
         }
+        self.reschedule_poll(node, now);
+    }
+
+    /// [`Sim::reschedule`] when the node's work may be due before its scheduled step.
+    #[inline(never)]
+    fn reschedule_poll(&mut self, node: NodeId, now: Tick) {
+        let duration = self.plan.duration;
+        let rt = &mut self.nodes[node.idx()];
         let Some(due) = rt.sync.poll_timeout() else {
             return;
         };
