@@ -216,7 +216,6 @@ impl Collector {
             t.packets_received += c.received;
             t.packets_lost_offline += c.lost_offline;
         }
-        packets.duplicates = self.packets.duplicates;
         self.packets = packets;
         for b in &self.series {
             for k in 0..KINDS {

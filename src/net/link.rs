@@ -118,12 +118,8 @@ impl Link {
         }
     }
 
-    /// Whether the link draws nothing (fixed latency, no loss): its streams are never needed.
-    pub fn draws_nothing(&self) -> bool {
-        self.fixed_delay().is_some()
-    }
-
-    /// The delay of a link that [draws nothing](Link::draws_nothing), else `None`.
+    /// The delay of a link that draws nothing (fixed latency, no loss: its streams are never
+    /// needed), else `None`.
     pub fn fixed_delay(&self) -> Option<Tick> {
         match (&self.latency, &self.loss) {
             (Latency::Fixed { delay }, Loss::None) => Some(*delay),
