@@ -126,6 +126,10 @@ pub struct RunOutput {
     pub sync_records: u64,
     /// Heap bytes of all sync state machines at the end (see `SyncNode::heap_bytes`).
     pub sync_heap_bytes: u64,
+    /// The part of `sync_heap_bytes` that finds held messages by id (see
+    /// `SyncNode::index_bytes`): it depends on how messages are numbered, so a split run's
+    /// differs from the whole run's.
+    pub sync_index_bytes: u64,
 }
 
 /// One crash of a node and its restart.
@@ -1789,6 +1793,7 @@ impl<'p> Sim<'p> {
             .count() as u64;
         let sync_records = self.nodes.iter().map(|n| n.sync.record_count()).sum();
         let sync_heap_bytes = self.nodes.iter().map(|n| n.sync.heap_bytes()).sum();
+        let sync_index_bytes = self.nodes.iter().map(|n| n.sync.index_bytes()).sum();
         let sync_stats = self.nodes.iter().map(|n| n.sync.stats().clone()).collect();
         // The final tables take the records out of the nodes (the run is over): no copy.
         let tables_end = self
@@ -1808,6 +1813,7 @@ impl<'p> Sim<'p> {
         Ok(RunOutput {
             sync_records,
             sync_heap_bytes,
+            sync_index_bytes,
             peers_db,
             peer_syncs: self.peer_syncs,
             restarts: std::mem::take(&mut self.restarts),

@@ -57,14 +57,15 @@
 
 mod backoff;
 mod due;
+mod held;
 
 pub use backoff::Backoff;
 use due::{Due, DueKind, DueQueue};
+use held::Messages;
 
 use crate::engine::rng::Stream;
 use crate::engine::time::Tick;
 use crate::ids::{GroupId, MsgRef, NodeId};
-use indexmap::IndexMap;
 use std::collections::{BTreeMap, VecDeque};
 
 /// Sync mode of a node.
@@ -549,9 +550,6 @@ fn from_ready_key(key: u64) -> (u8, MsgRef, NodeId) {
 /// A group and the peers the node shares it with (sorted).
 type Sharing = (GroupId, Vec<NodeId>);
 
-/// Held messages in the order the node got them.
-type Messages = IndexMap<MsgRef, Held, crate::ids::IdBuildHasher>;
-
 /// The earlier of two optional ticks (`None` is never).
 fn earliest(a: Option<Tick>, b: Option<Tick>) -> Option<Tick> {
     match (a, b) {
@@ -599,7 +597,7 @@ impl SyncNode {
             config,
             rng,
             sharing: Vec::new(),
-            messages: IndexMap::default(),
+            messages: Messages::default(),
             wanted: BTreeMap::new(),
             offered: BTreeMap::new(),
             due: DueQueue::default(),
@@ -730,8 +728,7 @@ impl SyncNode {
     /// (B-tree nodes counted at their entries' size; allocator overhead not included).
     pub fn heap_bytes(&self) -> u64 {
         use std::mem::size_of;
-        let mut b =
-            self.messages.capacity() * (size_of::<(u64, MsgRef, Held)>() + size_of::<usize>() + 1);
+        let mut b = self.messages.heap_bytes();
         b += self
             .messages
             .values()
@@ -766,6 +763,12 @@ impl SyncNode {
             .map(|(_, v)| size_of::<(GroupId, Vec<NodeId>)>() + v.capacity() * size_of::<NodeId>())
             .sum::<usize>();
         b as u64
+    }
+
+    /// The part of [`SyncNode::heap_bytes`] that finds held messages by id (a table by id while
+    /// the node's ids are dense, else a hash map): it depends on how the run numbers messages.
+    pub fn index_bytes(&self) -> u64 {
+        self.messages.index_bytes() as u64
     }
 
     /// The sync-state table: every held message (in the order the node got it), its group and
@@ -909,7 +912,7 @@ impl SyncNode {
             self.stats.unserved_requests += 1;
             return;
         }
-        let (m, _, held) = self.messages.get_full_mut(&msg).expect("held");
+        let (m, held) = self.messages.get_full_mut(&msg).expect("held");
         let i = match held.records.binary_search_by_key(&from, |r| r.peer) {
             Ok(i) => i,
             Err(i) => {

@@ -747,7 +747,10 @@ fn a_message_received_without_forwarding_holds_one_record_and_no_record_allocati
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].peer, A);
     assert!(records[0].hold);
-    assert!(matches!(b.messages[0].records, Records::One(_)));
+    assert!(matches!(
+        b.messages.get_index(0).unwrap().1.records,
+        Records::One(_)
+    ));
     // A request from C (which has no record) adds one: the records become a vector, by peer.
     b.handle_packet(
         4,
