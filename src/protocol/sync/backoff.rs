@@ -32,7 +32,16 @@ pub enum Backoff {
     Accumulating,
 }
 
-fn pow(mut base: f64, mut exp: u64) -> f64 {
+fn pow(base: f64, exp: u64) -> f64 {
+    if base == 2.0 && exp < 1023 {
+        // The common doubling: 2^exp exactly, as the squaring below computes it (every product
+        // of powers of two under 2^1024 is exact), without its loop.
+        return f64::from_bits((1023 + exp) << 52);
+    }
+    pow_by_squaring(base, exp)
+}
+
+fn pow_by_squaring(mut base: f64, mut exp: u64) -> f64 {
     let mut acc = 1.0f64;
     while exp > 0 {
         if exp & 1 == 1 {
@@ -98,6 +107,20 @@ impl Backoff {
 mod tests {
     use super::*;
     use crate::engine::rng::stream;
+
+    #[test]
+    fn doubling_is_the_same_as_squaring_bit_for_bit() {
+        for exp in 0..1100 {
+            assert_eq!(
+                pow(2.0, exp).to_bits(),
+                pow_by_squaring(2.0, exp).to_bits(),
+                "2^{exp}"
+            );
+        }
+        assert_eq!(pow(2.0, 10), 1024.0);
+        assert!(pow(2.0, 1024).is_infinite());
+        assert_eq!(pow(1.5, 2), 2.25);
+    }
 
     fn schedule(b: &Backoff, sends: u32) -> Vec<Tick> {
         // Send whenever due, starting at tick 0: the ticks of the sends.
