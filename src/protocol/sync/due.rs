@@ -1,14 +1,18 @@
-//! The candidate sends of one node, keyed by the tick they fall due: a bucket per pending tick.
+//! The candidate sends of one node, keyed by the tick they fall due.
 //!
 //! An entry names a record (or a request record) and the send time it had when it was queued.
 //! Records change after they are queued (an ACK arrives, the record is sent and gets a new send
 //! time), so entries are deleted lazily: the owner says which entries are still live when they
-//! surface, and dead ones are dropped then. Inside a bucket entries are unordered; the step sorts
-//! what it takes out, so the order in which entries surface never reaches an output.
+//! surface, and dead ones are dropped then. Entries of one tick come out in no particular order;
+//! the step sorts what it takes out, so the order in which entries surface never reaches an
+//! output.
 //!
-//! Ticks are integers and a node's due times cluster on a few ticks (every record sent in one step
-//! with the same send count is due again at the same tick), so a bucket per tick makes pushing and
-//! taking out one entry O(1) once its bucket exists, where a binary heap pays O(log n) moves.
+//! Ticks are integers and most due times are near (a retransmission a few ticks on), so entries
+//! sit in a calendar: a ring with a slot per near tick, where a push and a take are O(1), and
+//! a B-tree of far buckets, one per span of ticks, that move into the ring as it reaches them
+//! (see [`DueQueue`]). Backoff with jitter spreads a node's due times over hundreds of ticks:
+//! a bucket per tick (a B-tree entry and a vector for nearly every entry) cost a `medium` group
+//! more than a tenth of its time.
 
 use crate::engine::time::Tick;
 use crate::ids::{MsgRef, NodeId};
@@ -77,16 +81,58 @@ impl Due {
     }
 }
 
-/// Emptied buckets kept for reuse, per node (more would only hold memory).
-const SPARE: usize = 2;
+/// Ticks per far bucket; the ring holds two such spans.
+const SPAN: u64 = 64;
 
-/// The due entries of one node: a B-tree of buckets, one per pending tick. A node may have
-/// hundreds of pending ticks (backoff with jitter spreads them), so buckets are found in
-/// O(log n); the latest bucket, where most pushes of a step go, is tried first.
+/// Ring slots: ticks `[SPAN * (base / SPAN), SPAN * (base / SPAN + 2))`, at `tick % RING`.
+const RING: usize = 2 * SPAN as usize;
+
+/// End of a list (and of the free list).
+const NIL: u32 = u32::MAX;
+
+/// One queued entry, the next entry of its list, and (in a far bucket) its tick's offset in
+/// the bucket's span.
+#[derive(Clone, Copy, Debug)]
+struct Link {
+    due: Due,
+    next: u32,
+    offset: u8,
+}
+
+/// The due entries of one node: a calendar of lists threaded through one slab of entries.
+///
+/// - Entries due in the current span of [`SPAN`] ticks or the next sit in a ring with a slot per
+///   tick and a bitmap of the slots in use: a push is O(1), and the next tick with entries is
+///   one bit scan.
+/// - Later entries wait in a B-tree of far buckets, one per span, unordered inside; when the
+///   ring moves on to a span, its bucket's entries move into the ring, each once. Backoff with
+///   jitter spreads a node's due times over hundreds of ticks, but the B-tree is touched once
+///   per span, not once per tick.
+/// - Entries pushed for a tick already taken out (a packet arriving after the step of the
+///   same tick can make a record due at once) wait in a small list of their own.
+///
+/// Nothing allocates per entry or per tick: an entry takes a free slab slot and gives it back
+/// when taken out or found dead.
 #[derive(Clone, Debug)]
 pub(super) struct DueQueue {
-    buckets: BTreeMap<Tick, Vec<Due>>,
-    spare: Vec<Vec<Due>>,
+    /// Entries of every list and the free slots; grows to the most entries ever queued at once.
+    slab: Vec<Link>,
+    /// First free slot of `slab` (`NIL`: none).
+    free: u32,
+    /// No entry is queued in the ring or a far bucket before this tick (one past the last tick
+    /// taken out).
+    base: Tick,
+    /// The first tick after the ring's two spans: `SPAN * (base / SPAN + 2)`.
+    ring_end: Tick,
+    /// Per ring slot, its first entry (`NIL`: empty).
+    ring: [u32; RING],
+    /// Bit `s` is set iff ring slot `s` holds entries.
+    occupied: u128,
+    /// Far buckets by span number (`tick / SPAN`), each its first entry; every span after the
+    /// ring's.
+    far: BTreeMap<Tick, u32>,
+    /// Entries due before `base`, with their ticks.
+    past: Vec<(Tick, Due)>,
     /// No live entry is due before this tick (`Tick::MAX`: none is live): the first live tick
     /// found last, lowered by every push since, raised past every tick taken out.
     floor: Tick,
@@ -95,10 +141,33 @@ pub(super) struct DueQueue {
 impl Default for DueQueue {
     fn default() -> Self {
         Self {
-            buckets: BTreeMap::new(),
-            spare: Vec::new(),
+            slab: Vec::new(),
+            free: NIL,
+            base: 0,
+            ring_end: 2 * SPAN,
+            ring: [NIL; RING],
+            occupied: 0,
+            far: BTreeMap::new(),
+            past: Vec::new(),
             floor: Tick::MAX,
         }
+    }
+}
+
+/// A slot of `slab` holding `due` (at `offset`) ahead of `next`: the first free one (`free`
+/// heads the free list), else a new one.
+#[inline(always)]
+fn slot(slab: &mut Vec<Link>, free: &mut u32, due: Due, offset: u8, next: u32) -> u32 {
+    let link = Link { due, next, offset };
+    if *free != NIL {
+        let i = *free;
+        *free = slab[i as usize].next;
+        slab[i as usize] = link;
+        i
+    } else {
+        assert!(slab.len() < NIL as usize, "more than 2^32 - 1 due entries");
+        slab.push(link);
+        (slab.len() - 1) as u32
     }
 }
 
@@ -113,23 +182,24 @@ impl DueQueue {
     #[inline(always)]
     pub fn push(&mut self, t: Tick, due: Due) {
         self.floor = self.floor.min(t);
-        if let Some(mut last) = self.buckets.last_entry()
-            && *last.key() == t
-        {
-            last.get_mut().push(due);
-            return;
+        if t >= self.base && t < self.ring_end {
+            let s = (t % RING as u64) as usize;
+            self.ring[s] = slot(&mut self.slab, &mut self.free, due, 0, self.ring[s]);
+            self.occupied |= 1 << s;
+        } else {
+            self.push_other(t, due);
         }
-        self.push_other(t, due);
     }
 
-    /// [`DueQueue::push`] to a tick other than the latest pending one.
+    /// [`DueQueue::push`] to a far bucket or the past.
     #[inline(never)]
     fn push_other(&mut self, t: Tick, due: Due) {
-        let spare = &mut self.spare;
-        self.buckets
-            .entry(t)
-            .or_insert_with(|| spare.pop().unwrap_or_default())
-            .push(due);
+        if t < self.base {
+            self.past.push((t, due));
+            return;
+        }
+        let head = self.far.entry(t / SPAN).or_insert(NIL);
+        *head = slot(&mut self.slab, &mut self.free, due, (t % SPAN) as u8, *head);
     }
 
     /// Queues, at its send time, every record of the held message at position `held` whose peer
@@ -140,11 +210,11 @@ impl DueQueue {
         }
     }
 
-    fn recycle(&mut self, mut bucket: Vec<Due>) {
-        if self.spare.len() < SPARE {
-            bucket.clear();
-            self.spare.push(bucket);
-        }
+    /// Gives slab slot `i` back.
+    #[inline(always)]
+    fn release(&mut self, i: u32) {
+        self.slab[i as usize].next = self.free;
+        self.free = i;
     }
 
     /// The earliest tick with a live entry; dead entries met on the way are dropped.
@@ -155,58 +225,170 @@ impl DueQueue {
     }
 
     fn find_first_live(&mut self, mut live: impl FnMut(Tick, Due) -> bool) -> Option<Tick> {
-        loop {
-            let mut first = self.buckets.first_entry()?;
-            let t = *first.key();
-            let bucket = first.get_mut();
-            while let Some(&due) = bucket.last() {
-                if live(t, due) {
+        // Entries of past ticks come before all others.
+        if !self.past.is_empty() {
+            self.past.retain(|&(t, d)| live(t, d));
+            if let Some(t) = self.past.iter().map(|&(t, _)| t).min() {
+                return Some(t);
+            }
+        }
+        // The ring, tick by tick: its first slot with a live entry.
+        while self.occupied != 0 {
+            let t = self.base
+                + u64::from(
+                    self.occupied
+                        .rotate_right((self.base % RING as u64) as u32)
+                        .trailing_zeros(),
+                );
+            let s = (t % RING as u64) as usize;
+            while self.ring[s] != NIL {
+                let i = self.ring[s];
+                if live(t, self.slab[i as usize].due) {
                     return Some(t);
                 }
-                bucket.pop();
+                self.ring[s] = self.slab[i as usize].next;
+                self.release(i);
             }
-            let empty = first.remove();
-            self.recycle(empty);
+            self.occupied &= !(1 << s);
         }
+        // Far buckets, span by span: the earliest live entry of the first with one.
+        while let Some(mut first) = self.far.first_entry() {
+            let start = *first.key() * SPAN;
+            let head = first.get_mut();
+            let (mut best, mut prev, mut i) = (None::<Tick>, NIL, *head);
+            while i != NIL {
+                let link = self.slab[i as usize];
+                let t = start + u64::from(link.offset);
+                if live(t, link.due) {
+                    best = Some(best.map_or(t, |b| b.min(t)));
+                    prev = i;
+                } else {
+                    // Unlink and free the dead entry.
+                    if prev == NIL {
+                        *head = link.next;
+                    } else {
+                        self.slab[prev as usize].next = link.next;
+                    }
+                    self.slab[i as usize].next = self.free;
+                    self.free = i;
+                }
+                i = link.next;
+            }
+            if best.is_some() {
+                return best;
+            }
+            first.remove();
+        }
+        None
     }
 
-    /// Takes out every entry due at or before `now`, calling `f` with each and its tick, in
-    /// tick order (unordered within a tick).
+    /// Takes out every entry due at or before `now`, calling `f` with each and its tick, in no
+    /// particular order (the caller sorts what it takes).
     #[inline]
     pub fn take_until(&mut self, now: Tick, mut f: impl FnMut(Tick, Due)) {
         if self.floor <= now {
             self.floor = now + 1;
         }
-        while let Some(first) = self.buckets.first_entry() {
-            if *first.key() > now {
+        if !self.past.is_empty() {
+            for (t, d) in self.past.drain(..) {
+                f(t, d);
+            }
+        }
+        if now < self.base {
+            return;
+        }
+        // The ring's slots up to `now`.
+        while self.occupied != 0 {
+            let t = self.base
+                + u64::from(
+                    self.occupied
+                        .rotate_right((self.base % RING as u64) as u32)
+                        .trailing_zeros(),
+                );
+            if t > now {
                 break;
             }
-            let t = *first.key();
-            let mut bucket = first.remove();
-            for &due in &bucket {
-                f(t, due);
+            let s = (t % RING as u64) as usize;
+            // Lists grow at the head: turn the slot's list around first, so entries come out in
+            // the order they were pushed (nearly the order the step sorts them into, which its
+            // sort then finds cheap).
+            let (mut prev, mut i) = (NIL, std::mem::replace(&mut self.ring[s], NIL));
+            while i != NIL {
+                let next = self.slab[i as usize].next;
+                self.slab[i as usize].next = prev;
+                (prev, i) = (i, next);
             }
-            bucket.clear();
-            self.recycle(bucket);
+            let head = prev;
+            self.occupied &= !(1 << s);
+            let mut i = head;
+            loop {
+                let link = self.slab[i as usize];
+                f(t, link.due);
+                if link.next == NIL {
+                    break;
+                }
+                i = link.next;
+            }
+            // The whole list goes to the free list.
+            self.slab[i as usize].next = self.free;
+            self.free = head;
+        }
+        let old_span = self.base / SPAN;
+        self.base = now + 1;
+        if self.base / SPAN == old_span {
+            return;
+        }
+        self.ring_end = (self.base / SPAN + 2).saturating_mul(SPAN);
+        // The ring moves on: far buckets of spans up to its new end come in (entries due by
+        // `now` are taken out on the way; every tick before the new base is taken).
+        let last_span = self.base / SPAN + 1;
+        while let Some(first) = self.far.first_entry() {
+            let span = *first.key();
+            if span > last_span {
+                break;
+            }
+            let mut i = first.remove();
+            while i != NIL {
+                let link = self.slab[i as usize];
+                let t = span * SPAN + u64::from(link.offset);
+                if t <= now {
+                    f(t, link.due);
+                    self.release(i);
+                } else {
+                    let s = (t % RING as u64) as usize;
+                    self.slab[i as usize].next = self.ring[s];
+                    self.slab[i as usize].offset = 0;
+                    self.ring[s] = i;
+                    self.occupied |= 1 << s;
+                }
+                i = link.next;
+            }
         }
     }
 
     /// Entries queued (live or dead).
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.buckets.values().map(Vec::len).sum()
+        let count = |mut i: u32| {
+            let mut n = 0;
+            while i != NIL {
+                n += 1;
+                i = self.slab[i as usize].next;
+            }
+            n
+        };
+        self.past.len()
+            + self.ring.iter().map(|&h| count(h)).sum::<usize>()
+            + self.far.values().map(|&h| count(h)).sum::<usize>()
     }
 
-    /// Heap bytes held (B-tree entries counted at their size, bucket and spare capacities).
+    /// Heap bytes held (B-tree entries counted at their size, the slab and the past list at
+    /// their capacities; the ring is inline).
     pub fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
-        let buckets: usize = self
-            .buckets
-            .values()
-            .map(|b| size_of::<(Tick, Vec<Due>)>() + b.capacity() * size_of::<Due>())
-            .sum();
-        let spare: usize = self.spare.iter().map(|b| b.capacity()).sum();
-        buckets + spare * size_of::<Due>() + self.spare.capacity() * size_of::<Vec<Due>>()
+        self.slab.capacity() * size_of::<Link>()
+            + self.far.len() * size_of::<(Tick, u32)>()
+            + self.past.capacity() * size_of::<(Tick, Due)>()
     }
 }
 
@@ -227,7 +409,7 @@ mod tests {
         q.push(9, due(4, 0));
         let mut got = Vec::new();
         q.take_until(5, |t, d| got.push((t, d.key)));
-        got[1..].sort();
+        got.sort();
         assert_eq!(got, vec![(2, 2), (5, 1), (5, 3)]);
         assert_eq!(q.len(), 1);
         assert_eq!(q.first_live(|_, _| true), Some(9));
@@ -295,5 +477,67 @@ mod tests {
             }
         }
         assert_eq!(q.len(), reference.len());
+    }
+
+    /// Pushes far ahead (into far buckets, across many spans), into the past (after a tick was
+    /// taken out) and near, with takes and polls in between: every take returns exactly the
+    /// reference's entries due by then, and every poll the reference's first live tick.
+    #[test]
+    fn far_past_and_near_entries_match_a_reference_under_polls_and_takes() {
+        let mut rng = crate::engine::rng::stream(7, "test/due/far");
+        let draw = |rng: &mut crate::engine::rng::Stream, hi: u64| {
+            crate::engine::rng::uniform_inclusive(rng, 0, hi)
+        };
+        let mut q = DueQueue::default();
+        let mut reference: Vec<(Tick, u32)> = Vec::new();
+        // Entries whose key is in `dead` are dead when polled.
+        let mut dead = std::collections::BTreeSet::new();
+        let mut now: Tick = 0;
+        for i in 0..20_000u32 {
+            let t = match draw(&mut rng, 9) {
+                0 => now.saturating_sub(draw(&mut rng, 5)),
+                1..=4 => now + draw(&mut rng, 20),
+                5..=7 => now + draw(&mut rng, 1_000),
+                _ => now + draw(&mut rng, 100_000),
+            };
+            q.push(t, due(i, 0));
+            reference.push((t, i));
+            if draw(&mut rng, 3) == 0 {
+                dead.insert(i);
+            }
+            if i % 5 == 0 {
+                let first = q.first_live(|_, d| !dead.contains(&d.key));
+                // Dead entries may be dropped by the poll: the reference drops them too.
+                let want = reference
+                    .iter()
+                    .filter(|(_, k)| !dead.contains(k))
+                    .map(|&(t, _)| t)
+                    .min();
+                assert_eq!(first, want, "poll after push {i}");
+                assert!(q.floor() <= want.or(Some(Tick::MAX)));
+            }
+            if i % 11 == 0 {
+                now += match draw(&mut rng, 9) {
+                    0 => draw(&mut rng, 5_000),
+                    _ => draw(&mut rng, 40),
+                };
+                let mut got = Vec::new();
+                q.take_until(now, |t, d| got.push((t, d.key)));
+                got.sort();
+                let mut want: Vec<_> = reference
+                    .iter()
+                    .copied()
+                    .filter(|&(t, _)| t <= now)
+                    .collect();
+                want.sort();
+                reference.retain(|&(t, _)| t > now);
+                // A poll may have dropped dead entries before they were taken.
+                got.retain(|(_, k)| !dead.contains(k));
+                want.retain(|(_, k)| !dead.contains(k));
+                assert_eq!(got, want, "take at {now}");
+            }
+        }
+        let live = reference.iter().filter(|(_, k)| !dead.contains(k)).count();
+        assert!(q.len() >= live);
     }
 }
