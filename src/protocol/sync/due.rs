@@ -334,7 +334,7 @@ impl DueQueue {
             self.free = head;
         }
         let old_span = self.base / SPAN;
-        self.base = now + 1;
+        self.base = now.saturating_add(1);
         if self.base / SPAN == old_span {
             return;
         }
