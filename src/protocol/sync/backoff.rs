@@ -56,6 +56,29 @@ fn pow_by_squaring(mut base: f64, mut exp: u64) -> f64 {
     acc
 }
 
+/// Below this, integers and their `f64` values are the same numbers.
+const EXACT: u64 = 1 << 53;
+
+/// `min(max, ceil(base * factor^k))` as `f64` arithmetic defines it.
+fn exponential_delay(base: Tick, factor: f64, max: Tick, k: u64) -> Tick {
+    if factor == 2.0 && max < EXACT && k < 53 && base < EXACT >> k {
+        // `base * 2^k` is an integer below 2^53, as are `max` and their `f64` values: the
+        // integer minimum is the `f64` rule's answer, without its rounding calls.
+        return (base << k).min(max);
+    }
+    exponential_delay_f64(base, factor, max, k)
+}
+
+/// [`exponential_delay`] computed in `f64` (the definition).
+fn exponential_delay_f64(base: Tick, factor: f64, max: Tick, k: u64) -> Tick {
+    let grown = base as f64 * pow(factor, k);
+    if grown >= max as f64 {
+        max
+    } else {
+        (grown.ceil() as Tick).min(max)
+    }
+}
+
 impl Backoff {
     /// Counts one more send of a record at `now`: `send_count += 1` and `send_time` becomes the
     /// next send time after it.
@@ -85,12 +108,7 @@ impl Backoff {
                 max,
                 jitter,
             } => {
-                let grown = base as f64 * pow(factor, n64 - 1);
-                let delay = if grown >= max as f64 {
-                    max
-                } else {
-                    (grown.ceil() as Tick).min(max)
-                };
+                let delay = exponential_delay(base, factor, max, n64 - 1);
                 let jitter = if jitter > 1 {
                     rng::uniform_inclusive(rng, 0, jitter - 1)
                 } else {
@@ -107,6 +125,37 @@ impl Backoff {
 mod tests {
     use super::*;
     use crate::engine::rng::stream;
+
+    #[test]
+    fn integer_doubling_gives_the_f64_rule_s_delays() {
+        let bases = [
+            0,
+            1,
+            2,
+            3,
+            7,
+            1000,
+            (1 << 40) + 1,
+            EXACT - 1,
+            EXACT,
+            u64::MAX,
+        ];
+        let maxes = [0, 1, 600, 1 << 52, EXACT - 1, EXACT, EXACT + 3, u64::MAX];
+        for &base in &bases {
+            for &max in &maxes {
+                for k in 0..70 {
+                    assert_eq!(
+                        exponential_delay(base, 2.0, max, k),
+                        exponential_delay_f64(base, 2.0, max, k),
+                        "base {base} max {max} k {k}"
+                    );
+                }
+            }
+        }
+        assert_eq!(exponential_delay(2, 2.0, 600, 3), 16);
+        assert_eq!(exponential_delay(2, 2.0, 600, 9), 600);
+        assert_eq!(exponential_delay(3, 1.5, 600, 2), 7); // ceil(6.75)
+    }
 
     #[test]
     fn doubling_is_the_same_as_squaring_bit_for_bit() {
