@@ -585,7 +585,7 @@ impl<'p> Sim<'p> {
         for &t in &plan.tables_at {
             queue.push(t, Phase::Snapshot, Event::Snapshot);
         }
-        // Each node's message map sized up front for the explicit appends of the groups it is
+        // Each node's list of held messages sized up front for the explicit appends of the groups it is
         // ever a member of (growing it by doubling copied it over and over into fresh memory);
         // not when that would reserve more than RESERVE_LIMIT entries over the run.
         let mut appended = vec![0usize; plan.groups.len()];

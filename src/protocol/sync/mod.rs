@@ -473,7 +473,7 @@ pub struct SyncNode {
     acks_due: Vec<(MsgRef, NodeId)>,
     /// Ephemeral messages appended and not yet sent.
     ephemeral_out: Vec<MsgRef>,
-    /// The tick since which work other than the `due` heap is pending (acks, offers, ephemerals).
+    /// The tick since which work other than the `due` calendar is pending (acks, offers, ephemerals).
     work_since: Option<Tick>,
     /// Messages stored but waiting for these parents (consistent delivery): parent → children.
     waiting: BTreeMap<MsgRef, Vec<MsgRef>>,
@@ -1197,7 +1197,7 @@ impl SyncNode {
                 items.push((peer, Item::Ack(msg)));
             }
         }
-        // 3. REQUEST (the once-per-offer requests; retransmitted ones come off the heap below).
+        // 3. REQUEST (the once-per-offer requests; retransmitted ones come off the due calendar below).
         items.append(requests_now);
 
         // Everything due whose time has come, ranked: requests (step 3) first, then requested
