@@ -785,15 +785,13 @@ impl<'p> Sim<'p> {
 
     fn run(&mut self, progress: &mut dyn FnMut(Tick)) {
         let mut popped = 0u64;
-        while let Some(tick) = self.queue.peek_tick() {
-            if tick >= self.plan.duration || self.error.is_some() {
-                break;
-            }
+        while self.error.is_none()
+            && let Some((now, _phase, event)) = self.queue.pop_before(self.plan.duration)
+        {
             popped += 1;
             if popped.is_multiple_of(PROGRESS_EVERY) {
-                progress(tick);
+                progress(now);
             }
-            let (now, _phase, event) = self.queue.pop().expect("peeked");
             match event {
                 Event::Change { group, change } => {
                     self.on_change(now, group as usize, change as usize)

@@ -163,6 +163,20 @@ impl<E> EventQueue<E> {
     #[inline]
     pub fn pop(&mut self) -> Option<(Tick, Phase, E)> {
         let tick = self.peek_tick()?;
+        Some(self.pop_at(tick))
+    }
+
+    /// [`EventQueue::pop`] if the next event is before `limit`, else `None` (and nothing is
+    /// removed).
+    #[inline]
+    pub fn pop_before(&mut self, limit: Tick) -> Option<(Tick, Phase, E)> {
+        let tick = self.peek_tick()?;
+        (tick < limit).then(|| self.pop_at(tick))
+    }
+
+    /// Removes the next event, which is at `tick` (the answer of [`EventQueue::peek_tick`]).
+    #[inline(always)]
+    fn pop_at(&mut self, tick: Tick) -> (Tick, Phase, E) {
         if tick != self.base {
             self.advance(tick);
         }
@@ -181,7 +195,7 @@ impl<E> EventQueue<E> {
             }
         }
         self.len -= 1;
-        Some((tick, PHASE_ORDER[p], event))
+        (tick, PHASE_ORDER[p], event)
     }
 
     /// Number of events still queued.
@@ -213,6 +227,19 @@ const PHASE_ORDER: [Phase; PHASES] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pop_before_stops_at_the_limit_and_keeps_the_event() {
+        let mut q = EventQueue::default();
+        q.push(3, Phase::Step, 'a');
+        q.push(200, Phase::Arrival, 'b');
+        assert_eq!(q.pop_before(3), None);
+        assert_eq!(q.len(), 2);
+        assert_eq!(q.pop_before(4), Some((3, Phase::Step, 'a')));
+        assert_eq!(q.pop_before(200), None);
+        assert_eq!(q.pop_before(Tick::MAX), Some((200, Phase::Arrival, 'b')));
+        assert_eq!(q.pop_before(Tick::MAX), None);
+    }
 
     #[test]
     fn pops_in_tick_phase_then_push_order() {
