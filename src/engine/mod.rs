@@ -269,19 +269,6 @@ impl Wire {
         }
     }
 
-    /// `(kind index, fingerprint id)` of the first item, and the number of items.
-    #[inline]
-    fn first_kind(&self) -> ((usize, u64), usize) {
-        match self {
-            Wire::Sync(p) => {
-                let items = p.items();
-                let i = items[0];
-                ((i.kind() as usize, i.msg().0 as u64), items.len())
-            }
-            _ => (self.single_kind(), 1),
-        }
-    }
-
     /// The kind index and encoded size of a one-item message (not a sync packet).
     #[cold]
     #[inline(never)]
@@ -982,7 +969,32 @@ impl<'p> Sim<'p> {
     fn on_arrival(&mut self, now: Tick, link: usize, from: NodeId, to: NodeId, packet: Wire) {
         self.counted(now);
         let processed = self.nodes[to.idx()].availability.receives(now);
-        let (first, items) = packet.first_kind();
+        // Per kind: received or lost at an offline node (its items read once). Totals over links
+        // and nodes follow from the link's counters at the end.
+        let metrics = &mut self.metrics;
+        let mut count = |k: usize| {
+            let c = metrics.kind(k);
+            if processed {
+                c.received += 1;
+            } else {
+                c.lost_offline += 1;
+            }
+        };
+        let (first, items) = match &packet {
+            Wire::Sync(p) => {
+                let items = p.items();
+                for &i in items {
+                    count(i.kind() as usize);
+                }
+                let i = items[0];
+                ((i.kind() as usize, i.msg().0 as u64), items.len())
+            }
+            other => {
+                let first = other.single_kind();
+                count(first.0);
+                (first, 1)
+            }
+        };
         self.fp.event(
             TAG_ARRIVE,
             &[
@@ -999,8 +1011,6 @@ impl<'p> Sim<'p> {
             self.trace_arrive(now, (from, to), &packet, processed);
         }
         if !processed {
-            // (Totals over links and nodes follow from the link's counters at the end.)
-            packet.for_each_kind(|k| self.metrics.kind(k).lost_offline += 1);
             self.metrics.links[link].lost_offline += 1;
             if let Wire::Sync(p) = packet {
                 self.step_buffers.recycle(p);
@@ -1008,7 +1018,6 @@ impl<'p> Sim<'p> {
             return;
         }
         self.metrics.links[link].received += 1;
-        packet.for_each_kind(|k| self.metrics.kind(k).received += 1);
         match packet {
             Wire::Sync(packet) => {
                 let before = self.nodes[to.idx()].sync.stats().duplicates;
@@ -1613,9 +1622,11 @@ impl<'p> Sim<'p> {
             b.items[k] += 1;
             b.item_bytes[k] += bytes;
         };
-        match &packet {
+        // The packet's first item and item count, for the fingerprint (its items read once).
+        let (first, items) = match &packet {
             Wire::Sync(p) => {
-                for &item in p.items() {
+                let items = p.items();
+                for &item in items {
                     let bytes = match item {
                         Item::Ack(_) => wire::ack_entry_len(),
                         Item::Offer(_) => wire::offer_entry_len(),
@@ -1626,12 +1637,15 @@ impl<'p> Sim<'p> {
                     };
                     count(item.kind() as usize, bytes as u64);
                 }
+                let i = items[0];
+                ((i.kind() as usize, i.msg().0 as u64), items.len())
             }
             other => {
                 let (kind, bytes) = other.kind_and_len();
                 count(kind, bytes);
+                (other.single_kind(), 1)
             }
-        }
+        };
         let bytes = payload_bytes + self.plan.overhead_bytes;
         b.packets += 1;
         b.packet_bytes += bytes;
@@ -1645,7 +1659,6 @@ impl<'p> Sim<'p> {
                 lost: false,
             },
         };
-        let (first, items) = packet.first_kind();
         self.fp.event(
             TAG_SEND,
             &[
