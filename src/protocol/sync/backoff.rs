@@ -96,28 +96,38 @@ impl Backoff {
 
     /// Next send time after the `n`-th send (`n >= 1`) at tick `now`, for a record whose send time
     /// was `send_time`. Draws from `rng` only for exponential backoff with jitter.
+    #[inline]
     pub fn next_send_time(&self, n: u32, now: Tick, send_time: Tick, rng: &mut Stream) -> Tick {
         debug_assert!(n >= 1);
         let n64 = n as u64;
         match *self {
             Backoff::Fixed { interval } => now.saturating_add(interval),
             Backoff::Linear { step } => now.saturating_add(step.saturating_mul(n64)),
-            Backoff::Exponential {
-                base,
-                factor,
-                max,
-                jitter,
-            } => {
-                let delay = exponential_delay(base, factor, max, n64 - 1);
-                let jitter = if jitter > 1 {
-                    rng::uniform_inclusive(rng, 0, jitter - 1)
-                } else {
-                    0
-                };
-                now.saturating_add(delay).saturating_add(jitter)
-            }
+            Backoff::Exponential { .. } => self.next_exponential(n64, now, rng),
             Backoff::Accumulating => send_time.saturating_add(now).saturating_add(2 * n64),
         }
+    }
+
+    /// [`Backoff::next_send_time`] of exponential backoff (kept out of line: the other
+    /// policies are a few instructions).
+    #[inline(never)]
+    fn next_exponential(&self, n: u64, now: Tick, rng: &mut Stream) -> Tick {
+        let Backoff::Exponential {
+            base,
+            factor,
+            max,
+            jitter,
+        } = *self
+        else {
+            unreachable!("exponential only")
+        };
+        let delay = exponential_delay(base, factor, max, n - 1);
+        let jitter = if jitter > 1 {
+            rng::uniform_inclusive(rng, 0, jitter - 1)
+        } else {
+            0
+        };
+        now.saturating_add(delay).saturating_add(jitter)
     }
 }
 
