@@ -1065,7 +1065,7 @@ impl<'p> Sim<'p> {
         let online = self.nodes[node.idx()].availability.online_at(now);
         for RpcOutput::Send { to, msg } in out.drain(..) {
             if online {
-                self.send(now, node, to, Wire::Rpc(msg));
+                self.send_other(now, node, to, Wire::Rpc(msg));
             } else {
                 self.rpc_unsent_offline += 1;
             }
@@ -1135,7 +1135,7 @@ impl<'p> Sim<'p> {
         for DiscoveryOutput::Send { to, msg } in out {
             // Discovery reaches any address: without a link there is no path, and it is lost.
             if self.nodes[node.idx()].linked(to) {
-                self.send(now, node, to, Wire::Discovery(msg));
+                self.send_other(now, node, to, Wire::Discovery(msg));
             } else {
                 self.metrics.discovery_unroutable += 1;
             }
@@ -1195,7 +1195,7 @@ impl<'p> Sim<'p> {
         let online = self.nodes[node.idx()].availability.online_at(now);
         for PeerOutput::Send { to, msg } in out {
             if online && self.nodes[node.idx()].linked(to) {
-                self.send(now, node, to, Wire::Peer(msg, uuid_len));
+                self.send_other(now, node, to, Wire::Peer(msg, uuid_len));
             } else {
                 self.metrics.peer_unsent_offline += 1;
             }
@@ -1611,6 +1611,15 @@ impl<'p> Sim<'p> {
         }
     }
 
+    /// [`Sim::send`] of a request/response, discovery or peer-store message (out of line).
+    #[inline(never)]
+    fn send_other(&mut self, now: Tick, from: NodeId, to: NodeId, packet: Wire) {
+        self.send(now, from, to, packet);
+    }
+
+    /// Puts a packet on the link from `from` to `to`: counts it, draws its fate, fingerprints
+    /// it and queues its arrival (inlined where sync packets go out, the hot path).
+    #[inline(always)]
     fn send(&mut self, now: Tick, from: NodeId, to: NodeId, packet: Wire) {
         let link = self.link_index(from, to);
         // Each item's kind and encoded size, counted as it goes (no allocation per packet).
