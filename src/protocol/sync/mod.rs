@@ -1145,7 +1145,13 @@ impl SyncNode {
         let retransmit = self.config.request_retransmit;
         let requests_now = &mut buffers.requests;
         requests_now.clear();
-        for (peer, queue) in std::mem::take(&mut self.offered) {
+        // (Taking an empty map would still build and drop an iterator every step.)
+        let offered = if self.offered.is_empty() {
+            BTreeMap::new()
+        } else {
+            std::mem::take(&mut self.offered)
+        };
+        for (peer, queue) in offered {
             for msg in queue {
                 if !self.shares(catalog[msg.idx()].group, peer) {
                     // The peer stopped sharing the group since it offered: forget the offer.
@@ -1189,7 +1195,10 @@ impl SyncNode {
         }
 
         // 1 and 2. ACK every message a peer sent or offered us that we have not acked yet.
-        for (msg, peer) in std::mem::take(&mut self.acks_due) {
+        // The list is handed back emptied, so its memory carries the next step's ACKs (nothing
+        // pushes to it in between).
+        let mut acks = std::mem::take(&mut self.acks_due);
+        for &(msg, peer) in &acks {
             if let Some(r) = self.record_mut(msg, peer)
                 && r.ack
             {
@@ -1197,6 +1206,8 @@ impl SyncNode {
                 items.push((peer, Item::Ack(msg)));
             }
         }
+        acks.clear();
+        self.acks_due = acks;
         // 3. REQUEST (the once-per-offer requests; retransmitted ones come off the due calendar below).
         items.append(requests_now);
 
@@ -1266,11 +1277,14 @@ impl SyncNode {
         }
 
         // Ephemeral messages: once, outright, to every peer sharing the group.
-        for msg in std::mem::take(&mut self.ephemeral_out) {
+        let mut ephemeral = std::mem::take(&mut self.ephemeral_out);
+        for &msg in &ephemeral {
             for &peer in self.sharing(catalog[msg.idx()].group) {
                 items.push((peer, Item::Message(msg)));
             }
         }
+        ephemeral.clear();
+        self.ephemeral_out = ephemeral;
 
         match self.config.packing {
             Packing::Record => out.extend(items.drain(..).map(|(to, item)| Output::Send {
