@@ -4,11 +4,12 @@
 //! is stable: due entries name messages by position. Finding a message by id is the state
 //! machine's most frequent lookup (every ACK, request and message received, every ACK sent).
 //! Message ids are dense (numbered in append order within a run, or within a component of a
-//! split run), and a node usually holds most messages of its run: then a table indexed by id
-//! finds a position with one read. A node that holds only a thin slice of the ids (one group of
-//! many in a run that is not split) would make that table mostly empty, so once the table would
-//! exceed [`DENSITY`] slots per held message (plus [`SLACK`]) the node switches, for good, to a
-//! hash map. Which index a node uses changes only speed and memory, never an answer.
+//! split run), and a node usually holds most messages of its run from some id on: then a table
+//! indexed by id, from the lowest id held, finds a position with one read. A node that holds
+//! only a thin slice of the ids (one group of many in a run that is not split) would make that
+//! table mostly empty, so once the table would exceed [`DENSITY`] slots per held message (plus
+//! [`SLACK`]) the node switches, for good, to a hash map. Which index a node uses changes only
+//! speed and memory, never an answer.
 
 use super::Held;
 use crate::ids::{IdBuildHasher, MsgRef};
@@ -26,8 +27,9 @@ const SLACK: usize = 64;
 /// Where to find a held message's position.
 #[derive(Clone, Debug)]
 enum Index {
-    /// Position by id; `NIL` where not held.
-    Direct(Vec<u32>),
+    /// Position by id: `slots[id - first]`, `NIL` where not held (a node that joins late holds
+    /// no early ids and keeps no slots for them).
+    Direct { first: u32, slots: Vec<u32> },
     /// Position by id, for sparse ids.
     Hashed(HashMap<MsgRef, u32, IdBuildHasher>),
 }
@@ -43,7 +45,10 @@ impl Default for Messages {
     fn default() -> Self {
         Self {
             entries: Vec::new(),
-            index: Index::Direct(Vec::new()),
+            index: Index::Direct {
+                first: 0,
+                slots: Vec::new(),
+            },
         }
     }
 }
@@ -53,7 +58,7 @@ impl Messages {
     #[inline]
     pub fn position(&self, msg: MsgRef) -> Option<usize> {
         let p = match &self.index {
-            Index::Direct(slots) => *slots.get(msg.idx())?,
+            Index::Direct { first, slots } => *slots.get(msg.0.wrapping_sub(*first) as usize)?,
             Index::Hashed(map) => *map.get(&msg)?,
         };
         (p != NIL).then_some(p as usize)
@@ -104,24 +109,48 @@ impl Messages {
         let p = self.entries.len();
         assert!(p < NIL as usize, "a node holds at most 2^32 - 1 messages");
         self.entries.push((msg, held));
+        let bound = DENSITY * self.entries.len() + SLACK;
         match &mut self.index {
-            Index::Direct(slots) => {
-                let i = msg.idx();
-                if i < slots.len() {
-                    slots[i] = p as u32;
-                } else if i < DENSITY * self.entries.len() + SLACK {
-                    slots.resize(i + 1, NIL);
-                    slots[i] = p as u32;
-                } else {
-                    // Too sparse for a table: hash from now on.
-                    let map = self
-                        .entries
-                        .iter()
-                        .enumerate()
-                        .map(|(p, (m, _))| (*m, p as u32))
-                        .collect();
-                    self.index = Index::Hashed(map);
+            Index::Direct { first, slots } => {
+                if slots.is_empty() {
+                    *first = msg.0;
                 }
+                if msg.0 >= *first {
+                    let i = (msg.0 - *first) as usize;
+                    if i < slots.len() {
+                        slots[i] = p as u32;
+                        return;
+                    }
+                    if i < bound {
+                        slots.resize(i + 1, NIL);
+                        slots[i] = p as u32;
+                        return;
+                    }
+                } else {
+                    // An id below the table: it grows at the front, with room for half its
+                    // length more below (so ids arriving in falling order do not copy the
+                    // table each time) where the bound allows.
+                    let shift = (*first - msg.0) as usize;
+                    if shift + slots.len() <= bound {
+                        let room = (slots.len() / 2)
+                            .min(msg.0 as usize)
+                            .min(bound - shift - slots.len());
+                        let mut grown = vec![NIL; room + shift + slots.len()];
+                        grown[room + shift..].copy_from_slice(slots);
+                        grown[room] = p as u32;
+                        *slots = grown;
+                        *first = msg.0 - room as u32;
+                        return;
+                    }
+                }
+                // Too sparse for a table: hash from now on.
+                let map = self
+                    .entries
+                    .iter()
+                    .enumerate()
+                    .map(|(p, (m, _))| (*m, p as u32))
+                    .collect();
+                self.index = Index::Hashed(map);
             }
             Index::Hashed(map) => {
                 map.insert(msg, p as u32);
@@ -173,7 +202,7 @@ impl Messages {
     pub fn index_bytes(&self) -> usize {
         use std::mem::size_of;
         match &self.index {
-            Index::Direct(slots) => slots.capacity() * size_of::<u32>(),
+            Index::Direct { slots, .. } => slots.capacity() * size_of::<u32>(),
             Index::Hashed(map) => map.capacity() * (size_of::<(MsgRef, u32)>() + 1),
         }
     }
@@ -181,7 +210,7 @@ impl Messages {
     /// Whether ids are found through the direct table.
     #[cfg(test)]
     fn is_direct(&self) -> bool {
-        matches!(self.index, Index::Direct(_))
+        matches!(self.index, Index::Direct { .. })
     }
 }
 
@@ -237,13 +266,65 @@ mod tests {
     }
 
     #[test]
+    fn a_late_first_id_and_ids_below_it_keep_the_table() {
+        let mut m = Messages::default();
+        // A node that joins late: its first id is far into the run.
+        m.insert(MsgRef(100_000), held(0));
+        assert!(m.is_direct());
+        let Index::Direct { first, slots } = &m.index else {
+            unreachable!()
+        };
+        assert_eq!((*first, slots.len()), (100_000, 1));
+        // Ids just above and below it (an older message forwarded late) stay in the table.
+        for (k, id) in [100_003u32, 99_990, 100_001, 99_995]
+            .into_iter()
+            .enumerate()
+        {
+            m.insert(MsgRef(id), held(k as u32 + 1));
+            assert!(m.is_direct(), "id {id}");
+        }
+        for (p, id) in [100_000u32, 100_003, 99_990, 100_001, 99_995]
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(m.position(MsgRef(id)), Some(p), "id {id}");
+        }
+        for id in [0u32, 99_989, 99_991, 100_002, 100_004, u32::MAX] {
+            assert_eq!(m.position(MsgRef(id)), None, "id {id}");
+        }
+        // An id far below is too sparse: hashing from then on, every answer kept.
+        m.insert(MsgRef(5), held(9));
+        assert!(!m.is_direct());
+        assert_eq!(m.position(MsgRef(99_990)), Some(2));
+        assert_eq!(m.position(MsgRef(5)), Some(5));
+    }
+
+    #[test]
+    fn ids_in_falling_order_stay_in_the_table_with_every_answer() {
+        let mut m = Messages::default();
+        for (k, id) in (0..2000u32).rev().enumerate() {
+            m.insert(MsgRef(id), held(0));
+            assert!(m.is_direct(), "id {id}");
+            let Index::Direct { slots, .. } = &m.index else {
+                unreachable!()
+            };
+            assert!(slots.len() <= DENSITY * m.len() + SLACK);
+            assert_eq!(m.position(MsgRef(id)), Some(k));
+        }
+        for id in 0..2000u32 {
+            assert_eq!(m.position(MsgRef(id)), Some(1999 - id as usize));
+        }
+        assert_eq!(m.position(MsgRef(2000)), None);
+    }
+
+    #[test]
     fn the_direct_table_stays_within_its_density_bound() {
         let mut m = Messages::default();
         // Every fourth id: the table grows to at most DENSITY slots a message plus SLACK.
         for k in 0..1000u32 {
             m.insert(MsgRef(k * 4), held(0));
             assert!(m.is_direct(), "id {} switched", k * 4);
-            let Index::Direct(slots) = &m.index else {
+            let Index::Direct { slots, .. } = &m.index else {
                 unreachable!()
             };
             assert!(slots.len() <= DENSITY * m.len() + SLACK);
