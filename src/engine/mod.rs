@@ -244,10 +244,7 @@ impl Wire {
     /// `(kind index, fingerprint id)` of a one-item message (not a sync packet).
     fn single_kind(&self) -> (usize, u64) {
         match self {
-            Wire::Sync(p) => {
-                let i = p.items()[0];
-                (i.kind() as usize, i.msg().0 as u64)
-            }
+            Wire::Sync(p) => Wire::first_item(p.items()).0,
             Wire::Rpc(RpcMessage::Request { identifier, .. }) => {
                 (crate::metrics::RPC_REQUEST, *identifier as u64)
             }
@@ -267,6 +264,13 @@ impl Wire {
             }
             Wire::Peer(m, _) => (crate::metrics::PEER, *m as u64),
         }
+    }
+
+    /// `(kind index, fingerprint id)` of a sync packet's first item, and its number of items.
+    #[inline]
+    fn first_item(items: &[Item]) -> ((usize, u64), usize) {
+        let i = items[0];
+        ((i.kind() as usize, i.msg().0 as u64), items.len())
     }
 
     /// The kind index and encoded size of a one-item message (not a sync packet).
@@ -572,8 +576,8 @@ impl<'p> Sim<'p> {
         for &t in &plan.tables_at {
             queue.push(t, Phase::Snapshot, Event::Snapshot);
         }
-        // Each node's list of held messages sized up front for the explicit appends of the groups it is
-        // ever a member of (growing it by doubling copied it over and over into fresh memory);
+        // Each node's list of held messages sized up front for the explicit appends of the
+        // groups it is ever a member of (growing it by doubling copied it over and over into fresh memory);
         // not when that would reserve more than RESERVE_LIMIT entries over the run.
         let mut appended = vec![0usize; plan.groups.len()];
         for a in plan.appends.iter().filter(|a| !a.ephemeral) {
@@ -986,8 +990,7 @@ impl<'p> Sim<'p> {
                 for &i in items {
                     count(i.kind() as usize);
                 }
-                let i = items[0];
-                ((i.kind() as usize, i.msg().0 as u64), items.len())
+                Wire::first_item(items)
             }
             other => {
                 let first = other.single_kind();
@@ -1646,8 +1649,7 @@ impl<'p> Sim<'p> {
                     };
                     count(item.kind() as usize, bytes as u64);
                 }
-                let i = items[0];
-                ((i.kind() as usize, i.msg().0 as u64), items.len())
+                Wire::first_item(items)
             }
             other => {
                 let (kind, bytes) = other.kind_and_len();

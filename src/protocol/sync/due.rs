@@ -171,6 +171,13 @@ fn slot(slab: &mut Vec<Link>, free: &mut u32, due: Due, offset: u8, next: u32) -
     }
 }
 
+/// Gives slab slot `i` back: it heads the free list.
+#[inline(always)]
+fn release(slab: &mut [Link], free: &mut u32, i: u32) {
+    slab[i as usize].next = *free;
+    *free = i;
+}
+
 impl DueQueue {
     /// A tick no live entry is due before, in O(1): at most [`DueQueue::first_live`]'s answer
     /// (`None`: no entry is live).
@@ -210,13 +217,6 @@ impl DueQueue {
         }
     }
 
-    /// Gives slab slot `i` back.
-    #[inline(always)]
-    fn release(&mut self, i: u32) {
-        self.slab[i as usize].next = self.free;
-        self.free = i;
-    }
-
     /// The earliest tick with a live entry; dead entries met on the way are dropped.
     pub fn first_live(&mut self, live: impl FnMut(Tick, Due) -> bool) -> Option<Tick> {
         let first = self.find_first_live(live);
@@ -247,7 +247,7 @@ impl DueQueue {
                     return Some(t);
                 }
                 self.ring[s] = self.slab[i as usize].next;
-                self.release(i);
+                release(&mut self.slab, &mut self.free, i);
             }
             self.occupied &= !(1 << s);
         }
@@ -269,8 +269,7 @@ impl DueQueue {
                     } else {
                         self.slab[prev as usize].next = link.next;
                     }
-                    self.slab[i as usize].next = self.free;
-                    self.free = i;
+                    release(&mut self.slab, &mut self.free, i);
                 }
                 i = link.next;
             }
@@ -353,7 +352,7 @@ impl DueQueue {
                 let t = span * SPAN + u64::from(link.offset);
                 if t <= now {
                     f(t, link.due);
-                    self.release(i);
+                    release(&mut self.slab, &mut self.free, i);
                 } else {
                     let s = (t % RING as u64) as usize;
                     self.slab[i as usize].next = self.ring[s];
@@ -398,6 +397,25 @@ mod tests {
 
     fn due(m: u32, p: u32) -> Due {
         Due::record(m as usize, NodeId(p), 0)
+    }
+
+    /// `(tick, key)` entries, sorted.
+    type Taken = Vec<(Tick, u32)>;
+
+    /// Takes out of `q` everything due by `now`, and out of `reference` the same: both as
+    /// sorted `(tick, key)` lists.
+    fn take_both(q: &mut DueQueue, reference: &mut Vec<(Tick, u32)>, now: Tick) -> (Taken, Taken) {
+        let mut got = Vec::new();
+        q.take_until(now, |t, d| got.push((t, d.key)));
+        got.sort();
+        let mut want: Vec<_> = reference
+            .iter()
+            .copied()
+            .filter(|&(t, _)| t <= now)
+            .collect();
+        want.sort();
+        reference.retain(|&(t, _)| t > now);
+        (got, want)
     }
 
     #[test]
@@ -463,16 +481,7 @@ mod tests {
             reference.push((t, i));
             if i % 7 == 0 {
                 now += crate::engine::rng::uniform_inclusive(&mut rng, 0, 10);
-                let mut got = Vec::new();
-                q.take_until(now, |t, d| got.push((t, d.key)));
-                got.sort();
-                let mut want: Vec<_> = reference
-                    .iter()
-                    .copied()
-                    .filter(|&(t, _)| t <= now)
-                    .collect();
-                want.sort();
-                reference.retain(|&(t, _)| t > now);
+                let (got, want) = take_both(&mut q, &mut reference, now);
                 assert_eq!(got, want);
             }
         }
@@ -521,16 +530,7 @@ mod tests {
                     0 => draw(&mut rng, 5_000),
                     _ => draw(&mut rng, 40),
                 };
-                let mut got = Vec::new();
-                q.take_until(now, |t, d| got.push((t, d.key)));
-                got.sort();
-                let mut want: Vec<_> = reference
-                    .iter()
-                    .copied()
-                    .filter(|&(t, _)| t <= now)
-                    .collect();
-                want.sort();
-                reference.retain(|&(t, _)| t > now);
+                let (mut got, mut want) = take_both(&mut q, &mut reference, now);
                 // A poll may have dropped dead entries before they were taken.
                 got.retain(|(_, k)| !dead.contains(k));
                 want.retain(|(_, k)| !dead.contains(k));
