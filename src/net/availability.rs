@@ -125,7 +125,19 @@ impl AvailabilityState {
     }
 
     /// Whether the node is online (steps, can receive) at tick `t`.
+    #[inline]
     pub fn online_at(&mut self, t: Tick) -> bool {
+        // Most queries fall in the Markov sojourn answered last (for other models `last` holds
+        // no tick and this never answers).
+        if self.last.0 <= t && t < self.last.1 {
+            return self.last.2;
+        }
+        self.online_at_model(t)
+    }
+
+    /// [`AvailabilityState::online_at`] from the model.
+    #[inline(never)]
+    fn online_at_model(&mut self, t: Tick) -> bool {
         match self.model {
             Availability::Always | Availability::Reliability { .. } => true,
             Availability::Periodic { on, off, phase } => {
@@ -146,6 +158,9 @@ impl AvailabilityState {
     pub fn receives(&mut self, now: Tick) -> bool {
         if let Availability::Reliability { p } = self.model {
             return p.sample(&mut self.rng);
+        }
+        if self.last.0 <= now && now < self.last.1 {
+            return self.last.2;
         }
         if now >= self.last.1 {
             self.forget_before(now);
@@ -378,6 +393,27 @@ mod tests {
         let mean = |v: &[u64]| v.iter().sum::<u64>() as f64 / v.len() as f64;
         assert!((mean(&on_runs) - 20.0).abs() < 1.0, "{}", mean(&on_runs));
         assert!((mean(&off_runs) - 80.0).abs() < 4.0, "{}", mean(&off_runs));
+    }
+
+    #[test]
+    fn markov_answers_do_not_depend_on_which_ticks_were_asked_before() {
+        // The remembered sojourn answers most queries; it must give what the chain gives to a
+        // state asked about that tick alone, whether the question is `online_at` or `receives`.
+        let model = Availability::Markov {
+            mean_on: 7.0,
+            mean_off: 5.0,
+        };
+        let (mut every, mut receiving) = (state(model.clone()), state(model.clone()));
+        let mut flips = 0;
+        let mut before = None;
+        for t in 0..3_000 {
+            let alone = state(model.clone()).online_at(t);
+            assert_eq!(every.online_at(t), alone, "online_at, tick {t}");
+            assert_eq!(receiving.receives(t), alone, "receives, tick {t}");
+            flips += usize::from(before.is_some_and(|b| b != alone));
+            before = Some(alone);
+        }
+        assert!(flips > 200, "the chain changes state often: {flips}");
     }
 
     #[test]
