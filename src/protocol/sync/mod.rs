@@ -470,7 +470,7 @@ pub struct SyncNode {
     /// since are skipped when they surface (lazy deletion).
     due: DueQueue,
     /// ACKs owed, in the order they became owed (only with [`AckTiming::Step`]).
-    acks_due: Vec<(MsgRef, NodeId)>,
+    acks_due: Vec<AckDue>,
     /// Ephemeral messages appended and not yet sent.
     ephemeral_out: Vec<MsgRef>,
     /// The tick since which work other than the `due` calendar is pending (acks, offers, ephemerals).
@@ -545,6 +545,17 @@ fn from_ready_key(key: u64) -> (u8, MsgRef, NodeId) {
         MsgRef((key >> 30) as u32),
         NodeId((key & ((1 << 30) - 1)) as u32),
     )
+}
+
+/// An ACK owed to `peer` for `msg`, with where its record was when it became owed: position
+/// `m` in the held messages, `r` in their records. The positions are a hint, checked before
+/// use (a record inserted since moves those after it); the record is found again if they miss.
+#[derive(Clone, Copy, Debug)]
+struct AckDue {
+    msg: MsgRef,
+    peer: NodeId,
+    m: u32,
+    r: u32,
 }
 
 /// A group and the peers the node shares it with (sorted).
@@ -697,6 +708,35 @@ impl SyncNode {
         Some(&mut held.records[i])
     }
 
+    /// The record of (`msg`, `peer`) and an ACK owed on it (its positions recorded).
+    fn record_for_ack(&mut self, msg: MsgRef, peer: NodeId) -> Option<(&mut Record, AckDue)> {
+        let (m, held) = self.messages.get_full_mut(&msg)?;
+        let r = record_index(&self.sharing, held, peer)?;
+        let ack = AckDue {
+            msg,
+            peer,
+            m: m as u32,
+            r: r as u32,
+        };
+        Some((&mut held.records[r], ack))
+    }
+
+    /// The record an owed ACK is for: at the positions it recorded if it is still there, else
+    /// found by message and peer.
+    fn acked_record_mut(&mut self, a: AckDue) -> Option<&mut Record> {
+        let (m, r) = (a.m as usize, a.r as usize);
+        let still = self.messages.get_index(m).is_some_and(|(&id, held)| {
+            id == a.msg && held.records.get(r).is_some_and(|x| x.peer == a.peer)
+        });
+        if still {
+            return self
+                .messages
+                .get_index_mut(m)
+                .map(|(_, h)| &mut h.records[r]);
+        }
+        self.record_mut(a.msg, a.peer)
+    }
+
     /// The request record of a wanted `msg` to `peer`, if any.
     pub fn request_record(&self, msg: MsgRef, peer: NodeId) -> Option<&RequestRecord> {
         let w = self.wanted.get(&msg)?;
@@ -749,7 +789,7 @@ impl SyncNode {
             .map(|q| size_of::<(NodeId, VecDeque<MsgRef>)>() + q.capacity() * size_of::<MsgRef>())
             .sum::<usize>();
         b += self.due.heap_bytes();
-        b += self.acks_due.capacity() * size_of::<(MsgRef, NodeId)>();
+        b += self.acks_due.capacity() * size_of::<AckDue>();
         b += self.ephemeral_out.capacity() * size_of::<MsgRef>();
         b += self
             .waiting
@@ -958,11 +998,11 @@ impl SyncNode {
                 packet: Packet::Record(Item::Ack(msg)),
             }),
             AckTiming::Step => {
-                if let Some(r) = self.record_mut(msg, to)
+                if let Some((r, owed)) = self.record_for_ack(msg, to)
                     && !r.ack
                 {
                     r.ack = true;
-                    self.acks_due.push((msg, to));
+                    self.acks_due.push(owed);
                     self.mark_work(now);
                 }
             }
@@ -986,13 +1026,13 @@ impl SyncNode {
             out.push(Output::Deliver { msg, from });
             return;
         }
-        if let Some(held) = self.messages.get_mut(&msg) {
+        if let Some((m, held)) = self.messages.get_full_mut(&msg) {
             // A duplicate: the sender holds it; ACK it again (one lookup for both).
             self.stats.duplicates += 1;
-            let record = record_index(&self.sharing, held, from).map(|i| &mut held.records[i]);
+            let record = record_index(&self.sharing, held, from).map(|i| (i, &mut held.records[i]));
             match self.config.ack {
                 AckTiming::Immediate => {
-                    if let Some(r) = record {
+                    if let Some((_, r)) = record {
                         r.hold = true;
                     }
                     out.push(Output::Send {
@@ -1001,11 +1041,16 @@ impl SyncNode {
                     });
                 }
                 AckTiming::Step => {
-                    if let Some(r) = record {
+                    if let Some((i, r)) = record {
                         r.hold = true;
                         if !r.ack {
                             r.ack = true;
-                            self.acks_due.push((msg, from));
+                            self.acks_due.push(AckDue {
+                                msg,
+                                peer: from,
+                                m: m as u32,
+                                r: i as u32,
+                            });
                             self.work_since.get_or_insert(now);
                         }
                     }
@@ -1158,11 +1203,11 @@ impl SyncNode {
                     continue;
                 }
                 if self.holds(msg) {
-                    if let Some(r) = self.record_mut(msg, peer) {
+                    if let Some((r, owed)) = self.record_for_ack(msg, peer) {
                         r.hold = true;
                         if !r.ack {
                             r.ack = true;
-                            self.acks_due.push((msg, peer));
+                            self.acks_due.push(owed);
                         }
                     }
                     continue;
@@ -1198,12 +1243,12 @@ impl SyncNode {
         // The list is handed back emptied, so its memory carries the next step's ACKs (nothing
         // pushes to it in between).
         let mut acks = std::mem::take(&mut self.acks_due);
-        for &(msg, peer) in &acks {
-            if let Some(r) = self.record_mut(msg, peer)
+        for &owed in &acks {
+            if let Some(r) = self.acked_record_mut(owed)
                 && r.ack
             {
                 r.ack = false;
-                items.push((peer, Item::Ack(msg)));
+                items.push((owed.peer, Item::Ack(owed.msg)));
             }
         }
         acks.clear();

@@ -804,3 +804,39 @@ fn due_entries_whose_record_moved_are_still_found() {
         assert_eq!(n.record(M, p).expect("record").send_count, 1);
     }
 }
+
+#[test]
+fn an_owed_ack_whose_record_moved_still_goes_to_its_peer() {
+    // Without forwarding C holds one record for M, B's (position 0), and owes B an ACK. A's
+    // request then inserts A's record before it, so the position the ACK remembered names A.
+    // The step still ACKs B (only B), and serves A's request.
+    let mut c = node(
+        C,
+        SyncConfig {
+            forwarding: false,
+            ..SyncConfig::default()
+        },
+    );
+    assert_eq!(
+        receive(&mut c, 3, B, Item::Message(M)),
+        [Output::Deliver { msg: M, from: B }]
+    );
+    assert!(c.record(M, B).unwrap().ack);
+    assert_eq!(receive(&mut c, 3, A, Item::Request(M)), []);
+    let peers: Vec<NodeId> = c
+        .table()
+        .next()
+        .expect("held")
+        .2
+        .iter()
+        .map(|r| r.peer)
+        .collect();
+    assert_eq!(peers, [A, B]);
+    assert_eq!(
+        step(&mut c, 3),
+        [send(B, Item::Ack(M)), send(A, Item::Message(M))]
+    );
+    assert!(!c.record(M, B).unwrap().ack);
+    assert!(!c.record(M, A).unwrap().ack);
+    assert_eq!(step(&mut c, 4), []);
+}
