@@ -58,10 +58,12 @@
 mod backoff;
 mod due;
 mod held;
+mod sharing;
 
 pub use backoff::Backoff;
 use due::{Due, DueKind, DueQueue};
 use held::Messages;
+use sharing::Sharing;
 
 use crate::engine::rng::Stream;
 use crate::engine::time::Tick;
@@ -459,7 +461,7 @@ pub struct SyncNode {
     config: SyncConfig,
     rng: Stream,
     /// Per group, the peers we share it with (sorted); sorted by group.
-    sharing: Vec<(GroupId, Vec<NodeId>)>,
+    sharing: Vec<Sharing>,
     /// Held messages in the order this node got them.
     messages: Messages,
     /// Messages wanted but not held.
@@ -487,15 +489,28 @@ pub struct SyncNode {
 /// position, found in the node's small and often-read sharing list, is tried first: one record
 /// read instead of a binary search over cold records. Any other case falls back to the search.
 #[inline]
-fn record_index(sharing: &[(GroupId, Vec<NodeId>)], held: &Held, peer: NodeId) -> Option<usize> {
+fn record_index(sharing: &[Sharing], held: &Held, peer: NodeId) -> Option<usize> {
     let records = &held.records;
-    if let Ok(g) = sharing.binary_search_by_key(&held.group, |(g, _)| *g)
-        && let Ok(h) = sharing[g].1.binary_search(&peer)
+    if let Some(s) = group_sharing(sharing, held.group)
+        && let Some(h) = s.position(peer)
         && records.get(h).is_some_and(|r| r.peer == peer)
     {
         return Some(h);
     }
     records.binary_search_by_key(&peer, |r| r.peer).ok()
+}
+
+/// The node's sharing of `group`, if it shares it with anyone.
+#[inline]
+fn group_sharing(sharing: &[Sharing], group: GroupId) -> Option<&Sharing> {
+    match sharing {
+        // Most nodes share one group: no search.
+        [only] => (only.group() == group).then_some(only),
+        _ => sharing
+            .binary_search_by_key(&group, Sharing::group)
+            .ok()
+            .map(|i| &sharing[i]),
+    }
 }
 
 /// Where a live due entry goes in a step: 0 a request (step 3), 1 a requested message (step 4),
@@ -557,9 +572,6 @@ struct AckDue {
     m: u32,
     r: u32,
 }
-
-/// A group and the peers the node shares it with (sorted).
-type Sharing = (GroupId, Vec<NodeId>);
 
 /// The earlier of two optional ticks (`None` is never).
 fn earliest(a: Option<Tick>, b: Option<Tick>) -> Option<Tick> {
@@ -638,10 +650,10 @@ impl SyncNode {
     pub fn set_sharing(&mut self, now: Tick, group: GroupId, mut peers: Vec<NodeId>) {
         peers.sort_unstable();
         peers.dedup();
-        let old = match self.sharing.binary_search_by_key(&group, |(g, _)| *g) {
-            Ok(i) => std::mem::replace(&mut self.sharing[i].1, peers.clone()),
+        let old = match self.sharing.binary_search_by_key(&group, Sharing::group) {
+            Ok(i) => self.sharing[i].replace(peers.clone()),
             Err(i) => {
-                self.sharing.insert(i, (group, peers.clone()));
+                self.sharing.insert(i, Sharing::new(group, peers.clone()));
                 Vec::new()
             }
         };
@@ -675,14 +687,11 @@ impl SyncNode {
 
     /// The peers this node shares `group` with.
     pub fn sharing(&self, group: GroupId) -> &[NodeId] {
-        match self.sharing.binary_search_by_key(&group, |(g, _)| *g) {
-            Ok(i) => &self.sharing[i].1,
-            Err(_) => &[],
-        }
+        group_sharing(&self.sharing, group).map_or(&[], Sharing::peers)
     }
 
     fn shares(&self, group: GroupId, peer: NodeId) -> bool {
-        self.sharing(group).binary_search(&peer).is_ok()
+        group_sharing(&self.sharing, group).is_some_and(|s| s.contains(peer))
     }
 
     /// Whether the node holds (has stored) `msg`.
@@ -800,15 +809,17 @@ impl SyncNode {
         b += self
             .sharing
             .iter()
-            .map(|(_, v)| size_of::<(GroupId, Vec<NodeId>)>() + v.capacity() * size_of::<NodeId>())
+            .map(|s| size_of::<Sharing>() + s.heap_bytes())
             .sum::<usize>();
         b as u64
     }
 
-    /// The part of [`SyncNode::heap_bytes`] that finds held messages by id (a table by id while
-    /// the node's ids are dense, else a hash map): it depends on how the run numbers messages.
+    /// The part of [`SyncNode::heap_bytes`] that finds held messages and peers by id (tables by
+    /// id while ids are close together, else a hash map or nothing): it depends on how the run
+    /// numbers messages and nodes.
     pub fn index_bytes(&self) -> u64 {
-        self.messages.index_bytes() as u64
+        let peers: usize = self.sharing.iter().map(Sharing::index_bytes).sum();
+        (self.messages.index_bytes() + peers) as u64
     }
 
     /// The sync-state table: every held message (in the order the node got it), its group and
