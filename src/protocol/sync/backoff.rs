@@ -103,6 +103,21 @@ impl Backoff {
         match *self {
             Backoff::Fixed { interval } => now.saturating_add(interval),
             Backoff::Linear { step } => now.saturating_add(step.saturating_mul(n64)),
+            // Doubling without jitter, every value an integer below 2^53: the integer rule
+            // (see `exponential_delay`), inline; anything else out of line.
+            Backoff::Exponential {
+                base,
+                factor,
+                max,
+                jitter,
+            } if jitter <= 1
+                && factor == 2.0
+                && max < EXACT
+                && n64 <= 53
+                && base < EXACT >> (n64 - 1) =>
+            {
+                now.saturating_add((base << (n64 - 1)).min(max).min(max))
+            }
             Backoff::Exponential { .. } => self.next_exponential(n64, now, rng),
             Backoff::Accumulating => send_time.saturating_add(now).saturating_add(2 * n64),
         }
@@ -165,6 +180,35 @@ mod tests {
         assert_eq!(exponential_delay(2, 2.0, 600, 3), 16);
         assert_eq!(exponential_delay(2, 2.0, 600, 9), 600);
         assert_eq!(exponential_delay(3, 1.5, 600, 2), 7); // ceil(6.75)
+    }
+
+    #[test]
+    fn the_inline_doubling_path_agrees_with_the_general_rule() {
+        let bases = [0, 1, 2, 3, 1000, (1 << 40) + 1, EXACT - 1, EXACT, u64::MAX];
+        let maxes = [0, 1, 600, EXACT - 1, EXACT, u64::MAX];
+        for &base in &bases {
+            for &max in &maxes {
+                for jitter in [0, 1, 2, 5] {
+                    let b = Backoff::Exponential {
+                        base,
+                        factor: 2.0,
+                        max,
+                        jitter,
+                    };
+                    for n in 1..70 {
+                        for now in [0, 17, u64::MAX - 3] {
+                            let (mut r1, mut r2) = (stream(3, "x"), stream(3, "x"));
+                            assert_eq!(
+                                b.next_send_time(n, now, 0, &mut r1),
+                                b.next_exponential(u64::from(n), now, &mut r2),
+                                "base {base} max {max} jitter {jitter} n {n} now {now}"
+                            );
+                            assert_eq!(r1.get_word_pos(), r2.get_word_pos(), "same draws");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
