@@ -174,8 +174,12 @@ pub struct Figures {
     pub delivered: u64,
     /// Threads the run's independent components were simulated on (`sim bench -j`).
     pub threads: usize,
-    /// Wall time of the engine run, in seconds.
+    /// Wall time of the engine run, in seconds (the fastest of `repeats` runs).
     pub seconds: f64,
+    /// Runs measured (`sim bench --repeat`).
+    pub repeats: usize,
+    /// Median wall time of the runs, in seconds.
+    pub median_seconds: f64,
     /// Events per second of wall time.
     pub events_per_second: f64,
     /// Packets per second of wall time.

@@ -498,3 +498,55 @@ fn a_run_of_independent_components_is_the_same_on_one_or_more_threads() {
         .code(2)
         .stderr(predicate::str::contains("-j: expected at least 1"));
 }
+
+#[test]
+fn bench_repeat_reports_the_fastest_run_and_the_median_with_one_fingerprint() {
+    let figures = |args: &[&str]| -> serde_json::Value {
+        let out = sim().arg("bench").args(args).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let once = figures(&["sparse", "--json"]);
+    let thrice = figures(&["sparse", "--json", "--repeat", "3"]);
+    assert_eq!(once["repeats"], 1);
+    assert_eq!(thrice["repeats"], 3);
+    assert_eq!(thrice["fingerprint"], once["fingerprint"]);
+    assert_eq!(thrice["events"], once["events"]);
+    let (best, median) = (
+        thrice["seconds"].as_f64().unwrap(),
+        thrice["median_seconds"].as_f64().unwrap(),
+    );
+    assert!(best > 0.0 && best <= median, "best {best}, median {median}");
+    assert_eq!(once["seconds"], once["median_seconds"]);
+    // The text line names both.
+    sim()
+        .args(["bench", "sparse", "--repeat", "2"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("(best of 2, median "));
+}
+
+#[test]
+fn bench_rejects_an_impossible_repeat_and_an_unknown_workload() {
+    for (args, expected) in [
+        (
+            &["bench", "sparse", "--repeat", "0"][..],
+            "--repeat must be at least 1",
+        ),
+        (
+            &["bench", "sweep", "--repeat", "2"][..],
+            "sweep already reports the best of its own rounds",
+        ),
+        (
+            &["bench", "soak", "--repeat", "2"][..],
+            "soak measures memory over one run",
+        ),
+        (&["bench", "nosuch"][..], "bench nosuch: unknown workload"),
+    ] {
+        sim()
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(expected));
+    }
+}
