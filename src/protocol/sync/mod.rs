@@ -1201,13 +1201,13 @@ impl SyncNode {
         let retransmit = self.config.request_retransmit;
         let requests_now = &mut buffers.requests;
         requests_now.clear();
-        // (Taking an empty map would still build and drop an iterator every step.)
+        // (Iterating an empty map would still build and drop an iterator every step.)
         let offered = if self.offered.is_empty() {
-            BTreeMap::new()
+            None
         } else {
-            std::mem::take(&mut self.offered)
+            Some(std::mem::take(&mut self.offered))
         };
-        for (peer, queue) in offered {
+        for (peer, queue) in offered.into_iter().flatten() {
             for msg in queue {
                 if !self.shares(catalog[msg.idx()].group, peer) {
                     // The peer stopped sharing the group since it offered: forget the offer.
