@@ -172,6 +172,10 @@ impl AvailabilityState {
     /// online, or `None`.
     pub fn next_step_tick(&mut self, from: Tick, epoch: Tick, until: Tick) -> Option<Tick> {
         let mut t = align_up(from, epoch);
+        if self.last.0 <= t && t < self.last.1 && self.last.2 {
+            // Inside the online Markov sojourn answered last (never so for other models).
+            return (t < until).then_some(t);
+        }
         if let Availability::Intervals { spans } = &self.model {
             let i = spans.partition_point(|&(_, to)| to <= t);
             let found = spans[i..].iter().find_map(|&(s, e)| {
@@ -398,18 +402,27 @@ mod tests {
     #[test]
     fn markov_answers_do_not_depend_on_which_ticks_were_asked_before() {
         // The remembered sojourn answers most queries; it must give what the chain gives to a
-        // state asked about that tick alone, whether the question is `online_at` or `receives`.
+        // state asked about that tick alone, whether the question is `online_at`, `receives`
+        // or the next tick to step at.
         let model = Availability::Markov {
             mean_on: 7.0,
             mean_off: 5.0,
         };
         let (mut every, mut receiving) = (state(model.clone()), state(model.clone()));
+        let (mut stepping, mut stepping_3) = (state(model.clone()), state(model.clone()));
         let mut flips = 0;
         let mut before = None;
         for t in 0..3_000 {
             let alone = state(model.clone()).online_at(t);
             assert_eq!(every.online_at(t), alone, "online_at, tick {t}");
             assert_eq!(receiving.receives(t), alone, "receives, tick {t}");
+            for (s, epoch) in [(&mut stepping, 1), (&mut stepping_3, 3)] {
+                assert_eq!(
+                    s.next_step_tick(t, epoch, 2_990),
+                    state(model.clone()).next_step_tick(t, epoch, 2_990),
+                    "next_step_tick from tick {t}, epoch {epoch}"
+                );
+            }
             flips += usize::from(before.is_some_and(|b| b != alone));
             before = Some(alone);
         }
