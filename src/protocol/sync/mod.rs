@@ -1202,49 +1202,48 @@ impl SyncNode {
         let requests_now = &mut buffers.requests;
         requests_now.clear();
         // (Iterating an empty map would still build and drop an iterator every step.)
-        let offered = if self.offered.is_empty() {
-            None
-        } else {
-            Some(std::mem::take(&mut self.offered))
-        };
-        for (peer, queue) in offered.into_iter().flatten() {
-            for msg in queue {
-                if !self.shares(catalog[msg.idx()].group, peer) {
-                    // The peer stopped sharing the group since it offered: forget the offer.
-                    continue;
-                }
-                if self.holds(msg) {
-                    if let Some((r, owed)) = self.record_for_ack(msg, peer) {
-                        r.hold = true;
-                        if !r.ack {
-                            r.ack = true;
-                            self.acks_due.push(owed);
+        if !self.offered.is_empty() {
+            let offered = std::mem::take(&mut self.offered);
+            for (peer, queue) in offered {
+                for msg in queue {
+                    if !self.shares(catalog[msg.idx()].group, peer) {
+                        // The peer stopped sharing the group since it offered: forget the
+                        // offer.
+                        continue;
+                    }
+                    if self.holds(msg) {
+                        if let Some((r, owed)) = self.record_for_ack(msg, peer) {
+                            r.hold = true;
+                            if !r.ack {
+                                r.ack = true;
+                                self.acks_due.push(owed);
+                            }
                         }
+                        continue;
                     }
-                    continue;
-                }
-                let w = self.wanted.entry(msg).or_default();
-                match w.requests.binary_search_by_key(&peer, |r| r.peer) {
-                    Ok(_) if retransmit => {} // already requested: it retransmits on its backoff
-                    Ok(i) => {
-                        // BSP: one request per offer received.
-                        let r = &mut w.requests[i];
-                        let (count, time) = (&mut r.send_count, &mut r.send_time);
-                        self.config
-                            .backoff
-                            .count_send(count, time, now, &mut self.rng);
-                        requests_now.push((peer, Item::Request(msg)));
-                    }
-                    Err(i) => {
-                        w.requests.insert(
-                            i,
-                            RequestRecord {
-                                peer,
-                                send_count: 0,
-                                send_time: now,
-                            },
-                        );
-                        self.due.push(now, Due::request(msg, peer));
+                    let w = self.wanted.entry(msg).or_default();
+                    match w.requests.binary_search_by_key(&peer, |r| r.peer) {
+                        Ok(_) if retransmit => {} // already requested: it retransmits on its backoff
+                        Ok(i) => {
+                            // BSP: one request per offer received.
+                            let r = &mut w.requests[i];
+                            let (count, time) = (&mut r.send_count, &mut r.send_time);
+                            self.config
+                                .backoff
+                                .count_send(count, time, now, &mut self.rng);
+                            requests_now.push((peer, Item::Request(msg)));
+                        }
+                        Err(i) => {
+                            w.requests.insert(
+                                i,
+                                RequestRecord {
+                                    peer,
+                                    send_count: 0,
+                                    send_time: now,
+                                },
+                            );
+                            self.due.push(now, Due::request(msg, peer));
+                        }
                     }
                 }
             }
@@ -1360,16 +1359,15 @@ impl SyncNode {
                         | i as u64
                 }));
                 keys.sort_unstable();
-                let mut k = 0;
-                while k < keys.len() {
-                    let peer = keys[k] >> 34;
+                for one_peer in keys.chunk_by(|a, b| a >> 34 == b >> 34) {
                     let mut payload = buffers.payloads.pop().unwrap_or_default();
-                    while k < keys.len() && keys[k] >> 34 == peer {
-                        payload.push(items[(keys[k] & 0xFFFF_FFFF) as usize].1);
-                        k += 1;
-                    }
+                    payload.extend(
+                        one_peer
+                            .iter()
+                            .map(|&k| items[(k & 0xFFFF_FFFF) as usize].1),
+                    );
                     out.push(Output::Send {
-                        to: NodeId(peer as u32),
+                        to: NodeId((one_peer[0] >> 34) as u32),
                         packet: Packet::Payload(payload),
                     });
                 }
