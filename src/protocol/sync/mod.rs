@@ -1207,8 +1207,7 @@ impl SyncNode {
             for (peer, queue) in offered {
                 for msg in queue {
                     if !self.shares(catalog[msg.idx()].group, peer) {
-                        // The peer stopped sharing the group since it offered: forget the
-                        // offer.
+                        // The peer stopped sharing the group since it offered: forget it.
                         continue;
                     }
                     if self.holds(msg) {
@@ -1223,7 +1222,8 @@ impl SyncNode {
                     }
                     let w = self.wanted.entry(msg).or_default();
                     match w.requests.binary_search_by_key(&peer, |r| r.peer) {
-                        Ok(_) if retransmit => {} // already requested: it retransmits on its backoff
+                        // Already requested: it retransmits on its backoff.
+                        Ok(_) if retransmit => {}
                         Ok(i) => {
                             // BSP: one request per offer received.
                             let r = &mut w.requests[i];
