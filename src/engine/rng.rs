@@ -26,6 +26,7 @@ pub fn stream(seed: u64, label: &str) -> Stream {
 }
 
 /// A uniform integer in `lo..=hi` (unbiased, by rejection).
+#[inline]
 pub fn uniform_inclusive(rng: &mut Stream, lo: u64, hi: u64) -> u64 {
     debug_assert!(lo <= hi);
     let span = hi - lo;

@@ -145,17 +145,25 @@ impl Link {
         self.draw(streams, names)
     }
 
+    /// Derives this direction's streams (once, at its first packet).
+    #[cold]
+    #[inline(never)]
+    fn open(&self, streams: &mut LinkStreams, names: &dyn Fn(NodeId) -> String) {
+        let (f, t) = (names(self.from), names(self.to));
+        *streams = Some((
+            rng::stream(self.seed, &format!("link/{f}->{t}/latency")),
+            rng::stream(self.seed, &format!("link/{f}->{t}/loss")),
+        ));
+    }
+
     /// [`Link::transmit`] on a link that draws its latency or its loss.
     fn draw(&mut self, streams: &mut LinkStreams, names: &dyn Fn(NodeId) -> String) -> Transit {
-        let (seed, from, to) = (self.seed, self.from, self.to);
-        let streams = streams.get_or_insert_with(|| {
-            let (f, t) = (names(from), names(to));
-            (
-                rng::stream(seed, &format!("link/{f}->{t}/latency")),
-                rng::stream(seed, &format!("link/{f}->{t}/loss")),
-            )
-        });
-        let (latency_rng, loss_rng) = (&mut streams.0, &mut streams.1);
+        if streams.is_none() {
+            self.open(streams, names);
+        }
+        let Some((latency_rng, loss_rng)) = streams else {
+            unreachable!("opened above")
+        };
         let latency = self.latency.sample(latency_rng);
         let lost = match &self.loss {
             Loss::None => false,
