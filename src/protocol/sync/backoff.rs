@@ -10,6 +10,7 @@
 //!
 //! `factor^(n-1)` is computed by exponentiation by squaring in `f64` (each operation IEEE-exact),
 //! so the schedule is the same on every machine. Jitter draws from the node's protocol stream.
+//! A node sends through a [`Schedule`]: the same times, with the usual doubling precomputed.
 
 use crate::engine::rng::{self, Stream};
 use crate::engine::time::Tick;
@@ -103,28 +104,13 @@ impl Backoff {
         match *self {
             Backoff::Fixed { interval } => now.saturating_add(interval),
             Backoff::Linear { step } => now.saturating_add(step.saturating_mul(n64)),
-            // Doubling without jitter, every value an integer below 2^53: the integer rule
-            // (see `exponential_delay`), inline; anything else out of line.
-            Backoff::Exponential {
-                base,
-                factor,
-                max,
-                jitter,
-            } if jitter <= 1
-                && factor == 2.0
-                && max < EXACT
-                && n64 <= 53
-                && base < EXACT >> (n64 - 1) =>
-            {
-                now.saturating_add((base << (n64 - 1)).min(max).min(max))
-            }
             Backoff::Exponential { .. } => self.next_exponential(n64, now, rng),
             Backoff::Accumulating => send_time.saturating_add(now).saturating_add(2 * n64),
         }
     }
 
     /// [`Backoff::next_send_time`] of exponential backoff (kept out of line: the other
-    /// policies are a few instructions).
+    /// policies are a few instructions, and [`Schedule`] answers the common doubling).
     #[inline(never)]
     fn next_exponential(&self, n: u64, now: Tick, rng: &mut Stream) -> Tick {
         let Backoff::Exponential {
@@ -143,6 +129,61 @@ impl Backoff {
             0
         };
         now.saturating_add(delay).saturating_add(jitter)
+    }
+}
+
+/// A [`Backoff`] made ready for a node's sends: exponential backoff that doubles without
+/// jitter, with every value an integer below 2^53 (the usual configuration), becomes integer
+/// arithmetic with its cap precomputed; any other policy is asked as it is. Both give the same
+/// send times and the same draws (tested against the general rule).
+#[derive(Clone, Debug)]
+pub enum Schedule {
+    /// The delay after the `n`-th send is `base << (n - 1)` while `n - 1 < cap`, and `max` from
+    /// there on (`cap` is the first exponent at which the doubled base reaches `max`).
+    Doubling { base: Tick, max: Tick, cap: u64 },
+    /// Any other policy, asked as it is.
+    Other(Backoff),
+}
+
+impl Schedule {
+    /// The schedule of `backoff`.
+    pub fn new(backoff: &Backoff) -> Self {
+        match *backoff {
+            Backoff::Exponential {
+                base,
+                factor,
+                max,
+                jitter,
+            } if factor == 2.0 && jitter <= 1 && max < EXACT && base >= 1 => {
+                // `base << k` for k below the cap is below `max`, so below 2^53: exact, and the
+                // f64 rule's answer; from the cap on both rules answer `max`.
+                let mut cap = 0;
+                while cap < 63 && base <= u64::MAX >> cap && (base << cap) < max {
+                    cap += 1;
+                }
+                Schedule::Doubling { base, max, cap }
+            }
+            ref other => Schedule::Other(other.clone()),
+        }
+    }
+
+    /// Counts one more send at `now` and sets the next send time (see [`Backoff::count_send`]).
+    #[inline]
+    pub fn count_send(
+        &self,
+        send_count: &mut u32,
+        send_time: &mut Tick,
+        now: Tick,
+        rng: &mut Stream,
+    ) {
+        match *self {
+            Schedule::Doubling { base, max, cap } => {
+                *send_count += 1;
+                let k = u64::from(*send_count - 1);
+                *send_time = now.saturating_add(if k < cap { base << k } else { max });
+            }
+            Schedule::Other(ref b) => b.count_send(send_count, send_time, now, rng),
+        }
     }
 }
 
@@ -183,31 +224,48 @@ mod tests {
     }
 
     #[test]
-    fn the_inline_doubling_path_agrees_with_the_general_rule() {
+    fn a_schedule_gives_the_general_rule_s_send_times_and_draws() {
         let bases = [0, 1, 2, 3, 1000, (1 << 40) + 1, EXACT - 1, EXACT, u64::MAX];
-        let maxes = [0, 1, 600, EXACT - 1, EXACT, u64::MAX];
+        let maxes = [0, 1, 2, 600, 1 << 52, EXACT - 1, EXACT, u64::MAX];
+        let mut doubling = 0;
         for &base in &bases {
             for &max in &maxes {
-                for jitter in [0, 1, 2, 5] {
+                for (factor, jitter) in [(2.0, 0), (2.0, 1), (2.0, 2), (2.0, 5), (1.5, 0)] {
                     let b = Backoff::Exponential {
                         base,
-                        factor: 2.0,
+                        factor,
                         max,
                         jitter,
                     };
-                    for n in 1..70 {
-                        for now in [0, 17, u64::MAX - 3] {
-                            let (mut r1, mut r2) = (stream(3, "x"), stream(3, "x"));
+                    let schedule = Schedule::new(&b);
+                    doubling += usize::from(matches!(schedule, Schedule::Doubling { .. }));
+                    for now in [0, 17, u64::MAX - 3] {
+                        let (mut r1, mut r2) = (stream(3, "x"), stream(3, "x"));
+                        let (mut c1, mut t1, mut c2, mut t2) = (0, 0, 0, 0);
+                        for n in 1..70 {
+                            schedule.count_send(&mut c1, &mut t1, now, &mut r1);
+                            b.count_send(&mut c2, &mut t2, now, &mut r2);
                             assert_eq!(
-                                b.next_send_time(n, now, 0, &mut r1),
-                                b.next_exponential(u64::from(n), now, &mut r2),
-                                "base {base} max {max} jitter {jitter} n {n} now {now}"
+                                (c1, t1),
+                                (c2, t2),
+                                "base {base} max {max} factor {factor} jitter {jitter} n {n} now {now}"
                             );
-                            assert_eq!(r1.get_word_pos(), r2.get_word_pos(), "same draws");
                         }
+                        assert_eq!(r1.get_word_pos(), r2.get_word_pos(), "same draws");
                     }
                 }
             }
+        }
+        assert!(
+            doubling > 50,
+            "most doubling configurations are integer: {doubling}"
+        );
+        for b in [
+            Backoff::Fixed { interval: 2 },
+            Backoff::Linear { step: 3 },
+            Backoff::Accumulating,
+        ] {
+            assert!(matches!(Schedule::new(&b), Schedule::Other(_)));
         }
     }
 

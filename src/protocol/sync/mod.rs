@@ -61,6 +61,7 @@ mod held;
 mod sharing;
 
 pub use backoff::Backoff;
+use backoff::Schedule;
 use due::{Due, DueKind, DueQueue};
 use held::Messages;
 use sharing::Sharing;
@@ -459,6 +460,8 @@ pub struct SyncStats {
 #[derive(Clone, Debug)]
 pub struct SyncNode {
     config: SyncConfig,
+    /// `config.backoff`, made ready for sends.
+    schedule: Schedule,
     rng: Stream,
     /// Per group, the peers we share it with (sorted); sorted by group.
     sharing: Vec<Sharing>,
@@ -617,6 +620,7 @@ impl SyncNode {
     /// A node with no messages and no sharing; `rng` is its protocol stream (backoff jitter).
     pub fn new(config: SyncConfig, rng: Stream) -> Self {
         Self {
+            schedule: Schedule::new(&config.backoff),
             config,
             rng,
             sharing: Vec::new(),
@@ -1228,9 +1232,7 @@ impl SyncNode {
                             // BSP: one request per offer received.
                             let r = &mut w.requests[i];
                             let (count, time) = (&mut r.send_count, &mut r.send_time);
-                            self.config
-                                .backoff
-                                .count_send(count, time, now, &mut self.rng);
+                            self.schedule.count_send(count, time, now, &mut self.rng);
                             requests_now.push((peer, Item::Request(msg)));
                         }
                         Err(i) => {
@@ -1301,9 +1303,7 @@ impl SyncNode {
                     .expect("live");
                 let r = &mut w.requests[i];
                 let (count, time) = (&mut r.send_count, &mut r.send_time);
-                self.config
-                    .backoff
-                    .count_send(count, time, now, &mut self.rng);
+                self.schedule.count_send(count, time, now, &mut self.rng);
                 if retransmit {
                     self.due.push(r.send_time, Due::request(msg, peer));
                 }
@@ -1314,9 +1314,7 @@ impl SyncNode {
                 debug_assert_eq!(r.peer, peer);
                 let requested = r.request;
                 let (count, time) = (&mut r.send_count, &mut r.send_time);
-                self.config
-                    .backoff
-                    .count_send(count, time, now, &mut self.rng);
+                self.schedule.count_send(count, time, now, &mut self.rng);
                 r.request = false;
                 if !r.hold {
                     self.due
