@@ -127,12 +127,15 @@ impl AvailabilityState {
     /// Whether the node is online (steps, can receive) at tick `t`.
     #[inline]
     pub fn online_at(&mut self, t: Tick) -> bool {
-        // Most queries fall in the Markov sojourn answered last (for other models `last` holds
-        // no tick and this never answers).
-        if self.last.0 <= t && t < self.last.1 {
-            return self.last.2;
-        }
-        self.online_at_model(t)
+        self.remembered(t)
+            .unwrap_or_else(|| self.online_at_model(t))
+    }
+
+    /// Whether the node is online at `t`, if `t` falls in the Markov sojourn answered last (most
+    /// queries do; for other models `last` holds no tick and this answers nothing).
+    #[inline]
+    fn remembered(&self, t: Tick) -> Option<bool> {
+        (self.last.0 <= t && t < self.last.1).then_some(self.last.2)
     }
 
     /// [`AvailabilityState::online_at`] from the model.
@@ -159,8 +162,8 @@ impl AvailabilityState {
         if let Availability::Reliability { p } = self.model {
             return p.sample(&mut self.rng);
         }
-        if self.last.0 <= now && now < self.last.1 {
-            return self.last.2;
+        if let Some(online) = self.remembered(now) {
+            return online;
         }
         if now >= self.last.1 {
             self.forget_before(now);
@@ -172,8 +175,7 @@ impl AvailabilityState {
     /// online, or `None`.
     pub fn next_step_tick(&mut self, from: Tick, epoch: Tick, until: Tick) -> Option<Tick> {
         let mut t = align_up(from, epoch);
-        if self.last.0 <= t && t < self.last.1 && self.last.2 {
-            // Inside the online Markov sojourn answered last (never so for other models).
+        if self.remembered(t) == Some(true) {
             return (t < until).then_some(t);
         }
         if let Availability::Intervals { spans } = &self.model {

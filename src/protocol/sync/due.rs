@@ -217,6 +217,18 @@ impl DueQueue {
         }
     }
 
+    /// The first tick whose ring slot holds entries (live or dead), if any.
+    #[inline]
+    fn first_ring_tick(&self) -> Option<Tick> {
+        (self.occupied != 0).then(|| {
+            let offset = self
+                .occupied
+                .rotate_right((self.base % RING as u64) as u32)
+                .trailing_zeros();
+            self.base + u64::from(offset)
+        })
+    }
+
     /// The earliest tick with a live entry; dead entries met on the way are dropped.
     pub fn first_live(&mut self, live: impl FnMut(Tick, Due) -> bool) -> Option<Tick> {
         let first = self.find_first_live(live);
@@ -233,13 +245,7 @@ impl DueQueue {
             }
         }
         // The ring, tick by tick: its first slot with a live entry.
-        while self.occupied != 0 {
-            let t = self.base
-                + u64::from(
-                    self.occupied
-                        .rotate_right((self.base % RING as u64) as u32)
-                        .trailing_zeros(),
-                );
+        while let Some(t) = self.first_ring_tick() {
             let s = (t % RING as u64) as usize;
             while self.ring[s] != NIL {
                 let i = self.ring[s];
@@ -297,13 +303,7 @@ impl DueQueue {
             return;
         }
         // The ring's slots up to `now`.
-        while self.occupied != 0 {
-            let t = self.base
-                + u64::from(
-                    self.occupied
-                        .rotate_right((self.base % RING as u64) as u32)
-                        .trailing_zeros(),
-                );
+        while let Some(t) = self.first_ring_tick() {
             if t > now {
                 break;
             }
