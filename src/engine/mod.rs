@@ -577,8 +577,9 @@ impl<'p> Sim<'p> {
             queue.push(t, Phase::Snapshot, Event::Snapshot);
         }
         // Each node's list of held messages sized up front for the explicit appends of the
-        // groups it is ever a member of (growing it by doubling copied it over and over into fresh memory);
-        // not when that would reserve more than RESERVE_LIMIT entries over the run.
+        // groups it is ever a member of (growing it by doubling copied it over and over into
+        // fresh memory); not when that would reserve more than RESERVE_LIMIT entries over the
+        // run.
         let mut appended = vec![0usize; plan.groups.len()];
         for a in plan.appends.iter().filter(|a| !a.ephemeral) {
             appended[a.group.idx()] += 1;
