@@ -1397,28 +1397,33 @@ impl<'p> Sim<'p> {
             return; // superseded by an earlier step
         }
         rt.next_step = None;
-        if rt.sync.poll_timeout().is_none_or(|due| due > now) {
-            // The work it was woken for went away (an ACK arrived first): no step.
-            self.reschedule(node, now);
-            return;
-        }
-        self.nodes[node.idx()].last_step = Some(now);
-        self.counted(now);
-        self.fp.event(TAG_STEP, &[now, node.0 as u64]);
-        self.trace.step(self.plan, now, node);
-        let mut out = std::mem::take(&mut self.out);
         let requested: Vec<(MsgRef, NodeId)> = if self.check {
-            self.nodes[node.idx()]
-                .sync
+            rt.sync
                 .table()
                 .flat_map(|(m, _, rs)| rs.iter().filter(|r| r.request).map(move |r| (m, r.peer)))
                 .collect()
         } else {
             Vec::new()
         };
-        self.nodes[node.idx()]
+        let mut out = std::mem::take(&mut self.out);
+        // The step says whether it had work (as polling first would have, without a second
+        // search of the calendar); nothing it does reaches the fingerprint or the trace.
+        let worked = rt
             .sync
             .step_with(now, &self.catalog, &mut out, &mut self.step_buffers);
+        if !worked {
+            // The work it was woken for went away (an ACK arrived first): no step.
+            debug_assert!(out.is_empty());
+            self.out = out;
+            self.reschedule(node, now);
+            return;
+        }
+        rt.last_step = Some(now);
+        self.counted(now);
+        self.fp.event(TAG_STEP, &[now, node.0 as u64]);
+        if self.trace.on() {
+            self.trace.step(self.plan, now, node);
+        }
         self.apply_checked(now, node, &mut out, &requested);
         self.out = out;
         self.reschedule(node, now);

@@ -992,6 +992,12 @@ impl SyncNode {
             }
         }
         let cap = self.config.offered_cap;
+        if cap == 0 {
+            // No list to keep: the offer is dropped at once (and no empty list is made, so
+            // `offered` holds only lists with work in them).
+            self.stats.offers_dropped += 1;
+            return;
+        }
         let queue = self.offered.entry(from).or_default();
         if queue.contains(&msg) {
             return;
@@ -1000,10 +1006,8 @@ impl SyncNode {
             queue.pop_front();
             self.stats.offers_dropped += 1;
         }
-        if cap > 0 {
-            queue.push_back(msg);
-            self.mark_work(now);
-        }
+        queue.push_back(msg);
+        self.mark_work(now);
     }
 
     fn owe_ack(&mut self, now: Tick, msg: MsgRef, to: NodeId, out: &mut Vec<Output>) {
@@ -1182,9 +1186,11 @@ impl SyncNode {
         earliest(self.due.floor(), self.work_since)
     }
 
-    /// One step at `now` (see the module docs for the order).
-    pub fn step(&mut self, now: Tick, catalog: &[MessageMeta], out: &mut Vec<Output>) {
-        self.step_with(now, catalog, out, &mut StepBuffers::default());
+    /// One step at `now` (see the module docs for the order). Returns whether it had work:
+    /// exactly when [`SyncNode::poll_timeout`] would have answered `now` or earlier. A step
+    /// without work changes nothing a caller can see (it only drops stale calendar entries).
+    pub fn step(&mut self, now: Tick, catalog: &[MessageMeta], out: &mut Vec<Output>) -> bool {
+        self.step_with(now, catalog, out, &mut StepBuffers::default())
     }
 
     /// [`SyncNode::step`] with working buffers the caller keeps between steps (of any nodes), so
@@ -1195,10 +1201,12 @@ impl SyncNode {
         catalog: &[MessageMeta],
         out: &mut Vec<Output>,
         buffers: &mut StepBuffers,
-    ) {
+    ) -> bool {
         let items = &mut buffers.items;
         items.clear();
-        self.work_since = None;
+        // Acks owed, offers and ephemerals all mark work; without it, only the calendar can
+        // have something due.
+        let pending = self.work_since.take().is_some();
 
         // Offers first: an offered message we hold is owed an ACK (step 2, sent with step 1's
         // ACKs, once per peer and message); one we do not hold is requested (step 3).
@@ -1283,6 +1291,9 @@ impl SyncNode {
         });
         // Positions are functions of (message, peer), so they change neither order nor dedup;
         // nothing inserts into `messages` or any record list before they are used below.
+        if !pending && ready.is_empty() {
+            return false;
+        }
         ready.sort_unstable_by_key(|&(key, _)| key);
         ready.dedup_by_key(|&mut (key, _)| key);
         for &(key, at) in ready.iter() {
@@ -1372,6 +1383,7 @@ impl SyncNode {
                 items.clear();
             }
         }
+        true
     }
 }
 

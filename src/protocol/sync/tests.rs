@@ -132,6 +132,70 @@ fn fixed_backoff_resends_every_interval_until_acked() {
 }
 
 #[test]
+fn a_step_says_it_had_work_exactly_when_polling_would_have() {
+    // Tick by tick: whether the step worked is whether `poll_timeout` answered `now` or earlier
+    // just before it (calendar entries, owed ACKs and ephemerals alike).
+    let mut a = node(
+        A,
+        SyncConfig {
+            ack: AckTiming::Step,
+            ..seed_config()
+        },
+    );
+    let cat = catalog();
+    let mut worked = Vec::new();
+    for now in 0..12 {
+        match now {
+            1 => append(&mut a, now, M),
+            // B's ACK stops B's record; a message from C owes C an ACK at the next step.
+            4 => {
+                receive(&mut a, now, B, Item::Ack(M));
+                receive(&mut a, now, C, Item::Message(M1));
+            }
+            5 => {
+                receive(&mut a, now, C, Item::Ack(M));
+            }
+            8 => append(&mut a, now, M2),
+            _ => {}
+        }
+        let expected = a.poll_timeout().is_some_and(|t| t <= now);
+        let mut out = Vec::new();
+        let did = a.step(now, &cat, &mut out);
+        assert_eq!(did, expected, "tick {now}");
+        if !did {
+            assert!(
+                out.is_empty(),
+                "tick {now}: a step without work sends nothing"
+            );
+        }
+        worked.push(did);
+    }
+    // Sent at 1 and 3 (fixed backoff 2), the owed ACK at 4, the ephemeral at 8; B and C acked
+    // by then, so nothing at 5 or after but the ephemeral.
+    let expected: Vec<bool> = (0..12).map(|t| [1, 3, 4, 8].contains(&t)).collect();
+    assert_eq!(worked, expected);
+}
+
+#[test]
+fn an_offered_list_of_capacity_zero_drops_every_offer_and_makes_no_work() {
+    let mut b = node(
+        B,
+        SyncConfig {
+            offered_cap: 0,
+            ..SyncConfig::default()
+        },
+    );
+    receive(&mut b, 0, A, Item::Offer(M));
+    receive(&mut b, 0, A, Item::Offer(M1));
+    assert_eq!(b.offered(A), []);
+    assert_eq!(b.stats().offers_dropped, 2);
+    assert_eq!(b.poll_timeout(), None);
+    let mut out = Vec::new();
+    assert!(!b.step(1, &catalog(), &mut out));
+    assert_eq!(out, []);
+}
+
+#[test]
 fn each_backoff_policy_drives_the_resend_schedule() {
     for (backoff, expected) in [
         (Backoff::Fixed { interval: 3 }, vec![0, 3, 6, 9, 12]),
