@@ -107,7 +107,7 @@ fn sync_step(c: &mut Criterion) {
             || node.clone(),
             |n| {
                 n.handle_packet(1, NodeId(3), &acks, &catalog, &mut out);
-                assert!(n.record(MsgRef(0), NodeId(3)).is_some_and(|r| r.hold));
+                assert!(n.record(MsgRef(0), NodeId(3)).is_some_and(|r| r.hold()));
             },
             BatchSize::SmallInput,
         );

@@ -1400,7 +1400,11 @@ impl<'p> Sim<'p> {
         let requested: Vec<(MsgRef, NodeId)> = if self.check {
             rt.sync
                 .table()
-                .flat_map(|(m, _, rs)| rs.iter().filter(|r| r.request).map(move |r| (m, r.peer)))
+                .flat_map(|(m, _, rs)| {
+                    rs.iter()
+                        .filter(|r| r.request())
+                        .map(move |r| (m, r.peer()))
+                })
                 .collect()
         } else {
             Vec::new()
@@ -1474,7 +1478,7 @@ impl<'p> Sim<'p> {
                                 lens.push(len);
                                 counted += wire::message_entry_len(len);
                                 // A requested message goes out even if held (PROTOCOLS.md step 4).
-                                if sync.record(m, *to).is_some_and(|r| r.hold)
+                                if sync.record(m, *to).is_some_and(|r| r.hold())
                                     && !requested.contains(&(m, *to))
                                 {
                                     broken.get_or_insert(format!(
@@ -1506,10 +1510,10 @@ impl<'p> Sim<'p> {
         }
         for (m, g, records) in sync.table() {
             let sharing = sync.sharing(g);
-            if let Some(r) = records.iter().find(|r| !sharing.contains(&r.peer)) {
+            if let Some(r) = records.iter().find(|r| !sharing.contains(&r.peer())) {
                 broken.get_or_insert(format!(
                     "tick {now}: node {} has a record of message {} for {}, which does not share group {:?}",
-                    name(node), id(m), name(r.peer), self.plan.groups[g.idx()].name
+                    name(node), id(m), name(r.peer()), self.plan.groups[g.idx()].name
                 ));
                 break;
             }
@@ -1950,7 +1954,7 @@ mod tests {
         let mut s = sim(&plan);
         s.run(&mut |_| {});
         // By the end B has acked the message: A's record for B holds.
-        assert!(s.nodes[0].sync.record(MsgRef(0), NodeId(1)).unwrap().hold);
+        assert!(s.nodes[0].sync.record(MsgRef(0), NodeId(1)).unwrap().hold());
         let out = [Output::Send {
             to: NodeId(1),
             packet: Packet::Record(Item::Message(MsgRef(0))),

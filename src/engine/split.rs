@@ -380,7 +380,7 @@ fn globalize(rows: &mut NodeTable, part: &Part, msgs: &[MsgRef]) {
         *msg = msgs[msg.idx()];
         *group = part.groups[group.idx()];
         for r in records {
-            r.peer = part.nodes[r.peer.idx()];
+            r.set_peer(part.nodes[r.peer().idx()]);
         }
     }
 }

@@ -43,15 +43,15 @@ pub fn table_text(
         s.push_str(" |");
         for r in &row.records {
             s.push(' ');
-            s.push_str(&plan.nodes[r.peer.idx()].name);
+            s.push_str(&plan.nodes[r.peer().idx()].name);
             s.push_str(": ");
-            if r.hold {
+            if r.hold() {
                 s.push_str("hold ");
             }
-            if r.ack {
+            if r.ack() {
                 s.push_str("ack ");
             }
-            if r.request {
+            if r.request() {
                 s.push_str("req ");
             }
             s.push('@');
@@ -84,8 +84,8 @@ pub fn table_csv(plan: &Plan, ids: &MessageIds, table: &NodeTable) -> String {
             s.push(',');
             s.push_str(group);
             s.push(',');
-            s.push_str(&plan.nodes[r.peer.idx()].name);
-            for flag in [r.hold, r.ack, r.request] {
+            s.push_str(&plan.nodes[r.peer().idx()].name);
+            for flag in [r.hold(), r.ack(), r.request()] {
                 s.push_str(if flag { ",1" } else { ",0" });
             }
             s.push(',');

@@ -327,6 +327,11 @@ fn new_kinds_of_mistakes_are_refused_with_their_path() {
             "at `nodes[0].count`",
         ),
         (
+            "nodes.0",
+            json!({"name": "A", "count": 536_870_913}),
+            "at `nodes[0].count`: too many nodes: at most 536870912 (2^29) in all, got 536870913 more",
+        ),
+        (
             "nodes.0.availability",
             json!({"kind": "intervals", "spans": [[5, 9], [8, 12]]}),
             "at `nodes[0].availability.spans[1]`: spans must be sorted",

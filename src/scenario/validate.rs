@@ -9,6 +9,7 @@ use crate::engine::rng::{self, Probability};
 use crate::engine::time::Tick;
 use crate::ids::{GroupId, NodeId};
 use crate::net::{Availability, Latency, Loss, topology};
+use crate::protocol::sync::MAX_NODES;
 use crate::protocol::sync::{AckTiming, Backoff, Delivery, Mode, Packing, SyncConfig};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -496,6 +497,13 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
         let names: Vec<String> = match n.count {
             None => vec![prefix.clone()],
             Some(0) => return c.err(format!("{path}.count"), "expected a count of at least 1"),
+            // Checked before any name is made, so a huge count fails at once.
+            Some(k) if nodes.len() as u64 + k as u64 > u64::from(MAX_NODES) => {
+                return c.err(
+                    format!("{path}.count"),
+                    format!("too many nodes: at most {MAX_NODES} (2^29) in all, got {k} more"),
+                );
+            }
             Some(k) => (0..k).map(|j| format!("{prefix}-{j}")).collect(),
         };
         c.name(
@@ -519,8 +527,8 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
         };
         for name in names {
             let id = NodeId(nodes.len() as u32);
-            if nodes.len() as u64 >= u32::MAX as u64 {
-                return c.err(path, "too many nodes");
+            if nodes.len() as u64 >= u64::from(MAX_NODES) {
+                return c.err(path, format!("too many nodes: at most {MAX_NODES} (2^29)"));
             }
             if c.node_index.insert(name.clone(), id).is_some() {
                 return c.err(

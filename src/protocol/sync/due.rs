@@ -212,8 +212,8 @@ impl DueQueue {
     /// Queues, at its send time, every record of the held message at position `held` whose peer
     /// is not known to hold it.
     pub fn push_unheld(&mut self, held: usize, records: &[super::Record]) {
-        for (i, r) in records.iter().enumerate().filter(|(_, r)| !r.hold) {
-            self.push(r.send_time, Due::record(held, r.peer, i));
+        for (i, r) in records.iter().enumerate().filter(|(_, r)| !r.hold()) {
+            self.push(r.send_time, Due::record(held, r.peer(), i));
         }
     }
 

@@ -260,37 +260,111 @@ pub enum Output {
     Deliver { msg: MsgRef, from: NodeId },
 }
 
-/// The sync state of one (message, peer) pair.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Node ids a record can name: below 2^29 (the validator refuses more nodes), so a record
+/// keeps its three flags in the top bits of its peer's id.
+pub const MAX_NODES: u32 = 1 << 29;
+
+/// The flag bits of [`Record`]'s `peer_flags` (its low 29 bits are the peer).
+const PEER_BITS: u32 = MAX_NODES - 1;
+const HOLD: u32 = 1 << 29;
+const ACK: u32 = 1 << 30;
+const REQUEST: u32 = 1 << 31;
+
+/// The sync state of one (message, peer) pair: 16 bytes (the peer and the hold, ack and
+/// request flags share one word).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Record {
-    /// The peer.
-    pub peer: NodeId,
-    /// The peer is known to hold the message.
-    pub hold: bool,
-    /// We owe the peer an ACK.
-    pub ack: bool,
-    /// The peer requested the message since we last sent it.
-    pub request: bool,
+    /// The peer (low 29 bits) and the flags [`HOLD`], [`ACK`], [`REQUEST`].
+    peer_flags: u32,
     /// How many times we sent or offered the message to the peer.
     pub send_count: u32,
     /// Next tick at which the message may be sent or offered to the peer.
     pub send_time: Tick,
 }
 
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("peer", &self.peer())
+            .field("hold", &self.hold())
+            .field("ack", &self.ack())
+            .field("request", &self.request())
+            .field("send_count", &self.send_count)
+            .field("send_time", &self.send_time)
+            .finish()
+    }
+}
+
 impl Record {
-    fn new(peer: NodeId, send_time: Tick) -> Self {
+    /// A record of `peer` due at `send_time`, never sent, no flag set.
+    pub fn new(peer: NodeId, send_time: Tick) -> Self {
+        assert!(peer.0 < MAX_NODES, "node ids are below 2^29 (validated)");
         Self {
-            peer,
-            hold: false,
-            ack: false,
-            request: false,
+            peer_flags: peer.0,
             send_count: 0,
             send_time,
         }
     }
 
+    /// The peer.
+    #[inline]
+    pub fn peer(&self) -> NodeId {
+        NodeId(self.peer_flags & PEER_BITS)
+    }
+
+    /// The peer is known to hold the message.
+    #[inline]
+    pub fn hold(&self) -> bool {
+        self.peer_flags & HOLD != 0
+    }
+
+    /// We owe the peer an ACK.
+    #[inline]
+    pub fn ack(&self) -> bool {
+        self.peer_flags & ACK != 0
+    }
+
+    /// The peer requested the message since we last sent it.
+    #[inline]
+    pub fn request(&self) -> bool {
+        self.peer_flags & REQUEST != 0
+    }
+
+    /// Names another peer (a split run's records go back to global ids), flags kept.
+    pub fn set_peer(&mut self, peer: NodeId) {
+        assert!(peer.0 < MAX_NODES, "node ids are below 2^29 (validated)");
+        self.peer_flags = (self.peer_flags & !PEER_BITS) | peer.0;
+    }
+
+    #[inline]
+    fn set(&mut self, bit: u32, on: bool) {
+        if on {
+            self.peer_flags |= bit;
+        } else {
+            self.peer_flags &= !bit;
+        }
+    }
+
+    /// Sets or clears the hold flag.
+    #[inline]
+    pub fn set_hold(&mut self, on: bool) {
+        self.set(HOLD, on);
+    }
+
+    /// Sets or clears the ack flag.
+    #[inline]
+    pub fn set_ack(&mut self, on: bool) {
+        self.set(ACK, on);
+    }
+
+    /// Sets or clears the request flag.
+    #[inline]
+    pub fn set_request(&mut self, on: bool) {
+        self.set(REQUEST, on);
+    }
+
     fn is_due_candidate(&self) -> bool {
-        !self.hold || self.request
+        !self.hold() || self.request()
     }
 }
 
@@ -496,11 +570,11 @@ fn record_index(sharing: &[Sharing], held: &Held, peer: NodeId) -> Option<usize>
     let records = &held.records;
     if let Some(s) = group_sharing(sharing, held.group)
         && let Some(h) = s.position(peer)
-        && records.get(h).is_some_and(|r| r.peer == peer)
+        && records.get(h).is_some_and(|r| r.peer() == peer)
     {
         return Some(h);
     }
-    records.binary_search_by_key(&peer, |r| r.peer).ok()
+    records.binary_search_by_key(&peer, |r| r.peer()).ok()
 }
 
 /// The node's sharing of `group`, if it shares it with anyone.
@@ -520,7 +594,7 @@ fn group_sharing(sharing: &[Sharing], group: GroupId) -> Option<&Sharing> {
 /// 2 any other record (step 5); `None` if the entry is dead (its record is gone, was sent since,
 /// or no longer needs sending). With it, the message and where the record is: `(index in
 /// messages, index in records)` for a record, `(0, 0)` for a request.
-#[inline]
+#[inline(always)]
 fn due_rank(
     node: (&Messages, &[Sharing], &BTreeMap<MsgRef, Wanted>),
     t: Tick,
@@ -531,11 +605,11 @@ fn due_rank(
         DueKind::Record => {
             let (&msg, held) = messages.get_index(d.key as usize)?;
             let i = match held.records.get(d.pos()) {
-                Some(r) if r.peer == d.peer => d.pos(),
+                Some(r) if r.peer() == d.peer => d.pos(),
                 _ => record_index(sharing, held, d.peer)?,
             };
             let r = &held.records[i];
-            let rank = if r.request { 1 } else { 2 };
+            let rank = if r.request() { 1 } else { 2 };
             (r.send_time == t && r.is_due_candidate()).then_some((rank, msg, d.key, i as u32))
         }
         DueKind::Request => {
@@ -679,9 +753,9 @@ impl SyncNode {
                 continue;
             }
             held.records
-                .retain(|r| removed.binary_search(&r.peer).is_err());
+                .retain(|r| removed.binary_search(&r.peer()).is_err());
             for &p in &added {
-                if let Err(i) = held.records.binary_search_by_key(&p, |r| r.peer) {
+                if let Err(i) = held.records.binary_search_by_key(&p, |r| r.peer()) {
                     held.records.insert(i, Record::new(p, now));
                     self.due.push(now, Due::record(m, p, i));
                 }
@@ -739,7 +813,7 @@ impl SyncNode {
     fn acked_record_mut(&mut self, a: AckDue) -> Option<&mut Record> {
         let (m, r) = (a.m as usize, a.r as usize);
         let still = self.messages.get_index(m).is_some_and(|(&id, held)| {
-            id == a.msg && held.records.get(r).is_some_and(|x| x.peer == a.peer)
+            id == a.msg && held.records.get(r).is_some_and(|x| x.peer() == a.peer)
         });
         if still {
             return self
@@ -956,7 +1030,7 @@ impl SyncNode {
 
     fn on_ack(&mut self, msg: MsgRef, from: NodeId) {
         match self.record_mut(msg, from) {
-            Some(r) => r.hold = true,
+            Some(r) => r.set_hold(true),
             None => self.stats.unexpected_acks += 1,
         }
     }
@@ -968,7 +1042,7 @@ impl SyncNode {
             return;
         }
         let (m, held) = self.messages.get_full_mut(&msg).expect("held");
-        let i = match held.records.binary_search_by_key(&from, |r| r.peer) {
+        let i = match held.records.binary_search_by_key(&from, |r| r.peer()) {
             Ok(i) => i,
             Err(i) => {
                 // Without forwarding only the sender has a record; a request creates one.
@@ -977,14 +1051,14 @@ impl SyncNode {
             }
         };
         let r = &mut held.records[i];
-        r.request = true;
+        r.set_request(true);
         r.send_time = r.send_time.min(now);
         self.due.push(r.send_time, Due::record(m, from, i));
     }
 
     fn on_offer(&mut self, now: Tick, msg: MsgRef, from: NodeId) {
         if let Some(r) = self.record_mut(msg, from) {
-            r.hold = true;
+            r.set_hold(true);
         } else if !self.holds(msg) {
             let w = self.wanted.entry(msg).or_default();
             if let Err(i) = w.holders.binary_search(&from) {
@@ -1018,9 +1092,9 @@ impl SyncNode {
             }),
             AckTiming::Step => {
                 if let Some((r, owed)) = self.record_for_ack(msg, to)
-                    && !r.ack
+                    && !r.ack()
                 {
-                    r.ack = true;
+                    r.set_ack(true);
                     self.acks_due.push(owed);
                     self.mark_work(now);
                 }
@@ -1052,7 +1126,7 @@ impl SyncNode {
             match self.config.ack {
                 AckTiming::Immediate => {
                     if let Some((_, r)) = record {
-                        r.hold = true;
+                        r.set_hold(true);
                     }
                     out.push(Output::Send {
                         to: from,
@@ -1061,9 +1135,9 @@ impl SyncNode {
                 }
                 AckTiming::Step => {
                     if let Some((i, r)) = record {
-                        r.hold = true;
-                        if !r.ack {
-                            r.ack = true;
+                        r.set_hold(true);
+                        if !r.ack() {
+                            r.set_ack(true);
                             self.acks_due.push(AckDue {
                                 msg,
                                 peer: from,
@@ -1087,10 +1161,10 @@ impl SyncNode {
         let record = |p: NodeId| {
             let mut r = Record::new(p, now);
             if p == from {
-                r.hold = true;
+                r.set_hold(true);
                 r.send_time = 0;
             } else if holders.binary_search(&p).is_ok() {
-                r.hold = true;
+                r.set_hold(true);
             }
             r
         };
@@ -1224,9 +1298,9 @@ impl SyncNode {
                     }
                     if self.holds(msg) {
                         if let Some((r, owed)) = self.record_for_ack(msg, peer) {
-                            r.hold = true;
-                            if !r.ack {
-                                r.ack = true;
+                            r.set_hold(true);
+                            if !r.ack() {
+                                r.set_ack(true);
                                 self.acks_due.push(owed);
                             }
                         }
@@ -1265,9 +1339,9 @@ impl SyncNode {
         let mut acks = std::mem::take(&mut self.acks_due);
         for &owed in &acks {
             if let Some(r) = self.acked_record_mut(owed)
-                && r.ack
+                && r.ack()
             {
-                r.ack = false;
+                r.set_ack(false);
                 items.push((owed.peer, Item::Ack(owed.msg)));
             }
         }
@@ -1281,14 +1355,19 @@ impl SyncNode {
         let ready = &mut buffers.ready;
         ready.clear();
         let node = (&self.messages, self.sharing.as_slice(), &self.wanted);
-        self.due.take_until(now, |t, d| {
-            if let Some((rank, msg, m, r)) = due_rank(node, t, d) {
-                ready.push((
-                    ready_key(rank, msg, d.peer),
-                    (u64::from(m) << 32) | u64::from(r),
-                ));
-            }
-        });
+        // (`take_until` calls it from three loops; left to itself the compiler makes it a call.)
+        self.due.take_until(
+            now,
+            #[inline(always)]
+            |t, d| {
+                if let Some((rank, msg, m, r)) = due_rank(node, t, d) {
+                    ready.push((
+                        ready_key(rank, msg, d.peer),
+                        (u64::from(m) << 32) | u64::from(r),
+                    ));
+                }
+            },
+        );
         // Positions are functions of (message, peer), so they change neither order nor dedup;
         // nothing inserts into `messages` or any record list before they are used below.
         if !pending && ready.is_empty() {
@@ -1322,12 +1401,12 @@ impl SyncNode {
             } else {
                 let (_, held) = self.messages.get_index_mut(m as usize).expect("live");
                 let r = &mut held.records[ri as usize];
-                debug_assert_eq!(r.peer, peer);
-                let requested = r.request;
+                debug_assert_eq!(r.peer(), peer);
+                let requested = r.request();
                 let (count, time) = (&mut r.send_count, &mut r.send_time);
                 self.schedule.count_send(count, time, now, &mut self.rng);
-                r.request = false;
-                if !r.hold {
+                r.set_request(false);
+                if !r.hold() {
                     self.due
                         .push(r.send_time, Due::record(m as usize, peer, ri as usize));
                 }

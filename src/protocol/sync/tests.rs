@@ -90,7 +90,7 @@ fn append_creates_due_records_for_every_sharing_peer() {
     assert!(a.holds(M));
     for p in [B, C] {
         let r = a.record(M, p).unwrap();
-        assert_eq!((r.hold, r.ack, r.request), (false, false, false));
+        assert_eq!((r.hold(), r.ack(), r.request()), (false, false, false));
         assert_eq!((r.send_count, r.send_time), (0, 1));
     }
     assert_eq!(a.record(M, A), None);
@@ -119,7 +119,7 @@ fn fixed_backoff_resends_every_interval_until_acked() {
     assert_eq!(a.record(M, C).unwrap().send_count, 2);
     // Tick 4: C's ACK arrives; hold set, C's record stops.
     assert_eq!(receive(&mut a, 4, C, Item::Ack(M)), []);
-    assert!(a.record(M, C).unwrap().hold);
+    assert!(a.record(M, C).unwrap().hold());
     // Tick 5: only B.
     assert_eq!(step(&mut a, 5), [send(B, Item::Message(M))]);
     assert_eq!(a.record(M, C).unwrap().send_count, 2);
@@ -254,7 +254,7 @@ fn receiving_delivers_holds_and_acks_immediately_in_the_seed_model() {
     );
     let r = c.record(M, A).unwrap();
     assert_eq!(
-        (r.hold, r.ack, r.send_count, r.send_time),
+        (r.hold(), r.ack(), r.send_count, r.send_time),
         (true, false, 0, 0)
     );
     assert_eq!(c.record(M, B), None);
@@ -266,14 +266,14 @@ fn ack_waits_for_the_next_step_in_batch_mode() {
     let mut c = node(C, SyncConfig::default());
     let out = receive(&mut c, 3, A, Item::Message(M));
     assert_eq!(out, [Output::Deliver { msg: M, from: A }]);
-    assert!(c.record(M, A).unwrap().ack);
+    assert!(c.record(M, A).unwrap().ack());
     assert_eq!(c.poll_timeout(), Some(3));
     // Step 1 acks first, then step 5 forwards to B (store-and-forward is on by default).
     assert_eq!(
         step(&mut c, 3),
         [send(A, Item::Ack(M)), send(B, Item::Message(M))]
     );
-    assert!(!c.record(M, A).unwrap().ack);
+    assert!(!c.record(M, A).unwrap().ack());
     assert_eq!(step(&mut c, 4), []);
 }
 
@@ -291,9 +291,12 @@ fn store_and_forward_creates_records_for_the_other_sharing_peers() {
     let mut c = node(C, SyncConfig::default());
     receive(&mut c, 3, A, Item::Message(M));
     let to_b = c.record(M, B).unwrap();
-    assert_eq!((to_b.hold, to_b.send_time, to_b.send_count), (false, 3, 0));
+    assert_eq!(
+        (to_b.hold(), to_b.send_time, to_b.send_count),
+        (false, 3, 0)
+    );
     receive(&mut c, 3, B, Item::Message(M));
-    assert!(c.record(M, B).unwrap().hold);
+    assert!(c.record(M, B).unwrap().hold());
     assert_eq!(
         step(&mut c, 3),
         [send(A, Item::Ack(M)), send(B, Item::Ack(M))]
@@ -348,11 +351,11 @@ fn a_request_makes_the_message_due_at_once() {
     assert_eq!(a.record(M, B).unwrap().send_time, 2);
     receive(&mut a, 1, B, Item::Request(M));
     let r = a.record(M, B).unwrap();
-    assert!(r.request);
+    assert!(r.request());
     assert_eq!(r.send_time, 1);
     assert_eq!(step(&mut a, 1), [send(B, Item::Message(M))]);
     let r = a.record(M, B).unwrap();
-    assert!(!r.request);
+    assert!(!r.request());
     assert_eq!((r.send_count, r.send_time), (2, 3));
 }
 
@@ -397,7 +400,7 @@ fn an_offer_of_a_held_message_is_acked_at_the_next_step() {
     let mut b = node(B, SyncConfig::default());
     append(&mut b, 0, M);
     receive(&mut b, 0, A, Item::Offer(M));
-    assert!(b.record(M, A).unwrap().hold, "the offerer holds it");
+    assert!(b.record(M, A).unwrap().hold(), "the offerer holds it");
     let out = step(&mut b, 0);
     assert_eq!(out, [send(A, Item::Ack(M)), send(C, Item::Message(M))]);
 }
@@ -459,7 +462,7 @@ fn a_message_from_one_peer_is_not_sent_to_a_peer_that_offered_it() {
     let mut b = node(B, SyncConfig::default());
     receive(&mut b, 0, C, Item::Offer(M));
     receive(&mut b, 0, A, Item::Message(M));
-    assert!(b.record(M, C).unwrap().hold);
+    assert!(b.record(M, C).unwrap().hold());
     assert_eq!(
         step(&mut b, 0),
         [send(A, Item::Ack(M)), send(C, Item::Ack(M))]
@@ -494,7 +497,7 @@ fn a_payload_is_processed_acks_requests_offers_messages() {
         Packet::Payload(Vec::from([Item::Request(M), Item::Ack(M)])),
     );
     let r = a.record(M, B).unwrap();
-    assert!(r.hold && r.request);
+    assert!(r.hold() && r.request());
     assert_eq!(
         step(&mut a, 1),
         [send(B, Item::Message(M))],
@@ -585,7 +588,7 @@ fn a_peer_joining_gets_records_for_held_messages_and_a_leaver_loses_them() {
     assert!(a.record(M, C).is_none());
     a.set_sharing(5, G, vec![B, C]);
     let r = a.record(M, C).unwrap();
-    assert_eq!((r.hold, r.send_time, r.send_count), (false, 5, 0));
+    assert_eq!((r.hold(), r.send_time, r.send_count), (false, 5, 0));
     a.set_sharing(6, G, vec![C]);
     assert!(a.record(M, B).is_none());
     assert_eq!(step(&mut a, 6), [send(C, Item::Message(M))]);
@@ -729,7 +732,7 @@ mod arbitrary {
                         let before: Vec<(MsgRef, NodeId, bool)> = n
                             .table()
                             .flat_map(|(m, _, rs)| {
-                                rs.iter().map(move |r| (m, r.peer, r.hold && !r.request))
+                                rs.iter().map(move |r| (m, r.peer(), r.hold() && !r.request()))
                             })
                             .collect();
                         n.step(now, &cat, &mut out);
@@ -761,7 +764,7 @@ mod arbitrary {
                 for (m, g, records) in n.table() {
                     prop_assert_eq!(g, G);
                     for r in records {
-                        prop_assert!(sharing.contains(&r.peer), "{:?} has a record for {:?}, sharing {:?}", m, r.peer, sharing);
+                        prop_assert!(sharing.contains(&r.peer()), "{:?} has a record for {:?}, sharing {:?}", m, r.peer(), sharing);
                     }
                 }
             }
@@ -770,8 +773,45 @@ mod arbitrary {
 }
 
 #[test]
+fn a_record_is_16_bytes_and_its_peer_and_flags_do_not_touch_each_other() {
+    assert_eq!(std::mem::size_of::<Record>(), 16);
+    let top = NodeId(MAX_NODES - 1);
+    for peer in [NodeId(0), B, top] {
+        let mut r = Record::new(peer, 42);
+        assert_eq!(
+            (r.peer(), r.hold(), r.ack(), r.request()),
+            (peer, false, false, false)
+        );
+        // Every combination of flags, set and cleared one at a time, leaves the peer alone.
+        for bits in 0..8u8 {
+            r.set_hold(bits & 1 != 0);
+            r.set_ack(bits & 2 != 0);
+            r.set_request(bits & 4 != 0);
+            assert_eq!(
+                (r.peer(), r.hold(), r.ack(), r.request()),
+                (peer, bits & 1 != 0, bits & 2 != 0, bits & 4 != 0),
+                "{peer:?} {bits:03b}"
+            );
+        }
+        // A new peer keeps the flags (all three set by the last round).
+        r.set_peer(C);
+        assert_eq!(
+            (r.peer(), r.hold(), r.ack(), r.request()),
+            (C, true, true, true)
+        );
+        assert_eq!((r.send_count, r.send_time), (0, 42));
+    }
+}
+
+#[test]
+#[should_panic(expected = "below 2^29")]
+fn a_record_refuses_a_peer_id_its_flags_would_overwrite() {
+    Record::new(NodeId(MAX_NODES), 0);
+}
+
+#[test]
 fn records_kept_inline_grow_into_a_vector_and_back_in_peer_order() {
-    let peers = |r: &Records| r.iter().map(|r| r.peer).collect::<Vec<_>>();
+    let peers = |r: &Records| r.iter().map(|r| r.peer()).collect::<Vec<_>>();
     let mut r = Records::from_vec(vec![Record::new(B, 0)]);
     assert!(matches!(r, Records::One(_)));
     assert_eq!(r.heap_bytes(), 0);
@@ -782,7 +822,7 @@ fn records_kept_inline_grow_into_a_vector_and_back_in_peer_order() {
     assert_eq!(peers(&r), vec![A, B, C]);
     assert_eq!(r[1].send_count, 3);
     assert!(r.heap_bytes() >= 3 * std::mem::size_of::<Record>());
-    r.retain(|x| x.peer == C);
+    r.retain(|x| x.peer() == C);
     assert!(matches!(r, Records::One(_)));
     assert_eq!(r[0].send_time, 7);
     r.retain(|_| false);
@@ -809,8 +849,8 @@ fn a_message_received_without_forwarding_holds_one_record_and_no_record_allocati
     );
     let (_, _, records) = b.table().next().expect("held");
     assert_eq!(records.len(), 1);
-    assert_eq!(records[0].peer, A);
-    assert!(records[0].hold);
+    assert_eq!(records[0].peer(), A);
+    assert!(records[0].hold());
     assert!(matches!(
         b.messages.get_index(0).unwrap().1.records,
         Records::One(_)
@@ -825,10 +865,10 @@ fn a_message_received_without_forwarding_holds_one_record_and_no_record_allocati
     );
     let (_, _, records) = b.table().next().expect("held");
     assert_eq!(
-        records.iter().map(|r| r.peer).collect::<Vec<_>>(),
+        records.iter().map(|r| r.peer()).collect::<Vec<_>>(),
         vec![A, C]
     );
-    assert!(records[1].request);
+    assert!(records[1].request());
 }
 
 #[test]
@@ -847,7 +887,7 @@ fn due_entries_whose_record_moved_are_still_found() {
         .expect("held")
         .2
         .iter()
-        .map(|r| r.peer)
+        .map(|r| r.peer())
         .collect();
     assert_eq!(peers, vec![A, B, C]);
     let mut out = Vec::new();
@@ -885,7 +925,7 @@ fn an_owed_ack_whose_record_moved_still_goes_to_its_peer() {
         receive(&mut c, 3, B, Item::Message(M)),
         [Output::Deliver { msg: M, from: B }]
     );
-    assert!(c.record(M, B).unwrap().ack);
+    assert!(c.record(M, B).unwrap().ack());
     assert_eq!(receive(&mut c, 3, A, Item::Request(M)), []);
     let peers: Vec<NodeId> = c
         .table()
@@ -893,14 +933,14 @@ fn an_owed_ack_whose_record_moved_still_goes_to_its_peer() {
         .expect("held")
         .2
         .iter()
-        .map(|r| r.peer)
+        .map(|r| r.peer())
         .collect();
     assert_eq!(peers, [A, B]);
     assert_eq!(
         step(&mut c, 3),
         [send(B, Item::Ack(M)), send(A, Item::Message(M))]
     );
-    assert!(!c.record(M, B).unwrap().ack);
-    assert!(!c.record(M, A).unwrap().ack);
+    assert!(!c.record(M, B).unwrap().ack());
+    assert!(!c.record(M, A).unwrap().ack());
     assert_eq!(step(&mut c, 4), []);
 }
