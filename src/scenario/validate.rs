@@ -9,8 +9,8 @@ use crate::engine::rng::{self, Probability};
 use crate::engine::time::Tick;
 use crate::ids::{GroupId, NodeId};
 use crate::net::{Availability, Latency, Loss, topology};
-use crate::protocol::sync::MAX_NODES;
 use crate::protocol::sync::{AckTiming, Backoff, Delivery, Mode, Packing, SyncConfig};
+use crate::protocol::sync::{MAX_GROUPS, MAX_NODES};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -557,6 +557,12 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
     let mut groups = Vec::with_capacity(s.groups.len());
     for (gi, g) in s.groups.iter().enumerate() {
         let path = format!("groups[{gi}]");
+        if gi as u64 >= u64::from(MAX_GROUPS) {
+            return c.err(
+                path,
+                format!("too many groups: at most {MAX_GROUPS} (2^31)"),
+            );
+        }
         c.name(&format!("{path}.name"), "group", &g.name)?;
         if group_index
             .insert(g.name.clone(), GroupId(gi as u32))

@@ -37,7 +37,7 @@ enum Index {
 /// Held messages in the order the node got them, found by id in O(1).
 #[derive(Clone, Debug)]
 pub(super) struct Messages {
-    entries: Vec<(MsgRef, Held)>,
+    entries: Vec<Held>,
     index: Index,
 }
 
@@ -74,41 +74,42 @@ impl Messages {
     #[inline]
     pub fn get(&self, msg: &MsgRef) -> Option<&Held> {
         let p = self.position(*msg)?;
-        Some(&self.entries[p].1)
+        Some(&self.entries[p])
     }
 
     /// The held message `msg`, mutable.
     #[inline]
     pub fn get_mut(&mut self, msg: &MsgRef) -> Option<&mut Held> {
         let p = self.position(*msg)?;
-        Some(&mut self.entries[p].1)
+        Some(&mut self.entries[p])
     }
 
     /// The position and the held message `msg`, mutable.
     #[inline]
     pub fn get_full_mut(&mut self, msg: &MsgRef) -> Option<(usize, &mut Held)> {
         let p = self.position(*msg)?;
-        Some((p, &mut self.entries[p].1))
+        Some((p, &mut self.entries[p]))
     }
 
     /// The message at position `i` and its id.
     #[inline]
     pub fn get_index(&self, i: usize) -> Option<(&MsgRef, &Held)> {
-        self.entries.get(i).map(|(m, h)| (m, h))
+        self.entries.get(i).map(|h| (&h.msg, h))
     }
 
-    /// The message at position `i` and its id, mutable.
+    /// The message at position `i`, mutable.
     #[inline]
-    pub fn get_index_mut(&mut self, i: usize) -> Option<(&MsgRef, &mut Held)> {
-        self.entries.get_mut(i).map(|(m, h)| (&*m, h))
+    pub fn get_index_mut(&mut self, i: usize) -> Option<&mut Held> {
+        self.entries.get_mut(i)
     }
 
-    /// Holds `msg` from now on, at the next position. It must not be held already.
-    pub fn insert(&mut self, msg: MsgRef, held: Held) {
+    /// Holds `held.msg` from now on, at the next position. It must not be held already.
+    pub fn insert(&mut self, held: Held) {
+        let msg = held.msg;
         debug_assert!(!self.contains_key(&msg), "{msg:?} held twice");
         let p = self.entries.len();
         assert!(p < NIL as usize, "a node holds at most 2^32 - 1 messages");
-        self.entries.push((msg, held));
+        self.entries.push(held);
         let bound = DENSITY * self.entries.len() + SLACK;
         match &mut self.index {
             Index::Direct { first, slots } => {
@@ -148,7 +149,7 @@ impl Messages {
                     .entries
                     .iter()
                     .enumerate()
-                    .map(|(p, (m, _))| (*m, p as u32))
+                    .map(|(p, h)| (h.msg, p as u32))
                     .collect();
                 self.index = Index::Hashed(map);
             }
@@ -174,27 +175,27 @@ impl Messages {
 
     /// Held messages in order.
     pub fn values(&self) -> impl Iterator<Item = &Held> {
-        self.entries.iter().map(|(_, h)| h)
+        self.entries.iter()
     }
 
     /// Held messages in order, mutable.
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Held> {
-        self.entries.iter_mut().map(|(_, h)| h)
+        self.entries.iter_mut()
     }
 
     /// Held messages and their ids in order.
     pub fn iter(&self) -> impl Iterator<Item = (&MsgRef, &Held)> {
-        self.entries.iter().map(|(m, h)| (m, h))
+        self.entries.iter().map(|h| (&h.msg, h))
     }
 
     /// Held messages and their ids in order, taken out.
     pub fn into_iter(self) -> impl Iterator<Item = (MsgRef, Held)> {
-        self.entries.into_iter()
+        self.entries.into_iter().map(|h| (h.msg, h))
     }
 
     /// Heap bytes of the entries and the index (records not included), counted from capacities.
     pub fn heap_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<(MsgRef, Held)>() + self.index_bytes()
+        self.entries.capacity() * std::mem::size_of::<Held>() + self.index_bytes()
     }
 
     /// Heap bytes of the index alone (a hash map's buckets at their entry size plus a control
@@ -219,19 +220,20 @@ mod tests {
     use super::*;
     use crate::ids::GroupId;
 
-    fn held(group: u32) -> Held {
-        Held {
-            group: GroupId(group),
-            delivered: false,
-            records: super::super::Records::Many(Vec::new()),
-        }
+    fn held(id: u32, group: u32) -> Held {
+        Held::new(
+            MsgRef(id),
+            GroupId(group),
+            false,
+            super::super::Records::Many(Vec::new()),
+        )
     }
 
     #[test]
     fn positions_follow_insertion_order_for_dense_ids() {
         let mut m = Messages::default();
         for id in [3u32, 0, 7, 1] {
-            m.insert(MsgRef(id), held(id));
+            m.insert(held(id, id));
         }
         assert!(m.is_direct());
         assert_eq!(m.position(MsgRef(3)), Some(0));
@@ -241,7 +243,7 @@ mod tests {
         assert_eq!(m.position(MsgRef(2)), None);
         assert_eq!(m.position(MsgRef(1000)), None);
         assert_eq!(
-            m.get_index(2).map(|(id, h)| (*id, h.group)),
+            m.get_index(2).map(|(id, h)| (*id, h.group())),
             Some((MsgRef(7), GroupId(7)))
         );
         assert_eq!(m.len(), 4);
@@ -252,7 +254,7 @@ mod tests {
         let mut m = Messages::default();
         let ids: Vec<u32> = (0..200).map(|k| k * 1000 + 5).collect();
         for (k, &id) in ids.iter().enumerate() {
-            m.insert(MsgRef(id), held(k as u32));
+            m.insert(held(id, k as u32));
             // Every id so far is found at its position, whichever index is in use.
             for (p, &seen) in ids[..=k].iter().enumerate() {
                 assert_eq!(m.position(MsgRef(seen)), Some(p));
@@ -260,7 +262,7 @@ mod tests {
         }
         assert!(!m.is_direct(), "ids 1000 apart are too sparse for a table");
         assert_eq!(m.position(MsgRef(6)), None);
-        assert_eq!(m.get(&MsgRef(5005)).map(|h| h.group), Some(GroupId(5)));
+        assert_eq!(m.get(&MsgRef(5005)).map(|h| h.group()), Some(GroupId(5)));
         let order: Vec<u32> = m.iter().map(|(id, _)| id.0).collect();
         assert_eq!(order, ids);
     }
@@ -269,7 +271,7 @@ mod tests {
     fn a_late_first_id_and_ids_below_it_keep_the_table() {
         let mut m = Messages::default();
         // A node that joins late: its first id is far into the run.
-        m.insert(MsgRef(100_000), held(0));
+        m.insert(held(100_000, 0));
         assert!(m.is_direct());
         let Index::Direct { first, slots } = &m.index else {
             unreachable!()
@@ -280,7 +282,7 @@ mod tests {
             .into_iter()
             .enumerate()
         {
-            m.insert(MsgRef(id), held(k as u32 + 1));
+            m.insert(held(id, k as u32 + 1));
             assert!(m.is_direct(), "id {id}");
         }
         for (p, id) in [100_000u32, 100_003, 99_990, 100_001, 99_995]
@@ -293,7 +295,7 @@ mod tests {
             assert_eq!(m.position(MsgRef(id)), None, "id {id}");
         }
         // An id far below is too sparse: hashing from then on, every answer kept.
-        m.insert(MsgRef(5), held(9));
+        m.insert(held(5, 9));
         assert!(!m.is_direct());
         assert_eq!(m.position(MsgRef(99_990)), Some(2));
         assert_eq!(m.position(MsgRef(5)), Some(5));
@@ -303,7 +305,7 @@ mod tests {
     fn ids_in_falling_order_stay_in_the_table_with_every_answer() {
         let mut m = Messages::default();
         for (k, id) in (0..2000u32).rev().enumerate() {
-            m.insert(MsgRef(id), held(0));
+            m.insert(held(id, 0));
             assert!(m.is_direct(), "id {id}");
             let Index::Direct { slots, .. } = &m.index else {
                 unreachable!()
@@ -322,7 +324,7 @@ mod tests {
         let mut m = Messages::default();
         // Every fourth id: the table grows to at most DENSITY slots a message plus SLACK.
         for k in 0..1000u32 {
-            m.insert(MsgRef(k * 4), held(0));
+            m.insert(held(k * 4, 0));
             assert!(m.is_direct(), "id {} switched", k * 4);
             let Index::Direct { slots, .. } = &m.index else {
                 unreachable!()
@@ -330,7 +332,7 @@ mod tests {
             assert!(slots.len() <= DENSITY * m.len() + SLACK);
         }
         // One id far ahead is too sparse: hashing from then on.
-        m.insert(MsgRef(1_000_000), held(0));
+        m.insert(held(1_000_000, 0));
         assert!(!m.is_direct());
         assert_eq!(m.position(MsgRef(1_000_000)), Some(1000));
         assert_eq!(m.position(MsgRef(3996)), Some(999));

@@ -379,13 +379,47 @@ pub struct RequestRecord {
     pub send_time: Tick,
 }
 
-/// A message this node holds, with its records (sorted by peer).
+/// Group ids a node can hold messages of: below 2^31 (the validator refuses more groups), so
+/// a held message keeps its delivered flag in the top bit of its group's id.
+pub const MAX_GROUPS: u32 = 1 << 31;
+
+/// The delivered bit of [`Held`]'s `group_delivered`.
+const DELIVERED: u32 = MAX_GROUPS;
+
+/// A message this node holds, with its id, its group and its records (sorted by peer), in 32
+/// bytes.
 #[derive(Clone, Debug)]
 struct Held {
-    group: GroupId,
-    /// Delivered to the application (false while waiting for parents).
-    delivered: bool,
     records: Records,
+    msg: MsgRef,
+    /// The group (low 31 bits) and [`DELIVERED`]: delivered to the application (not set while
+    /// it waits for parents).
+    group_delivered: u32,
+}
+
+impl Held {
+    fn new(msg: MsgRef, group: GroupId, delivered: bool, records: Records) -> Self {
+        assert!(group.0 < MAX_GROUPS, "group ids are below 2^31 (validated)");
+        Self {
+            records,
+            msg,
+            group_delivered: group.0 | if delivered { DELIVERED } else { 0 },
+        }
+    }
+
+    #[inline]
+    fn group(&self) -> GroupId {
+        GroupId(self.group_delivered & !DELIVERED)
+    }
+
+    #[inline]
+    fn delivered(&self) -> bool {
+        self.group_delivered & DELIVERED != 0
+    }
+
+    fn set_delivered(&mut self) {
+        self.group_delivered |= DELIVERED;
+    }
 }
 
 /// The records of one held message, sorted by peer; used as a slice. A message received without
@@ -568,7 +602,7 @@ pub struct SyncNode {
 #[inline]
 fn record_index(sharing: &[Sharing], held: &Held, peer: NodeId) -> Option<usize> {
     let records = &held.records;
-    if let Some(s) = group_sharing(sharing, held.group)
+    if let Some(s) = group_sharing(sharing, held.group())
         && let Some(h) = s.position(peer)
         && records.get(h).is_some_and(|r| r.peer() == peer)
     {
@@ -749,7 +783,7 @@ impl SyncNode {
             return;
         }
         for (m, held) in self.messages.values_mut().enumerate() {
-            if held.group != group {
+            if held.group() != group {
                 continue;
             }
             held.records
@@ -779,7 +813,7 @@ impl SyncNode {
 
     /// Whether `msg` has been delivered to the application (held messages only).
     pub fn delivered(&self, msg: MsgRef) -> bool {
-        self.messages.get(&msg).is_some_and(|h| h.delivered)
+        self.messages.get(&msg).is_some_and(|h| h.delivered())
     }
 
     /// The record of (`msg`, `peer`), if any.
@@ -816,10 +850,7 @@ impl SyncNode {
             id == a.msg && held.records.get(r).is_some_and(|x| x.peer() == a.peer)
         });
         if still {
-            return self
-                .messages
-                .get_index_mut(m)
-                .map(|(_, h)| &mut h.records[r]);
+            return self.messages.get_index_mut(m).map(|h| &mut h.records[r]);
         }
         self.record_mut(a.msg, a.peer)
     }
@@ -905,7 +936,7 @@ impl SyncNode {
     pub fn table(&self) -> impl Iterator<Item = (MsgRef, GroupId, &[Record])> {
         self.messages
             .iter()
-            .map(|(&m, held)| (m, held.group, &*held.records))
+            .map(|(&m, held)| (m, held.group(), &*held.records))
     }
 
     /// The sync-state table of [`SyncNode::table`], taken out of the node (records moved, not
@@ -913,7 +944,7 @@ impl SyncNode {
     pub fn take_table(&mut self) -> impl Iterator<Item = (MsgRef, GroupId, Records)> {
         std::mem::take(&mut self.messages)
             .into_iter()
-            .map(|(m, held)| (m, held.group, held.records))
+            .map(|(m, held)| (m, held.group(), held.records))
     }
 
     fn mark_work(&mut self, now: Tick) {
@@ -942,14 +973,8 @@ impl SyncNode {
             .collect();
         self.due.push_unheld(self.messages.len(), &records);
         self.wanted.remove(&msg);
-        self.messages.insert(
-            msg,
-            Held {
-                group,
-                delivered: true,
-                records: Records::from_vec(records),
-            },
-        );
+        self.messages
+            .insert(Held::new(msg, group, true, Records::from_vec(records)));
     }
 
     /// Processes a packet from `from` arriving at `now`, in the order acks → requests → offers →
@@ -1185,14 +1210,8 @@ impl SyncNode {
                 .filter(|&p| !self.delivered(p))
                 .collect(),
         };
-        self.messages.insert(
-            msg,
-            Held {
-                group,
-                delivered: missing.is_empty(),
-                records,
-            },
-        );
+        self.messages
+            .insert(Held::new(msg, group, missing.is_empty(), records));
         if missing.is_empty() {
             out.push(Output::Deliver { msg, from });
             self.release_children(msg, from, out);
@@ -1238,7 +1257,7 @@ impl SyncNode {
                 }
                 let still_waiting = self.waiting.values().any(|c| c.contains(&child));
                 if !still_waiting {
-                    self.messages.get_mut(&child).expect("held").delivered = true;
+                    self.messages.get_mut(&child).expect("held").set_delivered();
                     out.push(Output::Deliver { msg: child, from });
                     ready.push(child);
                 }
@@ -1399,7 +1418,7 @@ impl SyncNode {
                 }
                 items.push((peer, Item::Request(msg)));
             } else {
-                let (_, held) = self.messages.get_index_mut(m as usize).expect("live");
+                let held = self.messages.get_index_mut(m as usize).expect("live");
                 let r = &mut held.records[ri as usize];
                 debug_assert_eq!(r.peer(), peer);
                 let requested = r.request();

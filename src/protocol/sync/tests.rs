@@ -804,6 +804,19 @@ fn a_record_is_16_bytes_and_its_peer_and_flags_do_not_touch_each_other() {
 }
 
 #[test]
+fn a_held_message_is_32_bytes_and_its_group_and_delivered_flag_do_not_touch_each_other() {
+    assert_eq!(std::mem::size_of::<Held>(), 32);
+    for group in [GroupId(0), GroupId(7), GroupId(MAX_GROUPS - 1)] {
+        for delivered in [false, true] {
+            let mut h = Held::new(M1, group, delivered, Records::Many(Vec::new()));
+            assert_eq!((h.msg, h.group(), h.delivered()), (M1, group, delivered));
+            h.set_delivered();
+            assert_eq!((h.group(), h.delivered()), (group, true));
+        }
+    }
+}
+
+#[test]
 #[should_panic(expected = "below 2^29")]
 fn a_record_refuses_a_peer_id_its_flags_would_overwrite() {
     Record::new(NodeId(MAX_NODES), 0);
