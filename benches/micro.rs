@@ -1,12 +1,14 @@
-//! Criterion micro-benchmarks of the two hot paths under every run: the event queue and one sync
-//! step. Run with `cargo bench --features micro-bench --bench micro` (figures in
+//! Criterion micro-benchmarks of the two hot paths under every run (the event queue and one sync
+//! step) and of the work every packet costs whatever the protocol does. Run with `cargo bench --features micro-bench --bench micro` (figures in
 //! docs/PERFORMANCE.md). Whole-run figures come from `sim bench`.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
+use syncsim::engine::fingerprint::Fingerprint;
 use syncsim::engine::queue::{EventQueue, Phase};
-use syncsim::engine::rng;
+use syncsim::engine::rng::{self, Probability};
 use syncsim::ids::{GroupId, MsgRef, NodeId};
+use syncsim::net::{Latency, Link, Loss};
 use syncsim::protocol::sync::{
     Backoff, Item, MessageMeta, Mode, Output, Packet, Packing, StepBuffers, SyncConfig, SyncNode,
 };
@@ -115,5 +117,63 @@ fn sync_step(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, event_queue, sync_step);
+/// The work every packet of `large` costs before any protocol logic, as the engine does it: its
+/// arrival popped from the queue and folded into the fingerprint (8 words), its link's latency
+/// and loss drawn (uniform 1 to 3 ticks, 1% loss: two ChaCha8 streams), its send folded in
+/// (9 words) and the next arrival pushed. A standing population of 1,000 packets in flight (a
+/// `large` group has a few hundred); one element is one packet sent and received. Measured three
+/// ways, each adding a part: the queue alone, with the link's draws, with the fingerprint.
+fn packet_floor(c: &mut Criterion) {
+    let mut group = c.benchmark_group("packet");
+    group.throughput(Throughput::Elements(1));
+    for (name, draws, folds) in [
+        ("queue", false, false),
+        ("queue_link", true, false),
+        ("queue_link_fingerprint", true, true),
+    ] {
+        group.bench_function(format!("floor/{name}"), |b| {
+            let names = |n: NodeId| format!("n{}", n.0);
+            let mut link = Link::new(
+                1,
+                NodeId(0),
+                NodeId(1),
+                Latency::Uniform { min: 1, max: 3 },
+                Loss::Bernoulli {
+                    p: Probability::new(0.01),
+                },
+            );
+            let mut streams = None;
+            let mut fp = Fingerprint::default();
+            let mut q = EventQueue::default();
+            for i in 0..1_000u64 {
+                q.push(1 + i % 3, Phase::Arrival, [i; 5]);
+            }
+            let mut step = 0u64;
+            b.iter(|| {
+                let (now, _, e) = q.pop().expect("standing population");
+                if folds {
+                    fp.event(1, &[now, e[0], e[1], e[2], e[3], e[4], 1]);
+                }
+                let latency = if draws {
+                    let t = link.transmit(&mut streams, &names);
+                    if folds {
+                        fp.event(
+                            2,
+                            &[now, e[0], e[1], e[2], e[3], e[4], t.latency, t.lost as u64],
+                        );
+                    }
+                    t.latency
+                } else {
+                    step += 1;
+                    1 + step % 3
+                };
+                q.push(now + latency, Phase::Arrival, black_box(e));
+            });
+            black_box(fp.hex());
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, event_queue, sync_step, packet_floor);
 criterion_main!(benches);
