@@ -1,6 +1,7 @@
 //! The shipped scenarios: every one runs and is deterministic; the published-result scenarios
 //! land, over many seeds, in the bands derived for them in the README ("Published results").
 
+use syncsim::experiment::check;
 use syncsim::scenario::{Plan, load};
 use syncsim::{Executed, execute, simulate};
 
@@ -65,7 +66,27 @@ fn every_shipped_scenario_runs_and_is_deterministic() {
             "{name}: nothing delivered, answered or discovered"
         );
         assert!(a.summary.traffic.packets_sent > 0, "{name}");
+        meets_its_baseline(&name, &a.files["summary.json"]);
     }
+}
+
+/// The run's delivery metrics are within the tolerances of `baselines/<name>.json`, as
+/// `sim check` judges them (what `scripts/check-baselines` does through the command line; the
+/// suite does it on the run it already has).
+fn meets_its_baseline(name: &str, summary_json: &[u8]) {
+    let path = format!("baselines/{name}.json");
+    let baseline = check::load_baseline(path.as_ref())
+        .unwrap_or_else(|e| panic!("{name}: every shipped scenario has a baseline: {e}"));
+    assert!(!baseline.checks.is_empty(), "{path}: no checks");
+    let summary = serde_json::from_slice(summary_json).expect("summary.json is JSON");
+    let rows = check::check(&check::Subject::Summary(summary), &baseline, &path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert_eq!(rows.len(), baseline.checks.len(), "{path}");
+    assert!(
+        rows.iter().all(|r| r.verdict != check::Verdict::Regressed),
+        "{name} regressed against {path}:\n{}",
+        check::table(&rows)
+    );
 }
 
 #[test]
