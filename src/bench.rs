@@ -192,6 +192,25 @@ pub struct Figures {
     pub peak_rss_bytes: Option<u64>,
     /// The run's fingerprint (the same on every machine).
     pub fingerprint: String,
+    /// The kind of build that measured it: [`build_kind`].
+    pub build: &'static str,
+}
+
+/// The kind of build this binary is, for benchmark figures: `"release"` (`cargo build
+/// --release`), `"release, profile-guided"` (`scripts/build-pgo`'s `target/pgo/sim`),
+/// `"release, instrumented"` (its training binary, slowed by its counters) or `"debug"`
+/// (unoptimised assertions on: not a speed figure).
+pub fn build_kind() -> &'static str {
+    build_kind_of(cfg!(debug_assertions), env!("SYNCSIM_PGO"))
+}
+
+fn build_kind_of(debug_assertions: bool, pgo: &str) -> &'static str {
+    match (debug_assertions, pgo) {
+        (true, _) => "debug",
+        (false, "use") => "release, profile-guided",
+        (false, "generate") => "release, instrumented",
+        (false, _) => "release",
+    }
 }
 
 /// The process's peak resident set size (`VmHWM` of `/proc/self/status`, Linux).
@@ -219,6 +238,23 @@ mod tests {
             crate::scenario::parse(name, &doc.to_string(), &[], None).unwrap();
         }
         assert!(scenario("nope").is_none());
+    }
+
+    #[test]
+    fn the_build_kind_names_debug_release_and_the_profile_guided_stages() {
+        assert_eq!(build_kind_of(true, "use"), "debug");
+        assert_eq!(build_kind_of(true, "none"), "debug");
+        assert_eq!(build_kind_of(false, "none"), "release");
+        assert_eq!(build_kind_of(false, "use"), "release, profile-guided");
+        assert_eq!(build_kind_of(false, "generate"), "release, instrumented");
+        // This test binary itself: no profile flags in the test build.
+        assert_eq!(env!("SYNCSIM_PGO"), "none");
+        let expected = if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        };
+        assert_eq!(build_kind(), expected);
     }
 
     #[test]

@@ -518,12 +518,20 @@ fn bench_repeat_reports_the_fastest_run_and_the_median_with_one_fingerprint() {
     );
     assert!(best > 0.0 && best <= median, "best {best}, median {median}");
     assert_eq!(once["seconds"], once["median_seconds"]);
-    // The text line names both.
+    // The figures say what kind of build measured them (this suite's: no profile flags).
+    let build = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    assert_eq!(once["build"], build);
+    // The text line names both, and the build.
     sim()
         .args(["bench", "sparse", "--repeat", "2"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("(best of 2, median "));
+        .stdout(predicate::str::contains("(best of 2, median "))
+        .stdout(predicate::str::ends_with(format!("; {build} build\n")));
 }
 
 #[test]

@@ -136,6 +136,7 @@ pub(super) fn bench(args: BenchArgs) -> Result<(), CliError> {
             .then(|| output.sync_heap_bytes as f64 / output.sync_records as f64),
         peak_rss_bytes: bench::peak_rss_bytes(),
         fingerprint: output.fingerprint.clone(),
+        build: bench::build_kind(),
     };
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -174,7 +175,7 @@ pub(super) fn bench(args: BenchArgs) -> Result<(), CliError> {
 fn line(f: &Figures) -> String {
     let mib = |b: u64| format!("{:.0} MiB", b as f64 / (1 << 20) as f64);
     format!(
-        "{}: {} nodes, {} ticks, {} events, {} packets, {} delivered in {:.3} s{} on {} thread{}: {:.2} M events/s, {:.2} M packets/s; {} sync records, {}; peak RSS {}; fingerprint {}",
+        "{}: {} nodes, {} ticks, {} events, {} packets, {} delivered in {:.3} s{} on {} thread{}: {:.2} M events/s, {:.2} M packets/s; {} sync records, {}; peak RSS {}; fingerprint {}; {} build",
         f.name,
         f.nodes,
         f.ticks,
@@ -196,7 +197,8 @@ fn line(f: &Figures) -> String {
             .map(|b| format!("{b:.1} bytes per record"))
             .unwrap_or_else(|| "no records".into()),
         f.peak_rss_bytes.map(mib).unwrap_or_else(|| "n/a".into()),
-        f.fingerprint
+        f.fingerprint,
+        f.build
     )
 }
 
