@@ -1,9 +1,9 @@
 //! Writing a run folder without ever leaving a half-written or mixed one.
 //!
 //! All files go into a fresh staging folder beside the target (`.<name>.staging-<pid>`); only when
-//! every file is written is the staging folder renamed into place. An earlier run folder at the
-//! target is first renamed aside and removed only after the swap. A target that exists and is not
-//! a syncsim run folder (no `summary.json`) and not empty is never touched.
+//! every file is written and synced to disk is the staging folder renamed into place. An earlier
+//! run folder at the target is first renamed aside and removed only after the swap. A target that
+//! exists and is not a syncsim run folder (no `summary.json`) and not empty is never touched.
 
 use super::RunFiles;
 use std::fs;
@@ -105,20 +105,7 @@ pub fn write_run_dir_with(
     let old = parent.join(format!(".{base}.old-{pid}"));
     let _ = fs::remove_dir_all(&staging);
     let result = (|| {
-        let mut write = |rel: &str, bytes: &[u8]| -> Result<(), OutputError> {
-            let path = staging.join(rel);
-            if let Some(p) = path.parent() {
-                fs::create_dir_all(p).map_err(io(p))?;
-            }
-            let mut f = fs::File::create(&path).map_err(io(&path))?;
-            f.write_all(bytes).map_err(io(&path))?;
-            f.sync_all().map_err(io(&path))?;
-            Ok(())
-        };
-        for (rel, bytes) in files {
-            write(rel, bytes)?;
-        }
-        more(&mut write)?;
+        write_synced(&staging, files, more)?;
         let replacing = dir.exists();
         if replacing {
             fs::rename(dir, &old).map_err(io(dir))?;
@@ -138,6 +125,63 @@ pub fn write_run_dir_with(
         let _ = fs::remove_dir_all(&staging);
     }
     result
+}
+
+/// Threads that sync written files to disk while the next ones are written: each mostly waits
+/// on the disk, and the file system commits several files' syncs at once.
+const SYNC_THREADS: usize = 4;
+/// Written files waiting for a sync thread, at most (each an open file).
+const SYNC_QUEUE: usize = 64;
+
+/// Writes `files`, then what `more` writes, into `staging`, and returns once every file is on
+/// disk (synced) or with the first error. Files are synced by [`SYNC_THREADS`] threads while the
+/// next ones are written, instead of each in turn before the next (about 8 s of a `large`
+/// run's 48).
+fn write_synced(
+    staging: &Path,
+    files: &RunFiles,
+    more: &mut dyn FnMut(&mut WriteFile<'_>) -> Result<(), OutputError>,
+) -> Result<(), OutputError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(PathBuf, fs::File)>(SYNC_QUEUE);
+    let rx = std::sync::Mutex::new(rx);
+    let sync_error: std::sync::Mutex<Option<OutputError>> = std::sync::Mutex::new(None);
+    let written = std::thread::scope(|scope| {
+        for _ in 0..SYNC_THREADS {
+            scope.spawn(|| {
+                loop {
+                    let next = rx.lock().expect("no sync thread panics").recv();
+                    let Ok((path, f)) = next else {
+                        return; // the writer is done
+                    };
+                    if let Err(e) = f.sync_all() {
+                        let mut first = sync_error.lock().expect("no sync thread panics");
+                        first.get_or_insert_with(|| io(&path)(e));
+                    }
+                }
+            });
+        }
+        let tx = tx; // dropped when the writing is done, which ends the sync threads
+        let mut write = |rel: &str, bytes: &[u8]| -> Result<(), OutputError> {
+            let path = staging.join(rel);
+            if let Some(p) = path.parent() {
+                fs::create_dir_all(p).map_err(io(p))?;
+            }
+            let mut f = fs::File::create(&path).map_err(io(&path))?;
+            f.write_all(bytes).map_err(io(&path))?;
+            tx.send((path, f))
+                .expect("the sync threads run until the writer is done");
+            Ok(())
+        };
+        for (rel, bytes) in files {
+            write(rel, bytes)?;
+        }
+        more(&mut write)
+    });
+    written?;
+    match sync_error.into_inner().expect("no sync thread panics") {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// Reads every file of a run folder into memory (paths relative to `dir`, `/`-separated).
@@ -246,6 +290,52 @@ mod tests {
             fs::read_to_string(dir.join("sync_state/B.txt")).unwrap(),
             "made late"
         );
+        let leftovers: Vec<_> = fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers, [std::ffi::OsString::from("run-s1")]);
+    }
+
+    #[test]
+    fn many_files_synced_in_the_background_all_land_and_a_late_failure_replaces_nothing() {
+        // Far more files than the sync queue holds, so the writer waits on the sync threads.
+        let n = SYNC_QUEUE * 8;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("run-s1");
+        write_run_dir_with(&dir, &files("one"), &mut |write| {
+            for i in 0..n {
+                write(
+                    &format!("sync_state/n-{i}.csv"),
+                    format!("row {i}").as_bytes(),
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let back = read_run_dir(&dir).unwrap();
+        assert_eq!(back.len(), n + 2);
+        for i in [0, 1, SYNC_QUEUE, n - 1] {
+            assert_eq!(
+                back[&format!("sync_state/n-{i}.csv")],
+                format!("row {i}").as_bytes()
+            );
+        }
+        // A failure after hundreds of files are queued: the error comes back (no thread left
+        // waiting), the earlier folder stays, no staging folder is left.
+        let err = write_run_dir_with(&dir, &files("two"), &mut |write| {
+            for i in 0..n {
+                write(&format!("sync_state/n-{i}.csv"), b"new")?;
+            }
+            // A file where the next one needs a folder: the file system refuses.
+            write("sync_state/n-0.csv/inside", b"x")
+        })
+        .unwrap_err();
+        assert!(
+            matches!(&err, OutputError::Io { path, .. } if path.ends_with("sync_state/n-0.csv")),
+            "{err}"
+        );
+        assert_eq!(read_run_dir(&dir).unwrap(), back);
         let leftovers: Vec<_> = fs::read_dir(tmp.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
