@@ -15,9 +15,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Which profile-guided stage the compiler flags ask for (scripts/build-pgo), so that
     // `sim bench` can say what kind of build its figures are from.
     let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
-    let pgo = if flags.split('\x1f').any(|f| f.contains("profile-use")) {
+    let pgo = if flags.contains("profile-use") {
         "use"
-    } else if flags.split('\x1f').any(|f| f.contains("profile-generate")) {
+    } else if flags.contains("profile-generate") {
         "generate"
     } else {
         "none"
