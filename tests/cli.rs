@@ -262,6 +262,41 @@ fn validate_and_schema() {
     );
 }
 
+/// Every command's help names each default once: where an option's text already says its
+/// default (with what it means), clap does not print a second one.
+#[test]
+fn help_names_each_default_once() {
+    for command in [
+        "run", "validate", "plot", "sweep", "expand", "merge", "check", "schema", "bench",
+    ] {
+        let out = sim()
+            .args([command, "--help"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let text = String::from_utf8(out).unwrap();
+        // An option's help runs from its line (starting with `-`) to the next option's.
+        let mut options: Vec<String> = Vec::new();
+        for line in text.lines() {
+            if line.trim_start().starts_with('-') {
+                options.push(String::new());
+            }
+            if let Some(option) = options.last_mut() {
+                option.push_str(line);
+            }
+        }
+        assert!(!options.is_empty(), "sim {command} --help lists no option");
+        for option in &options {
+            assert!(
+                option.matches("[default:").count() <= 1,
+                "sim {command} --help names a default twice: {option}"
+            );
+        }
+    }
+}
+
 /// A bad scenario: exit 2, one line on stderr with the expected text, nothing written, and an
 /// earlier run folder at the same place untouched.
 fn refused(scenario: &str, args: &[&str], expected: &[&str]) {

@@ -19,13 +19,13 @@ pub(super) struct BenchArgs {
     json: bool,
     /// Threads for the independent components of a workload that has several (medium, large,
     /// huge: one per group) [default: 1, so that the figures are those of one core].
-    #[arg(short = 'j', long, default_value_t = 1)]
+    #[arg(short = 'j', long, default_value_t = 1, hide_default_value = true)]
     jobs: usize,
     /// Runs of the workload in this process; the figures are those of the fastest run, with
     /// the median wall time beside them (on a machine shared with others a single run can be
     /// far off). Every run must give the same fingerprint. Not for soak or sweep (sweep takes
     /// the best of its own rounds) [default: 1].
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1, hide_default_value = true)]
     repeat: usize,
 }
 

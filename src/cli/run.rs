@@ -29,7 +29,7 @@ pub(super) struct RunArgs {
     /// Threads for a run that falls apart into independent components (no link, group or
     /// traffic generator joining them), each simulated on its own [default: 1, the run on one
     /// thread]. The outputs are the same for any number.
-    #[arg(short = 'j', long, default_value_t = 1)]
+    #[arg(short = 'j', long, default_value_t = 1, hide_default_value = true)]
     jobs: usize,
     /// Print nothing but errors.
     #[arg(long, short)]
