@@ -206,8 +206,35 @@ fn sim_plot_refuses_what_is_not_a_complete_run_folder() {
     lines[2] = "A,00";
     fs::write(out.join("deliveries.csv"), lines.join("\n") + "\n").unwrap();
     plot_refused(&out, "deliveries.csv:3: expected 7 fields, got 2");
+    // A delivery names a node of the scenario and a message of messages.csv.
+    let third: Vec<&str> = deliveries.lines().nth(2).unwrap().split(',').collect();
+    let with_third = |node: &str, message: &str| {
+        let mut row = third.clone();
+        (row[0], row[1]) = (node, message);
+        let mut all: Vec<String> = deliveries.lines().map(String::from).collect();
+        all[2] = row.join(",");
+        all.join("\n") + "\n"
+    };
+    fs::write(out.join("deliveries.csv"), with_third("Z", third[1])).unwrap();
+    plot_refused(
+        &out,
+        "deliveries.csv:3: expected a node of the scenario, got \"Z\"",
+    );
+    fs::write(out.join("deliveries.csv"), with_third(third[0], "00ff")).unwrap();
+    plot_refused(
+        &out,
+        "deliveries.csv:3: expected a message of messages.csv, got \"00ff\"",
+    );
+    fs::write(out.join("deliveries.csv"), &deliveries).unwrap();
+    // Each message once.
+    let messages = fs::read_to_string(out.join("messages.csv")).unwrap();
+    let mut rows: Vec<&str> = messages.lines().collect();
+    assert!(rows.len() >= 3, "{messages}");
+    rows[2] = rows[1];
+    fs::write(out.join("messages.csv"), rows.join("\n") + "\n").unwrap();
+    plot_refused(&out, "messages.csv:3: expected each message once, got");
+    fs::write(out.join("messages.csv"), &messages).unwrap();
     // Every node's table must be there.
-    fs::write(out.join("deliveries.csv"), deliveries).unwrap();
     fs::remove_file(out.join("sync_state/C.txt")).unwrap();
     plot_refused(&out, "sync_state/C.txt is missing");
 }

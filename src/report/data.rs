@@ -6,6 +6,7 @@
 use super::RunFiles;
 use crate::scenario::Plan;
 use serde_json::Value;
+use std::collections::HashMap;
 
 /// Why a run folder could not be read back.
 #[derive(Debug, thiserror::Error)]
@@ -27,12 +28,12 @@ pub enum DataError {
 }
 
 /// One delivery.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DeliveryRow {
-    /// Receiving node.
-    pub node: String,
-    /// Message id (hex).
-    pub message: String,
+    /// Receiving node: its index in the plan's nodes.
+    pub node: u32,
+    /// The message: its index in [`RunData::messages`].
+    pub message: u32,
     /// Append tick.
     pub authored: u64,
     /// Delivery tick.
@@ -132,19 +133,20 @@ struct Reader<'a> {
     files: &'a RunFiles,
 }
 
-/// The rows of a CSV file: `n` fields each, one after the other.
-struct Csv<'a> {
-    n: usize,
-    fields: Vec<&'a str>,
+/// The most fields a row of any of the files read here has (series.csv's).
+const MAX_FIELDS: usize = 2 + 2 * crate::metrics::KINDS + 2;
+
+/// One CSV row's fields, borrowed from the file's text (no allocation per row: a run's
+/// deliveries.csv has millions).
+struct Row<'a> {
+    fields: [&'a str; MAX_FIELDS],
+    len: usize,
 }
 
-impl<'a> Csv<'a> {
-    /// `(line number in the file, fields)` of each row.
-    fn rows(&self) -> impl Iterator<Item = (usize, &[&'a str])> {
-        self.fields
-            .chunks(self.n)
-            .enumerate()
-            .map(|(i, row)| (i + 2, row))
+impl<'a> std::ops::Deref for Row<'a> {
+    type Target = [&'a str];
+    fn deref(&self) -> &[&'a str] {
+        &self.fields[..self.len]
     }
 }
 
@@ -166,8 +168,14 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// The rows of a CSV file, checked against its header: `(line number, fields)`.
-    fn csv(&self, file: &str, header: &str) -> Result<Csv<'a>, DataError> {
+    /// The rows of a CSV file, checked against its header: `(line number, fields)`, read one
+    /// at a time as the caller goes (a row with the wrong number of fields is an error there).
+    fn csv(
+        &self,
+        file: &'a str,
+        header: &str,
+    ) -> Result<impl Iterator<Item = Result<(usize, Row<'a>), DataError>> + use<'a, '_>, DataError>
+    {
         let text = self.text(file)?;
         let mut lines = text.lines();
         match lines.next() {
@@ -175,17 +183,27 @@ impl<'a> Reader<'a> {
             _ => return Err(self.corrupt(file, 1, format!("expected the header {header:?}"))),
         }
         let n = header.split(',').count();
-        // Every row's fields in one vector (no allocation per row).
-        let mut fields = Vec::new();
-        for (i, l) in lines.enumerate() {
-            let before = fields.len();
-            fields.extend(l.split(','));
-            let got = fields.len() - before;
-            if got != n {
+        assert!(
+            n <= MAX_FIELDS,
+            "{file}: a header of more than {MAX_FIELDS} fields"
+        );
+        Ok(lines.enumerate().map(move |(i, l)| {
+            let mut row = Row {
+                fields: [""; MAX_FIELDS],
+                len: 0,
+            };
+            for field in l.split(',') {
+                if row.len < n {
+                    row.fields[row.len] = field;
+                }
+                row.len += 1;
+            }
+            if row.len != n {
+                let got = row.len;
                 return Err(self.corrupt(file, i + 2, format!("expected {n} fields, got {got}")));
             }
-        }
-        Ok(Csv { n, fields })
+            Ok((i + 2, row))
+        }))
     }
 
     fn num(&self, file: &str, line: usize, field: &str) -> Result<u64, DataError> {
@@ -223,37 +241,63 @@ impl RunData {
             None,
         )?;
 
-        let f = "deliveries.csv";
-        let mut deliveries = Vec::new();
-        for (line, row) in r
-            .csv(
-                f,
-                "node,message,group,author,authored_tick,delivered_tick,latency_ticks",
-            )?
-            .rows()
-        {
-            deliveries.push(DeliveryRow {
-                node: row[0].to_string(),
-                message: row[1].to_string(),
-                authored: r.num(f, line, row[4])?,
-                delivered: r.num(f, line, row[5])?,
-            });
-        }
         let f = "messages.csv";
         let mut messages = Vec::new();
-        for (line, row) in r
-            .csv(
-                f,
-                "message,group,author,authored_tick,ephemeral,parents,expected,delivered",
-            )?
-            .rows()
-        {
+        for row in r.csv(
+            f,
+            "message,group,author,authored_tick,ephemeral,parents,expected,delivered",
+        )? {
+            let (line, row) = row?;
             messages.push(MessageRow {
                 id: row[0].to_string(),
                 group: row[1].to_string(),
                 author: row[2].to_string(),
                 authored: r.num(f, line, row[3])?,
                 expected: r.num(f, line, row[6])?,
+            });
+        }
+        let f = "deliveries.csv";
+        // Nodes and messages by name, to store each delivery's as an index (a run has millions
+        // of deliveries; two strings each would be most of the memory a report needs).
+        let node_index: HashMap<&str, u32> = plan
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name.as_str(), i as u32))
+            .collect();
+        let mut message_index: HashMap<&str, u32> = HashMap::with_capacity(messages.len());
+        for (i, m) in messages.iter().enumerate() {
+            if message_index.insert(m.id.as_str(), i as u32).is_some() {
+                let line = i + 2;
+                let msg = format!("expected each message once, got {:?} again", m.id);
+                return Err(r.corrupt("messages.csv", line, msg));
+            }
+        }
+        let mut deliveries = Vec::new();
+        for row in r.csv(
+            f,
+            "node,message,group,author,authored_tick,delivered_tick,latency_ticks",
+        )? {
+            let (line, row) = row?;
+            let node = *node_index.get(row[0]).ok_or_else(|| {
+                r.corrupt(
+                    f,
+                    line,
+                    format!("expected a node of the scenario, got {:?}", row[0]),
+                )
+            })?;
+            let message = *message_index.get(row[1]).ok_or_else(|| {
+                r.corrupt(
+                    f,
+                    line,
+                    format!("expected a message of messages.csv, got {:?}", row[1]),
+                )
+            })?;
+            deliveries.push(DeliveryRow {
+                node,
+                message,
+                authored: r.num(f, line, row[4])?,
+                delivered: r.num(f, line, row[5])?,
             });
         }
         let f = "series.csv";
@@ -267,7 +311,8 @@ impl RunData {
         }
         header.push_str(",packets,packet_bytes");
         const K: usize = crate::metrics::KINDS;
-        for (line, row) in r.csv(f, &header)?.rows() {
+        for row in r.csv(f, &header)? {
+            let (line, row) = row?;
             let n: Vec<u64> = row
                 .iter()
                 .map(|x| r.num(f, line, x))
@@ -283,13 +328,11 @@ impl RunData {
         }
         let f = "rpc.csv";
         let mut rpc = Vec::new();
-        for (line, row) in r
-            .csv(
-                f,
-                "node,target,number,sent_tick,ended_tick,outcome,rtt_ticks",
-            )?
-            .rows()
-        {
+        for row in r.csv(
+            f,
+            "node,target,number,sent_tick,ended_tick,outcome,rtt_ticks",
+        )? {
+            let (line, row) = row?;
             let opt = |x: &str| {
                 if x.is_empty() {
                     Ok(None)
@@ -306,7 +349,8 @@ impl RunData {
         }
         let f = "discovery.csv";
         let mut discovery = Vec::new();
-        for (line, row) in r.csv(f, "tick,mean,p10,p90")?.rows() {
+        for row in r.csv(f, "tick,mean,p10,p90")? {
+            let (line, row) = row?;
             let mean: f64 = row[1]
                 .parse()
                 .map_err(|_| r.corrupt(f, line, format!("expected a number, got {:?}", row[1])))?;
@@ -319,13 +363,11 @@ impl RunData {
         }
         let f = "peer_store.csv";
         let mut peer_states = Vec::new();
-        for (line, row) in r
-            .csv(
-                f,
-                "tick,initial,connecting,connected,routed,unreachable,no_connection",
-            )?
-            .rows()
-        {
+        for row in r.csv(
+            f,
+            "tick,initial,connecting,connected,routed,unreachable,no_connection",
+        )? {
+            let (line, row) = row?;
             let n: Vec<u64> = row
                 .iter()
                 .map(|x| r.num(f, line, x))
@@ -334,7 +376,8 @@ impl RunData {
         }
         let f = "availability.csv";
         let mut availability: Vec<AvailabilityRow> = Vec::new();
-        for (line, row) in r.csv(f, "node,kind,from,to")?.rows() {
+        for row in r.csv(f, "node,kind,from,to")? {
+            let (line, row) = row?;
             let span = (r.num(f, line, row[2])?, r.num(f, line, row[3])?);
             match availability.last_mut() {
                 Some(a) if a.node == row[0] => a.spans.push(span),

@@ -258,40 +258,41 @@ fn latency_cdf<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData
         return no_data(&area, "no deliveries");
     }
     all.sort_unstable();
-    // Lines per node when there are few, else per template.
-    let template: BTreeMap<&str, &str> = data
+    // Lines per node when there are few, else per template: each node's line, by index into
+    // the lines' names in sorted order.
+    let per_node = data.plan.nodes.len() <= 12;
+    let key_of: Vec<String> = data
         .plan
         .nodes
         .iter()
         .map(|n| {
-            (
-                n.name.as_str(),
-                n.template.as_deref().unwrap_or("(no template)"),
-            )
+            if per_node {
+                n.name.clone()
+            } else {
+                format!("@{}", n.template.as_deref().unwrap_or("(no template)"))
+            }
         })
         .collect();
-    let per_node = data.plan.nodes.len() <= 12;
-    let mut groups: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let mut keys: Vec<&str> = key_of.iter().map(String::as_str).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let line_of: Vec<usize> = key_of
+        .iter()
+        .map(|k| keys.binary_search(&k.as_str()).expect("a key of a node"))
+        .collect();
+    let mut lines: Vec<Vec<u64>> = vec![Vec::new(); keys.len()];
     for d in &data.deliveries {
-        let key = if per_node {
-            d.node.clone()
-        } else {
-            format!("@{}", template.get(d.node.as_str()).copied().unwrap_or("?"))
-        };
-        groups
-            .entry(key)
-            .or_default()
-            .push(d.delivered - d.authored);
+        lines[line_of[d.node as usize]].push(d.delivered - d.authored);
     }
-    let mut order: Vec<String> = if per_node {
-        data.plan
-            .nodes
+    // The lines that have deliveries: nodes in node order, templates in name order.
+    let mut order: Vec<usize> = if per_node {
+        line_of
             .iter()
-            .map(|n| n.name.clone())
-            .filter(|n| groups.contains_key(n))
+            .copied()
+            .filter(|&l| !lines[l].is_empty())
             .collect()
     } else {
-        groups.keys().cloned().collect()
+        (0..keys.len()).filter(|&l| !lines[l].is_empty()).collect()
     };
     if order.len() > PALETTE.len() || order.len() < 2 {
         order.clear();
@@ -317,8 +318,9 @@ fn latency_cdf<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData
         .house(14)
         .draw()
         .map_err(err)?;
-    for (i, key) in order.iter().enumerate() {
-        let mut v = groups[key].clone();
+    for (i, &l) in order.iter().enumerate() {
+        let key = keys[l];
+        let mut v = std::mem::take(&mut lines[l]);
         v.sort_unstable();
         let color = PALETTE[i];
         chart
@@ -874,15 +876,11 @@ fn propagation<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData
         .take(HEAT_COLUMNS)
         .map(|n| n.name.as_str())
         .collect();
-    let col: BTreeMap<&str, usize> = nodes.iter().enumerate().map(|(i, &n)| (n, i)).collect();
-    let row: BTreeMap<&str, usize> = msgs
-        .iter()
-        .enumerate()
-        .map(|(i, m)| (m.id.as_str(), i))
-        .collect();
+    // Rows are the first messages, columns the first nodes, both by index.
     let mut latency: BTreeMap<(usize, usize), u64> = BTreeMap::new();
     for d in &data.deliveries {
-        if let (Some(&r), Some(&c)) = (row.get(d.message.as_str()), col.get(d.node.as_str())) {
+        let (r, c) = (d.message as usize, d.node as usize);
+        if r < msgs.len() && c < nodes.len() {
             latency.insert((r, c), d.delivered - d.authored);
         }
     }
