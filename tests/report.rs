@@ -177,6 +177,44 @@ fn large_runs_plot_per_template_and_skip_the_availability_timeline() {
     );
 }
 
+/// `outputs.tables` false: no `sync_state/`, the other files as with tables, a report that
+/// says why it shows no tables, and `sim plot` redraws the folder as it was.
+#[test]
+fn a_run_without_tables_writes_everything_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (with, without) = (tmp.path().join("with"), tmp.path().join("without"));
+    run("scenarios/mobile_desktop.json", &with, &[]);
+    run(
+        "scenarios/mobile_desktop.json",
+        &without,
+        &[
+            "--set",
+            "outputs.tables=false",
+            "--set",
+            "outputs.tables_at=[]",
+        ],
+    );
+    assert!(with.join("sync_state/A.txt").exists());
+    assert!(!without.join("sync_state").exists());
+    for file in ["deliveries.csv", "messages.csv", "series.csv", "links.csv"] {
+        assert_eq!(
+            fs::read(with.join(file)).unwrap(),
+            fs::read(without.join(file)).unwrap(),
+            "{file} does not depend on the tables"
+        );
+    }
+    let html = fs::read_to_string(without.join("report.html")).unwrap();
+    assert!(
+        html.contains("<code>outputs.tables</code> to false"),
+        "the report says why"
+    );
+    assert!(!html.contains("<pre id=\"table-"), "and shows no table");
+    let before = syncsim::report::output::read_run_dir(&without).unwrap();
+    sim().arg("plot").arg(&without).assert().success();
+    let after = syncsim::report::output::read_run_dir(&without).unwrap();
+    assert!(before == after, "sim plot redraws the same folder");
+}
+
 /// `sim plot DIR` fails with exit 2 and `expected` on stderr.
 fn plot_refused(dir: &Path, expected: &str) {
     sim()

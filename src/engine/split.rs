@@ -246,6 +246,7 @@ fn empty_plan(plan: &Plan) -> Plan {
         peer_store: None,
         discovery: None,
         tables_at: plan.tables_at.clone(),
+        tables: plan.tables,
     }
 }
 

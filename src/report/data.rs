@@ -390,6 +390,8 @@ impl RunData {
         }
         let (tables, table_count) = match tables {
             Some(given) => given,
+            // A run made without tables has none to read.
+            None if !plan.tables => (Vec::new(), 0),
             None => {
                 // Every node's table must be there; the report shows the first few.
                 let mut tables = Vec::new();

@@ -160,6 +160,11 @@ pre {{ background: #f8f8f8; padding: 0.6em; overflow-x: auto; font-size: 0.85em;
     }
 
     h.push_str("<h2 id=\"sync-state\">Sync-state tables</h2>\n");
+    if data.table_count == 0 {
+        h.push_str(
+            "<p class=\"muted\">Not written: the scenario sets <code>outputs.tables</code> to false.</p>\n",
+        );
+    }
     for (node, table) in data.tables.iter().take(HTML_NODES) {
         let _ = writeln!(h, "<pre id=\"table-{}\">{}</pre>", esc(node), esc(table));
     }

@@ -240,7 +240,12 @@ pub fn add_pictures_with(
     files: &mut RunFiles,
     tables: &TableFiles<'_>,
 ) -> Result<(), ReportError> {
-    let count = tables.plan.nodes.len();
+    // Without tables in the folder the report shows none (as `sim plot` of it would).
+    let count = if tables.plan.tables {
+        tables.plan.nodes.len()
+    } else {
+        0
+    };
     let shown = (0..count.min(data::TABLES_KEPT))
         .map(|i| (tables.plan.nodes[i].name.clone(), tables.end_text(i)))
         .collect();
@@ -351,8 +356,11 @@ impl<'a> TableFiles<'a> {
     }
 
     /// How many files each node has: its table at the end and at each tick of
-    /// `outputs.tables_at`, as text and as CSV.
+    /// `outputs.tables_at`, as text and as CSV; none when `outputs.tables` is false.
     pub fn per_node(&self) -> usize {
+        if !self.plan.tables {
+            return 0;
+        }
         2 * (1 + self.run.tables_at.len())
     }
 
@@ -362,9 +370,13 @@ impl<'a> TableFiles<'a> {
         table_text(self.plan, &self.ids, node_id(i), end, self.plan.duration)
     }
 
-    /// Node `i`'s files: `(path in the run folder, contents)`.
+    /// Node `i`'s files: `(path in the run folder, contents)`; none when `outputs.tables` is
+    /// false.
     pub fn of_node(&self, i: usize) -> Vec<(String, Vec<u8>)> {
         let (plan, ids) = (self.plan, &self.ids);
+        if !plan.tables {
+            return Vec::new();
+        }
         let name = &plan.nodes[i].name;
         let end = &self.run.tables_end[i];
         let mut files = Vec::with_capacity(self.per_node());

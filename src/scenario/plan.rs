@@ -209,8 +209,11 @@ pub struct Plan {
     pub peer_store: Option<PlanPeerStore>,
     /// Per node, its discovery settings (when discovery is configured).
     pub discovery: Option<Vec<crate::protocol::discovery::DiscoveryConfig>>,
-    /// Ticks at whose end tables are written (sorted, unique, all `< duration`).
+    /// Ticks at whose end tables are written (sorted, unique, all `< duration`; empty when
+    /// `tables` is false).
     pub tables_at: Vec<Tick>,
+    /// Whether the run folder gets the sync-state tables (`outputs.tables`).
+    pub tables: bool,
 }
 
 /// Peer stores of a run.

@@ -181,6 +181,11 @@ fn other_impossible_values_are_refused() {
             json!({"tables_at": [99]}),
             "at `outputs.tables_at[0]`",
         ),
+        (
+            "outputs",
+            json!({"tables": false, "tables_at": [5]}),
+            "at `outputs.tables_at`: expected no ticks, as outputs.tables is false",
+        ),
         ("nodes", json!([]), "at least one node"),
         (
             "duration",
@@ -470,4 +475,22 @@ fn asymmetric_link_settings_land_on_the_right_direction() {
     // between [C, A]: C->A is 9, A->C (the reverse) is 4; stored as a = A, b = C.
     assert_eq!(l.ab.latency, crate::net::Latency::Fixed { delay: 4 });
     assert_eq!(l.ba.latency, crate::net::Latency::Fixed { delay: 9 });
+}
+
+/// `outputs.tables` is true unless set, and when true it is left out of the stored scenario,
+/// so the hash of a scenario that does not name it is what it was before the field existed.
+#[test]
+fn outputs_tables_defaults_to_true_and_keeps_the_hash() {
+    let plan = parse_value(&base(), &[]).expect("valid");
+    assert!(plan.tables);
+    let stored = serde_json::to_value(&*plan.scenario).unwrap();
+    assert!(stored["outputs"].get("tables").is_none(), "{stored}");
+    let mut named = base();
+    named["outputs"] = json!({"tables": true});
+    let same = parse_value(&named, &[]).expect("valid");
+    assert_eq!(same.hash, plan.hash);
+    named["outputs"] = json!({"tables": false});
+    let off = parse_value(&named, &[]).expect("valid");
+    assert!(!off.tables);
+    assert_ne!(off.hash, plan.hash);
 }

@@ -872,14 +872,36 @@ pub enum ParentsSpec {
 }
 
 /// Extra outputs.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct OutputsSpec {
+    /// Write every node's sync-state table at the end of the run (`sync_state/<node>.txt` and
+    /// `.csv`). Default true. With false the run folder has no `sync_state/` (the tables are
+    /// most of a large run's folder) and `report.html` shows no tables; `tables_at` must then be
+    /// empty. (Left out of the stored scenario when true, so scenarios written before it have
+    /// the same hash.)
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub tables: bool,
     /// Ticks at whose end the sync-state tables are also written, as
-    /// `sync_state/<node>.t<tick>.txt`/`.csv`. Default none (the tables at the end are always written).
+    /// `sync_state/<node>.t<tick>.txt`/`.csv`. Default none (the tables at the end are written
+    /// unless `tables` is false).
     #[serde(default)]
     pub tables_at: Vec<TimeSpec>,
     /// Write `trace.jsonl`, every event of the run, one JSON object per line. Default false.
     #[serde(default)]
     pub trace: bool,
+}
+
+impl Default for OutputsSpec {
+    fn default() -> Self {
+        Self {
+            tables: true,
+            tables_at: Vec::new(),
+            trace: false,
+        }
+    }
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }

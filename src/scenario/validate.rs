@@ -1196,6 +1196,15 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
     }
     tables_at.sort_unstable();
     tables_at.dedup();
+    if !s.outputs.tables && !tables_at.is_empty() {
+        return c.err(
+            "outputs.tables_at",
+            format!(
+                "expected no ticks, as outputs.tables is false (no sync-state tables are written), got {}; make it []",
+                s.outputs.tables_at.len()
+            ),
+        );
+    }
 
     let hash = scenario_hash(&s);
     Ok(Plan {
@@ -1213,6 +1222,7 @@ pub fn validate(file: &str, s: Scenario) -> R<Plan> {
         discovery,
         peer_store,
         tables_at,
+        tables: s.outputs.tables,
         scenario: std::sync::Arc::new(s),
     })
 }
