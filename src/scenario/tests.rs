@@ -493,4 +493,10 @@ fn outputs_tables_defaults_to_true_and_keeps_the_hash() {
     let off = parse_value(&named, &[]).expect("valid");
     assert!(!off.tables);
     assert_ne!(off.hash, plan.hash);
+    // The schema names the default, as for every other field with one.
+    let schema = serde_json::to_value(schemars::schema_for!(Scenario)).unwrap();
+    assert_eq!(
+        schema["$defs"]["OutputsSpec"]["properties"]["tables"]["default"],
+        json!(true)
+    );
 }

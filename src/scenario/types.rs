@@ -881,6 +881,7 @@ pub struct OutputsSpec {
     /// empty. (Left out of the stored scenario when true, so scenarios written before it have
     /// the same hash.)
     #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    #[schemars(extend("default" = true))]
     pub tables: bool,
     /// Ticks at whose end the sync-state tables are also written, as
     /// `sync_state/<node>.t<tick>.txt`/`.csv`. Default none (the tables at the end are written
