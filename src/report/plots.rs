@@ -231,18 +231,29 @@ fn running_total_points(events: impl IntoIterator<Item = (u64, u64)>, end: u64) 
     pts
 }
 
-/// Step-function points of the empirical CDF of `values` (sorted).
+/// Above this many distinct values a CDF is drawn through its points instead of as steps: a
+/// plot is about 900 pixels wide, so the steps would be narrower than a pixel and a thick line
+/// of them rasterises into a ragged, hatched band.
+const CDF_STEPS_UP_TO: usize = 300;
+
+/// Points of the empirical CDF of `values` (sorted): a step function, or with more than
+/// [`CDF_STEPS_UP_TO`] distinct values the curve through `(value, fraction at or below it)`.
 fn cdf_points(sorted: &[u64]) -> Vec<(f64, f64)> {
     let n = sorted.len() as f64;
+    let mut at = Vec::new();
+    for (i, &v) in sorted.iter().enumerate() {
+        if sorted.get(i + 1) != Some(&v) {
+            at.push((v as f64, (i + 1) as f64 / n));
+        }
+    }
+    let steps = at.len() <= CDF_STEPS_UP_TO;
     let mut pts = vec![(0.0, 0.0)];
-    let mut i = 0;
-    while i < sorted.len() {
-        let v = sorted[i];
-        let j = i + sorted[i..].iter().take_while(|&&x| x == v).count();
-        let before = pts.last().map(|p| p.1).unwrap_or(0.0);
-        pts.push((v as f64, before));
-        pts.push((v as f64, j as f64 / n));
-        i = j;
+    for (v, fraction) in at {
+        if steps {
+            let before = pts.last().map(|p| p.1).unwrap_or(0.0);
+            pts.push((v, before));
+        }
+        pts.push((v, fraction));
     }
     pts
 }
@@ -318,6 +329,13 @@ fn latency_cdf<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData
         .house(14)
         .draw()
         .map_err(err)?;
+    // All deliveries first, so that a line of the nodes or template that has most of them
+    // (drawn over it) is not hidden under it.
+    chart
+        .draw_series(LineSeries::new(cdf_points(&all), BLACK.stroke_width(3)))
+        .map_err(err)?
+        .label(format!("all ({} deliveries)", all.len()))
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], BLACK.stroke_width(3)));
     for (i, &l) in order.iter().enumerate() {
         let key = keys[l];
         let mut v = std::mem::take(&mut lines[l]);
@@ -331,11 +349,6 @@ fn latency_cdf<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData
                 PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(2))
             });
     }
-    chart
-        .draw_series(LineSeries::new(cdf_points(&all), BLACK.stroke_width(3)))
-        .map_err(err)?
-        .label(format!("all ({} deliveries)", all.len()))
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], BLACK.stroke_width(3)));
     legend(&mut chart, SeriesLabelPosition::LowerRight, 14)
 }
 
@@ -1320,5 +1333,31 @@ mod tests {
         let pts = running_total_points(many, 100);
         assert_eq!(pts.len(), 2 * 10 + 2);
         assert_eq!(pts.last(), Some(&(100.0, 1000.0)));
+    }
+
+    #[test]
+    fn a_cdf_is_steps_when_few_values_and_a_curve_through_them_when_many() {
+        // 1, 1, 4: steps up at 1 (to 2/3) and at 4 (to 1).
+        assert_eq!(
+            cdf_points(&[1, 1, 4]),
+            [
+                (0.0, 0.0),
+                (1.0, 0.0),
+                (1.0, 2.0 / 3.0),
+                (4.0, 2.0 / 3.0),
+                (4.0, 1.0)
+            ]
+        );
+        assert_eq!(cdf_points(&[]), [(0.0, 0.0)]);
+        // Exactly the limit of distinct values: still steps (two points each).
+        let limit: Vec<u64> = (1..=CDF_STEPS_UP_TO as u64).collect();
+        assert_eq!(cdf_points(&limit).len(), 1 + 2 * CDF_STEPS_UP_TO);
+        // One more: one point per distinct value, at the fraction at or below it.
+        let many: Vec<u64> = (0..=CDF_STEPS_UP_TO as u64).flat_map(|v| [v, v]).collect();
+        let pts = cdf_points(&many);
+        assert_eq!(pts.len(), 1 + CDF_STEPS_UP_TO + 1);
+        assert_eq!(pts[1], (0.0, 2.0 / many.len() as f64));
+        assert_eq!(pts.last(), Some(&(CDF_STEPS_UP_TO as f64, 1.0)));
+        assert!(pts.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1));
     }
 }
