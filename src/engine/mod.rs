@@ -1103,7 +1103,7 @@ impl<'p> Sim<'p> {
             self.queue
                 .push(slot.next / MICRO, Phase::Append, Event::RpcIssue(s as u32));
         }
-        if let Some(to) = target.filter(|&t| self.nodes[node.idx()].linked(t)) {
+        if let Some(to) = target.filter(|&t| self.linked(node, t)) {
             self.counted(now);
             self.on_rpc(now, node, |n, now, out| n.issue(now, to, out));
         }
@@ -1142,7 +1142,7 @@ impl<'p> Sim<'p> {
         }
         for DiscoveryOutput::Send { to, msg } in out {
             // Discovery reaches any address: without a link there is no path, and it is lost.
-            if self.nodes[node.idx()].linked(to) {
+            if self.linked(node, to) {
                 self.send_other(now, node, to, Wire::Discovery(msg));
             } else {
                 self.metrics.discovery_unroutable += 1;
@@ -1202,7 +1202,7 @@ impl<'p> Sim<'p> {
         let uuid_len = s.uuid().len() as u32;
         let online = self.nodes[node.idx()].availability.online_at(now);
         for PeerOutput::Send { to, msg } in out {
-            if online && self.nodes[node.idx()].linked(to) {
+            if online && self.linked(node, to) {
                 self.send_other(now, node, to, Wire::Peer(msg, uuid_len));
             } else {
                 self.metrics.peer_unsent_offline += 1;
@@ -1724,6 +1724,16 @@ impl<'p> Sim<'p> {
         }
     }
 
+    /// Whether `from` has a link to `to`: one read of the dense link table when the run has one,
+    /// else a search of `from`'s links.
+    #[inline]
+    fn linked(&self, from: NodeId, to: NodeId) -> bool {
+        if !self.link_table.is_empty() {
+            return self.link_table[from.idx() * self.nodes.len() + to.idx()] != u32::MAX;
+        }
+        self.nodes[from.idx()].linked(to)
+    }
+
     /// The link direction from `from` to `to` (protocols only send to linked peers).
     #[inline]
     fn link_index(&self, from: NodeId, to: NodeId) -> usize {
@@ -2008,11 +2018,15 @@ mod tests {
                 {
                     Ok(i) => {
                         linked += 1;
+                        assert!(s.linked(NodeId(a as u32), NodeId(b as u32)));
                         assert_eq!(entry, s.nodes[a].links[i].1);
                         let link = &s.links[entry as usize];
                         assert_eq!((link.from, link.to), (NodeId(a as u32), NodeId(b as u32)));
                     }
-                    Err(_) => assert_eq!(entry, u32::MAX),
+                    Err(_) => {
+                        assert_eq!(entry, u32::MAX);
+                        assert!(!s.linked(NodeId(a as u32), NodeId(b as u32)));
+                    }
                 }
             }
         }
@@ -2024,6 +2038,10 @@ mod tests {
             for &(b, l) in &s.nodes[a].links.clone() {
                 assert_eq!(s.link_index(NodeId(a as u32), b), l as usize);
                 assert_eq!(table[a * n + b.idx()], l);
+            }
+            for b in 0..n {
+                let (from, to) = (NodeId(a as u32), NodeId(b as u32));
+                assert_eq!(s.linked(from, to), table[a * n + b] != u32::MAX);
             }
         }
     }
