@@ -112,6 +112,30 @@ pub struct PeerStore {
     peers: BTreeMap<NodeId, Peer>,
     /// Peers taken out since the last [`PeerStore::take_removed`] (the next sync deletes them).
     removed: BTreeSet<NodeId>,
+    /// The earliest [`due`] of any peer, kept exact by every change so that
+    /// [`PeerStore::poll_timeout`], asked after every event, need not look at every peer.
+    next_due: Option<Tick>,
+}
+
+/// The tick at which `p`'s state may change or a message to it is due.
+fn due(c: &PeerStoreConfig, p: &Peer) -> Tick {
+    match p.state {
+        PeerState::Initial => p.since,
+        PeerState::Connecting => p.since + c.hello_deadline,
+        PeerState::Connected | PeerState::Routed => p
+            .next_beat
+            .min(p.last_heard.unwrap_or(p.since) + c.unreachable_after),
+        PeerState::Unreachable => p
+            .next_beat
+            .min(p.last_heard.unwrap_or(p.since) + c.no_connection_after),
+        PeerState::NoConnection => p.since + c.retry_after,
+    }
+}
+
+/// The interval before heartbeat number `beats`: p2p0mq's, growing by a step per beat up to a
+/// cap.
+fn heartbeat_interval(c: &PeerStoreConfig, beats: u32) -> Tick {
+    c.heartbeat + (c.heartbeat_step * beats as Tick).min(c.heartbeat_max_extra)
 }
 
 /// A uuid4 in hex (32 digits) drawn from `rng`.
@@ -131,6 +155,7 @@ impl PeerStore {
             config,
             peers: BTreeMap::new(),
             removed: BTreeSet::new(),
+            next_due: None,
         }
     }
 
@@ -156,26 +181,43 @@ impl PeerStore {
         routed: bool,
     ) {
         self.removed.remove(&node);
-        self.peers.entry(node).or_insert(Peer {
-            uuid: peer_uuid,
-            host,
-            port,
-            state: PeerState::Initial,
-            routed,
-            last_heard: None,
-            since: now,
-            beats: 0,
-            next_beat: now,
-        });
+        if self.peers.contains_key(&node) {
+            return;
+        }
+        // A new peer is due at once (Initial since now).
+        self.next_due = Some(self.next_due.map_or(now, |t| t.min(now)));
+        self.peers.insert(
+            node,
+            Peer {
+                uuid: peer_uuid,
+                host,
+                port,
+                state: PeerState::Initial,
+                routed,
+                last_heard: None,
+                since: now,
+                beats: 0,
+                next_beat: now,
+            },
+        );
     }
 
     /// Removes a peer, returning it.
     pub fn take_peer(&mut self, node: NodeId) -> Option<Peer> {
         let p = self.peers.remove(&node);
-        if p.is_some() {
+        if let Some(gone) = &p {
             self.removed.insert(node);
+            if Some(due(&self.config, gone)) == self.next_due {
+                self.rescan();
+            }
         }
         p
+    }
+
+    /// Recomputes [`PeerStore::next_due`] from every peer.
+    fn rescan(&mut self) {
+        let c = &self.config;
+        self.next_due = self.peers.values().map(|p| due(c, p)).min();
     }
 
     /// The peers taken out since the last call (for the database sync), in node order.
@@ -216,11 +258,6 @@ impl PeerStore {
         p.since = now;
     }
 
-    fn heartbeat_interval(&self, beats: u32) -> Tick {
-        self.config.heartbeat
-            + (self.config.heartbeat_step * beats as Tick).min(self.config.heartbeat_max_extra)
-    }
-
     /// A message from `from` at `now`.
     pub fn handle_message(
         &mut self,
@@ -229,7 +266,13 @@ impl PeerStore {
         msg: PeerMessage,
         out: &mut Vec<PeerOutput>,
     ) {
-        let Some(p) = self.peers.get_mut(&from) else {
+        let Self {
+            config: c,
+            peers,
+            next_due,
+            ..
+        } = self;
+        let Some(p) = peers.get_mut(&from) else {
             // An unknown peer says hello: answer, but learn it only through add_peer. A heartbeat
             // (or reply) from a peer never seen is dropped unanswered, as p2p0mq does.
             if msg == PeerMessage::Hello {
@@ -240,6 +283,7 @@ impl PeerStore {
             }
             return;
         };
+        let was_due = due(c, p);
         p.last_heard = Some(now);
         let reply = match msg {
             PeerMessage::Hello => Some(PeerMessage::HelloReply),
@@ -265,41 +309,37 @@ impl PeerStore {
             ) => {
                 Self::enter(p, now, live);
                 p.beats = 0;
-                p.next_beat = now + self.config.heartbeat;
+                p.next_beat = now + c.heartbeat;
             }
             _ => {}
+        }
+        // Only this peer changed: the earliest due moves with it, unless it was the earliest
+        // and is now later (then another peer may be the earliest).
+        let is_due = due(c, p);
+        match *next_due {
+            Some(min) if was_due > min => *next_due = Some(min.min(is_due)),
+            Some(_) if is_due <= was_due => *next_due = Some(is_due),
+            _ => self.rescan(),
         }
     }
 
     /// The earliest tick at which a state may change or a message is due.
     pub fn poll_timeout(&self) -> Option<Tick> {
-        let c = &self.config;
-        self.peers
-            .values()
-            .map(|p| match p.state {
-                PeerState::Initial => p.since,
-                PeerState::Connecting => p.since + c.hello_deadline,
-                PeerState::Connected | PeerState::Routed => p
-                    .next_beat
-                    .min(p.last_heard.unwrap_or(p.since) + c.unreachable_after),
-                PeerState::Unreachable => p
-                    .next_beat
-                    .min(p.last_heard.unwrap_or(p.since) + c.no_connection_after),
-                PeerState::NoConnection => p.since + c.retry_after,
-            })
-            .min()
+        debug_assert_eq!(
+            self.next_due,
+            self.peers.values().map(|p| due(&self.config, p)).min(),
+            "the earliest due is kept exact"
+        );
+        self.next_due
     }
 
     /// Applies every transition due at `now` and sends hellos and heartbeats.
     pub fn handle_timeout(&mut self, now: Tick, out: &mut Vec<PeerOutput>) {
-        let c = self.config.clone();
-        let intervals: Vec<(NodeId, Tick)> = self
-            .peers
-            .iter()
-            .map(|(&n, p)| (n, self.heartbeat_interval(p.beats + 1)))
-            .collect();
-        for (node, next_interval) in intervals {
-            let p = self.peers.get_mut(&node).expect("listed");
+        let Self {
+            config: c, peers, ..
+        } = self;
+        for (&node, p) in peers.iter_mut() {
+            let next_interval = heartbeat_interval(c, p.beats + 1);
             let heard = p.last_heard.unwrap_or(p.since);
             match p.state {
                 PeerState::Initial if now >= p.since => {
@@ -335,6 +375,7 @@ impl PeerStore {
                 _ => {}
             }
         }
+        self.rescan();
     }
 }
 
@@ -369,6 +410,41 @@ mod tests {
         let mut out = vec![];
         s.handle_timeout(now, &mut out);
         out
+    }
+
+    /// The earliest due tick is kept by each change instead of found by a scan: after any
+    /// sequence of adds, removals, messages and timeouts it is what a scan of every peer gives.
+    #[test]
+    fn the_earliest_due_follows_every_change() {
+        use proptest::prelude::*;
+        let op = (0u8..4, 1u32..6, 0u8..4, 0u64..30);
+        proptest!(|(ops in prop::collection::vec(op, 1..120))| {
+            let mut s = PeerStore::new("local-peer".into(), seed_timings());
+            let mut now = 0;
+            let mut out = vec![];
+            for (kind, node, msg, dt) in ops {
+                now += dt;
+                let node = NodeId(node);
+                match kind {
+                    0 => s.add_peer(now, node, "u".into(), "h".into(), 1, node.0.is_multiple_of(2)),
+                    1 => {
+                        let _ = s.take_peer(node);
+                    }
+                    2 => {
+                        let msg = [
+                            PeerMessage::Hello,
+                            PeerMessage::HelloReply,
+                            PeerMessage::Heartbeat,
+                            PeerMessage::HeartbeatReply,
+                        ][msg as usize];
+                        s.handle_message(now, node, msg, &mut out);
+                    }
+                    _ => s.handle_timeout(now, &mut out),
+                }
+                let scan = s.peers().values().map(|p| due(s.config(), p)).min();
+                prop_assert_eq!(s.next_due, scan);
+            }
+        });
     }
 
     #[test]
