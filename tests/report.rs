@@ -215,6 +215,33 @@ fn a_run_without_tables_writes_everything_else() {
     assert!(before == after, "sim plot redraws the same folder");
 }
 
+/// `sim run` gives the plots the deliveries from the run instead of reading back the
+/// `deliveries.csv` it streams to disk; they are the rows `sim plot` reads from that file, for
+/// runs with many deliveries, several groups and ephemeral or lost messages alike.
+#[test]
+fn the_deliveries_sim_run_plots_are_those_deliveries_csv_holds() {
+    for scenario in [
+        "scenarios/large_mobile.json",
+        "scenarios/churn_groups.json",
+        "scenarios/published_interactive.json",
+    ] {
+        let text = fs::read_to_string(scenario).unwrap();
+        let plan = syncsim::scenario::parse(scenario, &text, &[], None).expect("valid");
+        let run = syncsim::simulate(&plan);
+        let from_file = syncsim::report::data::RunData::from_files("r", &run.files)
+            .expect("reads back")
+            .deliveries;
+        let tables = syncsim::report::TableFiles::new(&plan, &run.output);
+        assert!(!from_file.is_empty(), "{scenario} delivers something");
+        assert_eq!(tables.delivery_rows(), from_file, "{scenario}");
+        assert_eq!(
+            tables.deliveries(),
+            run.files["deliveries.csv"],
+            "{scenario}"
+        );
+    }
+}
+
 /// `sim plot DIR` fails with exit 2 and `expected` on stderr.
 fn plot_refused(dir: &Path, expected: &str) {
     sim()

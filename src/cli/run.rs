@@ -70,20 +70,25 @@ pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
     }
     let output = output?;
     // The sync-state tables (most of a large run's folder) are rendered one node at a time as
-    // the folder is written, never all in memory at once.
+    // the folder is written, and deliveries.csv streamed to it: never all in memory at once.
     let label = dir.display().to_string();
     let (summary, tables, files) = render(&plan, &output, &label)?;
 
     if args.check_determinism {
         let again = crate::engine::run_with(&plan, &options, &mut |_| {})?;
         let (again_summary, again_tables, again_files) = render(&plan, &again, &label)?;
-        let diff = first_difference(&files, &again_files).or_else(|| {
-            (0..plan.nodes.len()).find_map(|i| {
-                let a: report::RunFiles = tables.of_node(i).into_iter().collect();
-                let b: report::RunFiles = again_tables.of_node(i).into_iter().collect();
-                first_difference(&a, &b)
+        let diff = first_difference(&files, &again_files)
+            .or_else(|| {
+                (tables.deliveries() != again_tables.deliveries())
+                    .then(|| "deliveries.csv".to_string())
             })
-        });
+            .or_else(|| {
+                (0..plan.nodes.len()).find_map(|i| {
+                    let a: report::RunFiles = tables.of_node(i).into_iter().collect();
+                    let b: report::RunFiles = again_tables.of_node(i).into_iter().collect();
+                    first_difference(&a, &b)
+                })
+            });
         if let Some(diff) = diff {
             return Err(CliError::NotDeterministic(format!(
                 "{}: two runs with seed {} differ in {diff} (fingerprints {} and {})",
@@ -95,11 +100,12 @@ pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
         }
     }
     let nodes = plan.nodes.len();
-    report::write_run_dir_with(&dir, &files, &mut |write| {
+    report::write_run_dir_with(&dir, &files, &mut |folder| {
+        folder.stream("deliveries.csv", |w| tables.write_deliveries(w))?;
         if threads < 2 {
             for i in 0..nodes {
                 for (path, bytes) in tables.of_node(i) {
-                    write(&path, &bytes)?;
+                    folder.write(&path, &bytes)?;
                 }
             }
             return Ok(());
@@ -118,7 +124,7 @@ pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
             });
             for node_files in rx {
                 for (path, bytes) in node_files {
-                    write(&path, &bytes)?;
+                    folder.write(&path, &bytes)?;
                 }
             }
             Ok(())
@@ -142,7 +148,7 @@ pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
         writeln!(
             out,
             "determinism: ok, two runs gave {} identical files (fingerprint {})",
-            files.len() + plan.nodes.len() * tables.per_node(),
+            files.len() + 1 + plan.nodes.len() * tables.per_node(),
             summary.fingerprint
         )?;
     }
@@ -187,8 +193,8 @@ fn progress_bar(plan: &crate::scenario::Plan, quiet: bool) -> Option<indicatif::
     Some(bar)
 }
 
-/// A finished run's summary, its sync-state tables (rendered on demand) and its other files,
-/// plots and report included; `label` names the run folder in errors.
+/// A finished run's summary, its sync-state tables and deliveries (rendered on demand) and its
+/// other files, plots and report included; `label` names the run folder in errors.
 fn render<'a>(
     plan: &'a crate::scenario::Plan,
     output: &'a crate::engine::RunOutput,
@@ -203,7 +209,7 @@ fn render<'a>(
 > {
     let summary = crate::metrics::summarize(plan, output);
     let tables = report::TableFiles::new(plan, output);
-    let mut files = report::render_data_without_tables(&tables, &summary);
+    let mut files = report::render_data_without_tables_or_deliveries(&tables, &summary);
     report::add_pictures_with(label, &mut files, &tables)?;
     Ok((summary, tables, files))
 }

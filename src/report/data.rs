@@ -220,16 +220,18 @@ impl<'a> Reader<'a> {
 impl RunData {
     /// Reads a run back from its files; `dir` names the folder in errors.
     pub fn from_files(dir: &str, files: &RunFiles) -> Result<Self, DataError> {
-        Self::from_files_and_tables(dir, files, None)
+        Self::from_files_and_tables(dir, files, None, None)
     }
 
     /// [`RunData::from_files`] where the sync-state tables are not among `files` but given:
-    /// the first [`TABLES_KEPT`] nodes' end tables `(node, text)` and how many nodes have one.
-    /// With `None`, they are read from `files`, which must hold every node's.
+    /// the first [`TABLES_KEPT`] nodes' end tables `(node, text)` and how many nodes have one;
+    /// and the same for the deliveries. With `None`, they are read from `files`, which must
+    /// then hold every node's table and `deliveries.csv`.
     pub fn from_files_and_tables(
         dir: &str,
         files: &RunFiles,
         tables: Option<(Vec<(String, String)>, usize)>,
+        deliveries: Option<Vec<DeliveryRow>>,
     ) -> Result<Self, DataError> {
         let r = Reader { dir, files };
         let summary: Value = serde_json::from_str(r.text("summary.json")?)
@@ -256,50 +258,10 @@ impl RunData {
                 expected: r.num(f, line, row[6])?,
             });
         }
-        let f = "deliveries.csv";
-        // Nodes and messages by name, to store each delivery's as an index (a run has millions
-        // of deliveries; two strings each would be most of the memory a report needs).
-        let node_index: HashMap<&str, u32> = plan
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.name.as_str(), i as u32))
-            .collect();
-        let mut message_index: HashMap<&str, u32> = HashMap::with_capacity(messages.len());
-        for (i, m) in messages.iter().enumerate() {
-            if message_index.insert(m.id.as_str(), i as u32).is_some() {
-                let line = i + 2;
-                let msg = format!("expected each message once, got {:?} again", m.id);
-                return Err(r.corrupt("messages.csv", line, msg));
-            }
-        }
-        let mut deliveries = Vec::new();
-        for row in r.csv(
-            f,
-            "node,message,group,author,authored_tick,delivered_tick,latency_ticks",
-        )? {
-            let (line, row) = row?;
-            let node = *node_index.get(row[0]).ok_or_else(|| {
-                r.corrupt(
-                    f,
-                    line,
-                    format!("expected a node of the scenario, got {:?}", row[0]),
-                )
-            })?;
-            let message = *message_index.get(row[1]).ok_or_else(|| {
-                r.corrupt(
-                    f,
-                    line,
-                    format!("expected a message of messages.csv, got {:?}", row[1]),
-                )
-            })?;
-            deliveries.push(DeliveryRow {
-                node,
-                message,
-                authored: r.num(f, line, row[4])?,
-                delivered: r.num(f, line, row[5])?,
-            });
-        }
+        let deliveries = match deliveries {
+            Some(given) => given,
+            None => Self::read_deliveries(&r, &plan, &messages)?,
+        };
         let f = "series.csv";
         let mut series = Vec::new();
         let mut header = String::from("tick,bucket_ticks");
@@ -419,5 +381,58 @@ impl RunData {
             tables,
             table_count,
         })
+    }
+
+    /// The rows of `deliveries.csv`, each naming a node of `plan` and a message of `messages`.
+    fn read_deliveries(
+        r: &Reader<'_>,
+        plan: &Plan,
+        messages: &[MessageRow],
+    ) -> Result<Vec<DeliveryRow>, DataError> {
+        let f = "deliveries.csv";
+        // Nodes and messages by name, to store each delivery's as an index (a run has millions
+        // of deliveries; two strings each would be most of the memory a report needs).
+        let node_index: HashMap<&str, u32> = plan
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name.as_str(), i as u32))
+            .collect();
+        let mut message_index: HashMap<&str, u32> = HashMap::with_capacity(messages.len());
+        for (i, m) in messages.iter().enumerate() {
+            if message_index.insert(m.id.as_str(), i as u32).is_some() {
+                let line = i + 2;
+                let msg = format!("expected each message once, got {:?} again", m.id);
+                return Err(r.corrupt("messages.csv", line, msg));
+            }
+        }
+        let mut deliveries = Vec::new();
+        for row in r.csv(
+            f,
+            "node,message,group,author,authored_tick,delivered_tick,latency_ticks",
+        )? {
+            let (line, row) = row?;
+            let node = *node_index.get(row[0]).ok_or_else(|| {
+                r.corrupt(
+                    f,
+                    line,
+                    format!("expected a node of the scenario, got {:?}", row[0]),
+                )
+            })?;
+            let message = *message_index.get(row[1]).ok_or_else(|| {
+                r.corrupt(
+                    f,
+                    line,
+                    format!("expected a message of messages.csv, got {:?}", row[1]),
+                )
+            })?;
+            deliveries.push(DeliveryRow {
+                node,
+                message,
+                authored: r.num(f, line, row[4])?,
+                delivered: r.num(f, line, row[5])?,
+            });
+        }
+        Ok(deliveries)
     }
 }

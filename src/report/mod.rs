@@ -36,12 +36,17 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// `deliveries.csv`: one row per delivery, in the order they happened.
-fn deliveries_csv(plan: &Plan, run: &RunOutput, ids: &MessageIds) -> String {
-    const HEAD: &str = "node,message,group,author,authored_tick,delivered_tick,latency_ticks\n";
-    // About 110 bytes a row with short names.
-    let mut s = String::with_capacity(HEAD.len() + run.metrics.deliveries.len() * 110);
-    s.push_str(HEAD);
+/// `deliveries.csv`: one row per delivery, in the order they happened, written to `w` a few
+/// dozen kilobytes at a time (a large run has millions of rows).
+fn write_deliveries_csv(
+    plan: &Plan,
+    run: &RunOutput,
+    ids: &MessageIds,
+    w: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    const CHUNK: usize = 64 << 10;
+    let mut s = String::with_capacity(CHUNK + 512);
+    s.push_str("node,message,group,author,authored_tick,delivered_tick,latency_ticks\n");
     for d in &run.metrics.deliveries {
         let m = &run.messages[d.msg.idx()];
         for field in [
@@ -59,8 +64,20 @@ fn deliveries_csv(plan: &Plan, run: &RunOutput, ids: &MessageIds) -> String {
         s.push(',');
         text::push_u64(&mut s, d.tick - m.authored);
         s.push('\n');
+        if s.len() >= CHUNK {
+            w.write_all(s.as_bytes())?;
+            s.clear();
+        }
     }
-    s
+    w.write_all(s.as_bytes())
+}
+
+/// [`write_deliveries_csv`] into memory.
+fn deliveries_csv(plan: &Plan, run: &RunOutput, ids: &MessageIds) -> Vec<u8> {
+    // About 110 bytes a row with short names.
+    let mut v = Vec::with_capacity(80 + run.metrics.deliveries.len() * 110);
+    write_deliveries_csv(plan, run, ids, &mut v).expect("writing to memory does not fail");
+    v
 }
 
 /// `links.csv`: one row per link direction that carried at least one packet, in link order.
@@ -233,8 +250,10 @@ pub fn add_pictures(dir: &str, files: &mut RunFiles) -> Result<(), ReportError> 
     draw(data, files)
 }
 
-/// [`add_pictures`] for files rendered without their sync-state tables
-/// ([`render_data_without_tables`]): the report's tables come from `tables`.
+/// [`add_pictures`] for files rendered without their sync-state tables and deliveries
+/// ([`render_data_without_tables_or_deliveries`]): the report's tables and the deliveries come
+/// from the run of `tables` (the same rows as reading back its `deliveries.csv`, which `sim
+/// plot` does: tested).
 pub fn add_pictures_with(
     dir: &str,
     files: &mut RunFiles,
@@ -249,7 +268,12 @@ pub fn add_pictures_with(
     let shown = (0..count.min(data::TABLES_KEPT))
         .map(|i| (tables.plan.nodes[i].name.clone(), tables.end_text(i)))
         .collect();
-    let data = data::RunData::from_files_and_tables(dir, files, Some((shown, count)))?;
+    let data = data::RunData::from_files_and_tables(
+        dir,
+        files,
+        Some((shown, count)),
+        Some(tables.delivery_rows()),
+    )?;
     draw(data, files)
 }
 
@@ -302,15 +326,28 @@ pub fn render_data(plan: &Plan, run: &RunOutput, summary: &Summary) -> RunFiles 
 /// [`render_data`] of the run of `tables` without the sync-state tables (`sync_state/`), which
 /// `tables` renders one node at a time (the message ids in hex are made once, there).
 pub fn render_data_without_tables(tables: &TableFiles<'_>, summary: &Summary) -> RunFiles {
+    render_data_but(tables, summary, true)
+}
+
+/// [`render_data_without_tables`] without `deliveries.csv` either, which
+/// [`TableFiles::write_deliveries`] streams to disk (a large run's is hundreds of megabytes)
+/// and [`add_pictures_with`] takes from the run.
+pub fn render_data_without_tables_or_deliveries(
+    tables: &TableFiles<'_>,
+    summary: &Summary,
+) -> RunFiles {
+    render_data_but(tables, summary, false)
+}
+
+fn render_data_but(tables: &TableFiles<'_>, summary: &Summary, with_deliveries: bool) -> RunFiles {
     let (plan, run, ids) = (tables.plan, tables.run, &tables.ids);
     let mut files = RunFiles::new();
     let mut json = serde_json::to_vec_pretty(summary).expect("a summary always serializes");
     json.push(b'\n');
     files.insert("summary.json".into(), json);
-    files.insert(
-        "deliveries.csv".into(),
-        deliveries_csv(plan, run, ids).into_bytes(),
-    );
+    if with_deliveries {
+        files.insert("deliveries.csv".into(), deliveries_csv(plan, run, ids));
+    }
     files.insert("links.csv".into(), links_csv(plan, run).into_bytes());
     files.insert("rpc.csv".into(), rpc_csv(plan, run).into_bytes());
     files.insert("discovery.csv".into(), discovery_csv(run).into_bytes());
@@ -362,6 +399,33 @@ impl<'a> TableFiles<'a> {
             return 0;
         }
         2 * (1 + self.run.tables_at.len())
+    }
+
+    /// Writes `deliveries.csv` to `w`, a few dozen kilobytes at a time.
+    pub fn write_deliveries(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        write_deliveries_csv(self.plan, self.run, &self.ids, w)
+    }
+
+    /// `deliveries.csv` in memory.
+    pub fn deliveries(&self) -> Vec<u8> {
+        deliveries_csv(self.plan, self.run, &self.ids)
+    }
+
+    /// The deliveries as the plots read them from `deliveries.csv`: node index, message index
+    /// (its row in `messages.csv`, which lists messages in the run's order), append and
+    /// delivery ticks.
+    pub fn delivery_rows(&self) -> Vec<data::DeliveryRow> {
+        self.run
+            .metrics
+            .deliveries
+            .iter()
+            .map(|d| data::DeliveryRow {
+                node: d.node.0,
+                message: d.msg.0,
+                authored: self.run.messages[d.msg.idx()].authored,
+                delivered: d.tick,
+            })
+            .collect()
     }
 
     /// The text table of node `i` at the end of the run (`sync_state/<node>.txt`).

@@ -78,17 +78,66 @@ pub fn write_run_dir(dir: &Path, files: &RunFiles) -> Result<(), OutputError> {
     write_run_dir_with(dir, files, &mut |_| Ok(()))
 }
 
-/// Writes one file of a run folder being made: `(path in the folder, contents)`.
-pub type WriteFile<'a> = dyn FnMut(&str, &[u8]) -> Result<(), OutputError> + 'a;
+/// A run folder being made, for files rendered while it is written (see
+/// [`write_run_dir_with`]): each file is written whole, or streamed by a function that writes its
+/// contents, and then synced in the background.
+pub struct Folder<'a> {
+    staging: &'a Path,
+    synced: &'a std::sync::mpsc::SyncSender<(PathBuf, fs::File)>,
+}
+
+/// Buffer of a streamed file (see [`Folder::stream`]).
+const STREAM_BUFFER: usize = 256 << 10;
+
+impl Folder<'_> {
+    /// Writes the file at `rel` (a `/`-separated path in the folder) with `bytes`.
+    pub fn write(&self, rel: &str, bytes: &[u8]) -> Result<(), OutputError> {
+        let (path, mut f) = self.create(rel)?;
+        f.write_all(bytes).map_err(io(&path))?;
+        self.sync(path, f);
+        Ok(())
+    }
+
+    /// Writes the file at `rel` with what `fill` writes into it (through a buffer of
+    /// [`STREAM_BUFFER`] bytes), so that a file too large to hold in memory is never held whole.
+    pub fn stream(
+        &self,
+        rel: &str,
+        fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<(), OutputError> {
+        let (path, f) = self.create(rel)?;
+        let mut w = std::io::BufWriter::with_capacity(STREAM_BUFFER, f);
+        fill(&mut w).map_err(io(&path))?;
+        let f = w.into_inner().map_err(|e| io(&path)(e.into_error()))?;
+        self.sync(path, f);
+        Ok(())
+    }
+
+    fn create(&self, rel: &str) -> Result<(PathBuf, fs::File), OutputError> {
+        let path = self.staging.join(rel);
+        if let Some(p) = path.parent() {
+            fs::create_dir_all(p).map_err(io(p))?;
+        }
+        let f = fs::File::create(&path).map_err(io(&path))?;
+        Ok((path, f))
+    }
+
+    /// Hands a written file to the sync threads.
+    fn sync(&self, path: PathBuf, f: fs::File) {
+        self.synced
+            .send((path, f))
+            .expect("the sync threads run until the writer is done");
+    }
+}
 
 /// [`write_run_dir`] with more files made while the folder is written: `more` is called once,
-/// after `files` are written, with a function that writes one file into the folder (so files
-/// too large to hold all at once can be rendered one by one). Nothing replaces `dir` unless
+/// after `files` are written, with the [`Folder`] to write them into (so files too large to
+/// hold all at once can be rendered one by one, or streamed). Nothing replaces `dir` unless
 /// every file was written.
 pub fn write_run_dir_with(
     dir: &Path,
     files: &RunFiles,
-    more: &mut dyn FnMut(&mut WriteFile<'_>) -> Result<(), OutputError>,
+    more: &mut dyn FnMut(&Folder<'_>) -> Result<(), OutputError>,
 ) -> Result<(), OutputError> {
     check_target(dir)?;
     let parent = match dir.parent() {
@@ -140,7 +189,7 @@ const SYNC_QUEUE: usize = 64;
 fn write_synced(
     staging: &Path,
     files: &RunFiles,
-    more: &mut dyn FnMut(&mut WriteFile<'_>) -> Result<(), OutputError>,
+    more: &mut dyn FnMut(&Folder<'_>) -> Result<(), OutputError>,
 ) -> Result<(), OutputError> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<(PathBuf, fs::File)>(SYNC_QUEUE);
     let rx = std::sync::Mutex::new(rx);
@@ -161,21 +210,14 @@ fn write_synced(
             });
         }
         let tx = tx; // dropped when the writing is done, which ends the sync threads
-        let mut write = |rel: &str, bytes: &[u8]| -> Result<(), OutputError> {
-            let path = staging.join(rel);
-            if let Some(p) = path.parent() {
-                fs::create_dir_all(p).map_err(io(p))?;
-            }
-            let mut f = fs::File::create(&path).map_err(io(&path))?;
-            f.write_all(bytes).map_err(io(&path))?;
-            tx.send((path, f))
-                .expect("the sync threads run until the writer is done");
-            Ok(())
+        let folder = Folder {
+            staging,
+            synced: &tx,
         };
         for (rel, bytes) in files {
-            write(rel, bytes)?;
+            folder.write(rel, bytes)?;
         }
-        more(&mut write)
+        more(&folder)
     });
     written?;
     match sync_error.into_inner().expect("no sync thread panics") {
@@ -265,9 +307,12 @@ mod tests {
     fn files_made_while_writing_land_in_the_folder_and_a_failure_there_replaces_nothing() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("run-s1");
-        write_run_dir_with(&dir, &files("one"), &mut |write| {
-            write("sync_state/B.txt", b"made late")?;
-            write("sync_state/B.csv", b"too")
+        write_run_dir_with(&dir, &files("one"), &mut |folder| {
+            folder.write("sync_state/B.txt", b"made late")?;
+            folder.stream("sync_state/B.csv", |w| {
+                w.write_all(b"t")?;
+                w.write_all(b"oo")
+            })
         })
         .unwrap();
         assert_eq!(
@@ -275,11 +320,15 @@ mod tests {
             "made late"
         );
         assert_eq!(
+            fs::read_to_string(dir.join("sync_state/B.csv")).unwrap(),
+            "too"
+        );
+        assert_eq!(
             fs::read_to_string(dir.join("sync_state/A.txt")).unwrap(),
             "table"
         );
-        let err = write_run_dir_with(&dir, &files("two"), &mut |write| {
-            write("sync_state/B.txt", b"half")?;
+        let err = write_run_dir_with(&dir, &files("two"), &mut |folder| {
+            folder.write("sync_state/B.txt", b"half")?;
             Err(OutputError::NotADir(PathBuf::from("render failed")))
         })
         .unwrap_err();
@@ -303,9 +352,9 @@ mod tests {
         let n = SYNC_QUEUE * 8;
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("run-s1");
-        write_run_dir_with(&dir, &files("one"), &mut |write| {
+        write_run_dir_with(&dir, &files("one"), &mut |folder| {
             for i in 0..n {
-                write(
+                folder.write(
                     &format!("sync_state/n-{i}.csv"),
                     format!("row {i}").as_bytes(),
                 )?;
@@ -323,12 +372,12 @@ mod tests {
         }
         // A failure after hundreds of files are queued: the error comes back (no thread left
         // waiting), the earlier folder stays, no staging folder is left.
-        let err = write_run_dir_with(&dir, &files("two"), &mut |write| {
+        let err = write_run_dir_with(&dir, &files("two"), &mut |folder| {
             for i in 0..n {
-                write(&format!("sync_state/n-{i}.csv"), b"new")?;
+                folder.write(&format!("sync_state/n-{i}.csv"), b"new")?;
             }
             // A file where the next one needs a folder: the file system refuses.
-            write("sync_state/n-0.csv/inside", b"x")
+            folder.write("sync_state/n-0.csv/inside", b"x")
         })
         .unwrap_err();
         assert!(
