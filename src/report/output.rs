@@ -347,6 +347,32 @@ mod tests {
     }
 
     #[test]
+    fn a_streamed_file_that_fails_half_way_names_its_path_and_replaces_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("run-s1");
+        write_run_dir(&dir, &files("one")).unwrap();
+        let err = write_run_dir_with(&dir, &files("two"), &mut |folder| {
+            folder.stream("deliveries.csv", |w| {
+                w.write_all(&[b'x'; 3 * STREAM_BUFFER])?;
+                Err(std::io::Error::other("disk full"))
+            })
+        })
+        .unwrap_err();
+        assert!(
+            matches!(&err, OutputError::Io { path, .. } if path.ends_with("deliveries.csv")),
+            "{err}"
+        );
+        assert!(err.to_string().contains("disk full"), "{err}");
+        assert_eq!(fs::read_to_string(dir.join("summary.json")).unwrap(), "one");
+        assert!(!dir.join("deliveries.csv").exists());
+        let leftovers: Vec<_> = fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers, [std::ffi::OsString::from("run-s1")]);
+    }
+
+    #[test]
     fn many_files_synced_in_the_background_all_land_and_a_late_failure_replaces_nothing() {
         // Far more files than the sync queue holds, so the writer waits on the sync threads.
         let n = SYNC_QUEUE * 8;
