@@ -132,15 +132,22 @@ impl Backoff {
     }
 }
 
-/// A [`Backoff`] made ready for a node's sends: exponential backoff that doubles without
-/// jitter, with every value an integer below 2^53 (the usual configuration), becomes integer
-/// arithmetic with its cap precomputed; any other policy is asked as it is. Both give the same
-/// send times and the same draws (tested against the general rule).
+/// A [`Backoff`] made ready for a node's sends: exponential backoff that doubles, with every
+/// value an integer below 2^53 (the usual configuration), becomes integer arithmetic with its
+/// cap precomputed, and its jitter drawn as the general rule draws it; any other policy is
+/// asked as it is. Both give the same send times and the same draws (tested against the
+/// general rule).
 #[derive(Clone, Debug)]
 pub enum Schedule {
     /// The delay after the `n`-th send is `base << (n - 1)` while `n - 1 < cap`, and `max` from
-    /// there on (`cap` is the first exponent at which the doubled base reaches `max`).
-    Doubling { base: Tick, max: Tick, cap: u64 },
+    /// there on (`cap` is the first exponent at which the doubled base reaches `max`), plus a
+    /// uniform draw in `0..jitter` when `jitter > 1`.
+    Doubling {
+        base: Tick,
+        max: Tick,
+        cap: u64,
+        jitter: Tick,
+    },
     /// Any other policy, asked as it is.
     Other(Backoff),
 }
@@ -154,14 +161,19 @@ impl Schedule {
                 factor,
                 max,
                 jitter,
-            } if factor == 2.0 && jitter <= 1 && max < EXACT && base >= 1 => {
+            } if factor == 2.0 && max < EXACT && base >= 1 => {
                 // `base << k` for k below the cap is below `max`, so below 2^53: exact, and the
                 // f64 rule's answer; from the cap on both rules answer `max`.
                 let mut cap = 0;
                 while cap < 63 && base <= u64::MAX >> cap && (base << cap) < max {
                     cap += 1;
                 }
-                Schedule::Doubling { base, max, cap }
+                Schedule::Doubling {
+                    base,
+                    max,
+                    cap,
+                    jitter,
+                }
             }
             ref other => Schedule::Other(other.clone()),
         }
@@ -177,10 +189,21 @@ impl Schedule {
         rng: &mut Stream,
     ) {
         match *self {
-            Schedule::Doubling { base, max, cap } => {
+            Schedule::Doubling {
+                base,
+                max,
+                cap,
+                jitter,
+            } => {
                 *send_count += 1;
                 let k = u64::from(*send_count - 1);
-                *send_time = now.saturating_add(if k < cap { base << k } else { max });
+                let delay = if k < cap { base << k } else { max };
+                let jitter = if jitter > 1 {
+                    rng::uniform_inclusive(rng, 0, jitter - 1)
+                } else {
+                    0
+                };
+                *send_time = now.saturating_add(delay).saturating_add(jitter);
             }
             Schedule::Other(ref b) => b.count_send(send_count, send_time, now, rng),
         }
@@ -260,6 +283,17 @@ mod tests {
             doubling > 50,
             "most doubling configurations are integer: {doubling}"
         );
+        // Jitter too (scenarios/batch_payload.json's configuration).
+        let jittered = Backoff::Exponential {
+            base: 2,
+            factor: 2.0,
+            max: 120,
+            jitter: 2,
+        };
+        assert!(matches!(
+            Schedule::new(&jittered),
+            Schedule::Doubling { jitter: 2, .. }
+        ));
         for b in [
             Backoff::Fixed { interval: 2 },
             Backoff::Linear { step: 3 },
