@@ -5,6 +5,12 @@
 //! CSV) — see [`render_data`] — then the plots and `report.html`, drawn from those files alone
 //! (see [`add_pictures`]), so `sim plot` can redraw them from a finished run folder.
 //!
+//! `sim run` renders the same files without holding the largest in memory: the sync-state
+//! tables one node at a time and `deliveries.csv` streamed ([`TableFiles`],
+//! [`output::Folder::stream`]), the plots then taking the deliveries from the run
+//! ([`add_pictures_with`]); the folder it writes is byte for byte what [`render_data`] and
+//! [`add_pictures`] make (tested).
+//!
 //! Rendering is a pure function of the plan and the run's output, so two runs with the same
 //! scenario and seed render byte-identical files.
 
