@@ -99,7 +99,7 @@ impl Folder<'_> {
     }
 
     /// Writes the file at `rel` with what `fill` writes into it (through a buffer of
-    /// [`STREAM_BUFFER`] bytes), so that a file too large to hold in memory is never held whole.
+    /// 256 KiB), so that a file too large to hold in memory is never held whole.
     pub fn stream(
         &self,
         rel: &str,
