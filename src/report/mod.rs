@@ -322,7 +322,7 @@ pub enum ReportError {
 /// Renders the data files of a run (everything but the plots and the HTML report).
 pub fn render_data(plan: &Plan, run: &RunOutput, summary: &Summary) -> RunFiles {
     let tables = TableFiles::new(plan, run);
-    let mut files = render_data_without_tables(&tables, summary);
+    let mut files = render_data_but(&tables, summary, true);
     for i in 0..plan.nodes.len() {
         files.extend(tables.of_node(i));
     }
@@ -330,14 +330,9 @@ pub fn render_data(plan: &Plan, run: &RunOutput, summary: &Summary) -> RunFiles 
 }
 
 /// [`render_data`] of the run of `tables` without the sync-state tables (`sync_state/`), which
-/// `tables` renders one node at a time (the message ids in hex are made once, there).
-pub fn render_data_without_tables(tables: &TableFiles<'_>, summary: &Summary) -> RunFiles {
-    render_data_but(tables, summary, true)
-}
-
-/// [`render_data_without_tables`] without `deliveries.csv` either, which
-/// [`TableFiles::write_deliveries`] streams to disk (a large run's is hundreds of megabytes)
-/// and [`add_pictures_with`] takes from the run.
+/// `tables` renders one node at a time (the message ids in hex are made once, there), and
+/// without `deliveries.csv`, which [`TableFiles::write_deliveries`] streams to disk (a large
+/// run's is hundreds of megabytes) and [`add_pictures_with`] takes from the run.
 pub fn render_data_without_tables_or_deliveries(
     tables: &TableFiles<'_>,
     summary: &Summary,
@@ -345,6 +340,8 @@ pub fn render_data_without_tables_or_deliveries(
     render_data_but(tables, summary, false)
 }
 
+/// The data files of the run of `tables` but its sync-state tables; `deliveries.csv` too if
+/// `with_deliveries`.
 fn render_data_but(tables: &TableFiles<'_>, summary: &Summary, with_deliveries: bool) -> RunFiles {
     let (plan, run, ids) = (tables.plan, tables.run, &tables.ids);
     let mut files = RunFiles::new();

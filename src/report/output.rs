@@ -280,6 +280,15 @@ pub fn write_pictures(dir: &Path, files: &RunFiles) -> Result<(), OutputError> {
 mod tests {
     use super::*;
 
+    /// Nothing but `run-s1` in `parent`: no staging or old folder left behind.
+    fn only_the_run_folder_is_left(parent: &Path) {
+        let leftovers: Vec<_> = fs::read_dir(parent)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers, [std::ffi::OsString::from("run-s1")]);
+    }
+
     fn files(content: &str) -> RunFiles {
         let mut f = RunFiles::new();
         f.insert("summary.json".into(), content.as_bytes().to_vec());
@@ -296,11 +305,7 @@ mod tests {
         write_run_dir(&dir, &files("two")).unwrap();
         assert_eq!(fs::read_to_string(dir.join("summary.json")).unwrap(), "two");
         assert!(!dir.join("stale.txt").exists());
-        let leftovers: Vec<_> = fs::read_dir(tmp.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(leftovers, [std::ffi::OsString::from("run-s1")]);
+        only_the_run_folder_is_left(tmp.path());
     }
 
     #[test]
@@ -339,11 +344,7 @@ mod tests {
             fs::read_to_string(dir.join("sync_state/B.txt")).unwrap(),
             "made late"
         );
-        let leftovers: Vec<_> = fs::read_dir(tmp.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(leftovers, [std::ffi::OsString::from("run-s1")]);
+        only_the_run_folder_is_left(tmp.path());
     }
 
     #[test]
@@ -365,11 +366,7 @@ mod tests {
         assert!(err.to_string().contains("disk full"), "{err}");
         assert_eq!(fs::read_to_string(dir.join("summary.json")).unwrap(), "one");
         assert!(!dir.join("deliveries.csv").exists());
-        let leftovers: Vec<_> = fs::read_dir(tmp.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(leftovers, [std::ffi::OsString::from("run-s1")]);
+        only_the_run_folder_is_left(tmp.path());
     }
 
     #[test]
@@ -411,11 +408,7 @@ mod tests {
             "{err}"
         );
         assert_eq!(read_run_dir(&dir).unwrap(), back);
-        let leftovers: Vec<_> = fs::read_dir(tmp.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(leftovers, [std::ffi::OsString::from("run-s1")]);
+        only_the_run_folder_is_left(tmp.path());
     }
 
     #[test]

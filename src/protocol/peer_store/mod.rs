@@ -181,25 +181,22 @@ impl PeerStore {
         routed: bool,
     ) {
         self.removed.remove(&node);
-        if self.peers.contains_key(&node) {
+        let std::collections::btree_map::Entry::Vacant(new) = self.peers.entry(node) else {
             return;
-        }
+        };
         // A new peer is due at once (Initial since now).
         self.next_due = Some(self.next_due.map_or(now, |t| t.min(now)));
-        self.peers.insert(
-            node,
-            Peer {
-                uuid: peer_uuid,
-                host,
-                port,
-                state: PeerState::Initial,
-                routed,
-                last_heard: None,
-                since: now,
-                beats: 0,
-                next_beat: now,
-            },
-        );
+        new.insert(Peer {
+            uuid: peer_uuid,
+            host,
+            port,
+            state: PeerState::Initial,
+            routed,
+            last_heard: None,
+            since: now,
+            beats: 0,
+            next_beat: now,
+        });
     }
 
     /// Removes a peer, returning it.
