@@ -241,6 +241,14 @@ fn validate_and_schema() {
         .stdout(predicate::str::contains(
             "ok: 3 nodes, 1 group, 2 links, 2 appends; 2000 ticks of 1000 ms; seed 1",
         ));
+    // A full mesh counts every pair, though the plan does not list them.
+    sim()
+        .args(["validate", "scenarios/discovery_1000.json"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "1000 nodes, 0 groups, 499500 links",
+        ));
     let out = sim()
         .arg("schema")
         .assert()

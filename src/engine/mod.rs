@@ -319,7 +319,8 @@ struct NodeRt {
     /// The tick of the pending peer-store wake-up, if any.
     next_peer: Option<Tick>,
     availability: AvailabilityState,
-    /// Links out of this node: `(peer, index into links)`, sorted by peer.
+    /// Links out of this node: `(peer, index into links)`, sorted by peer (empty in a full
+    /// mesh, whose directions are created at their first packet).
     links: Vec<(NodeId, u32)>,
     /// The tick of the pending step event, if any (older step events are stale).
     next_step: Option<Tick>,
@@ -360,17 +361,28 @@ struct Sim<'p> {
     plan: &'p Plan,
     queue: EventQueue<Event>,
     nodes: Vec<NodeRt>,
+    /// The link directions created so far: all of them from the start, except in a full mesh
+    /// ([`Plan::mesh`]), where a direction is created at its first packet (a mesh of n nodes
+    /// has n(n-1) directions; a run uses few of them). Metrics count packets under the same
+    /// index.
     links: Vec<Link>,
     /// The random streams of each link direction (same index as `links`); empty when no link
     /// draws anything.
     link_streams: Vec<LinkStreams>,
-    /// When no link draws anything: each direction's fixed delay (same index as `links`), 8
-    /// bytes a direction instead of a read of the whole link on every send. Else empty.
+    /// Whether no link draws anything (every direction has a fixed delay and no loss).
+    fixed: bool,
+    /// When `fixed`: each direction's delay (same index as `links`), 8 bytes a direction
+    /// instead of a read of the whole link on every send. Else empty.
     fixed_delays: Vec<Tick>,
     /// With at most [`DENSE_LINK_NODES`] nodes: the link direction from `a` to `b` at
-    /// `a * nodes + b` (`u32::MAX`: none), one read instead of a binary search of `a`'s links.
-    /// Empty for larger runs.
+    /// `a * nodes + b` (`NO_LINK`: none; `NOT_CREATED`: a mesh direction without a packet yet),
+    /// one read instead of a search. Empty for larger runs.
     link_table: Vec<u32>,
+    /// A full mesh of more than [`DENSE_LINK_NODES`] nodes: its directions created so far, by
+    /// `from * nodes + to` (looked up, never iterated).
+    mesh_links: HashMap<u64, u32, crate::ids::IdBuildHasher>,
+    /// Whether every two distinct nodes are linked ([`Plan::mesh`]).
+    mesh: bool,
     /// Current members of each group, sorted.
     members: Vec<Vec<NodeId>>,
     messages: Vec<MessageInfo>,
@@ -407,6 +419,12 @@ struct Sim<'p> {
 
 /// Runs with at most this many nodes keep a dense table of link directions (at most 4 MiB).
 const DENSE_LINK_NODES: usize = 1024;
+
+/// [`Sim::link_table`]: the two nodes are not linked.
+const NO_LINK: u32 = u32::MAX;
+
+/// [`Sim::link_table`]: the mesh direction has not carried a packet yet.
+const NOT_CREATED: u32 = u32::MAX - 1;
 
 /// Runs `plan` to its end.
 pub fn run(plan: &Plan) -> Result<RunOutput, EngineError> {
@@ -500,38 +518,63 @@ impl<'p> Sim<'p> {
                 synced_at: None,
             })
             .collect();
-        let mut links = Vec::with_capacity(plan.links.len() * 2);
-        for l in &plan.links {
-            for (from, to, dir) in [(l.a, l.b, &l.ab), (l.b, l.a, &l.ba)] {
-                nodes[from.idx()].links.push((to, links.len() as u32));
-                links.push(Link::new(
-                    plan.seed,
-                    from,
-                    to,
-                    dir.latency.clone(),
-                    dir.loss.clone(),
-                ));
+        let mesh = plan.mesh.is_some();
+        let fixed_delay = |d: &crate::scenario::PlanDirection| {
+            Link::new(
+                plan.seed,
+                NodeId(0),
+                NodeId(0),
+                d.latency.clone(),
+                d.loss.clone(),
+            )
+            .fixed_delay()
+        };
+        let fixed = plan.mesh.iter().all(|d| fixed_delay(d).is_some())
+            && plan
+                .links
+                .iter()
+                .all(|l| fixed_delay(&l.ab).is_some() && fixed_delay(&l.ba).is_some());
+        let mut metrics = Collector::new(plan.nodes.len(), plan.duration);
+        let mut links = Vec::new();
+        if !mesh {
+            links.reserve(plan.links.len() * 2);
+            for l in &plan.links {
+                for (from, to, dir) in [(l.a, l.b, &l.ab), (l.b, l.a, &l.ba)] {
+                    nodes[from.idx()].links.push((to, links.len() as u32));
+                    links.push(Link::new(
+                        plan.seed,
+                        from,
+                        to,
+                        dir.latency.clone(),
+                        dir.loss.clone(),
+                    ));
+                    metrics.add_link(from, to);
+                }
+            }
+            for n in &mut nodes {
+                n.links.sort_unstable();
             }
         }
-        for n in &mut nodes {
-            n.links.sort_unstable();
-        }
-        let fixed_delays: Vec<Tick> = links
-            .iter()
-            .map(Link::fixed_delay)
-            .collect::<Option<_>>()
-            .unwrap_or_default();
-        let link_streams: Vec<LinkStreams> = if !fixed_delays.is_empty() || links.is_empty() {
+        let fixed_delays: Vec<Tick> = if fixed {
+            links.iter().filter_map(Link::fixed_delay).collect()
+        } else {
+            Vec::new()
+        };
+        let link_streams: Vec<LinkStreams> = if fixed {
             Vec::new()
         } else {
             links.iter().map(|_| None).collect()
         };
         let mut link_table = Vec::new();
-        if nodes.len() <= DENSE_LINK_NODES {
-            link_table = vec![u32::MAX; nodes.len() * nodes.len()];
-            for (a, n) in nodes.iter().enumerate() {
-                for &(b, l) in &n.links {
-                    link_table[a * nodes.len() + b.idx()] = l;
+        let n = nodes.len();
+        if n <= DENSE_LINK_NODES {
+            link_table = vec![if mesh { NOT_CREATED } else { NO_LINK }; n * n];
+            for a in 0..n {
+                if mesh {
+                    link_table[a * n + a] = NO_LINK;
+                }
+                for &(b, l) in &nodes[a].links {
+                    link_table[a * n + b.idx()] = l;
                 }
             }
         }
@@ -605,8 +648,11 @@ impl<'p> Sim<'p> {
             nodes,
             links,
             link_streams,
+            fixed,
             fixed_delays,
             link_table,
+            mesh_links: HashMap::default(),
+            mesh,
             members,
             messages: Vec::with_capacity(plan.appends.len()),
             catalog: Vec::with_capacity(plan.appends.len()),
@@ -617,7 +663,7 @@ impl<'p> Sim<'p> {
             rpc_out: Vec::new(),
             rpc_unsent_offline: 0,
             discovered_groups: plan.groups.iter().any(|g| g.discovered),
-            metrics: Collector::new(plan.nodes.len(), plan.links.len() * 2, plan.duration),
+            metrics,
             fp: Fingerprint::default(),
             trace: trace::Trace::new(plan.scenario.outputs.trace),
             out: Vec::new(),
@@ -697,9 +743,10 @@ impl<'p> Sim<'p> {
             for i in 0..plan.nodes.len() {
                 if plan.discovery.is_none() {
                     // Without discovery, a node knows the peers it has links to.
-                    let peers: Vec<NodeId> = sim.nodes[i].links.iter().map(|&(p, _)| p).collect();
-                    for p in peers {
-                        sim.add_known_peer(0, NodeId(i as u32), p);
+                    let node = NodeId(i as u32);
+                    for k in 0..sim.peer_count(node) {
+                        let p = sim.nth_peer(node, k);
+                        sim.add_known_peer(0, node, p);
                     }
                 }
                 sim.reschedule_peer(NodeId(i as u32), 0);
@@ -767,7 +814,9 @@ impl<'p> Sim<'p> {
             };
             g.sharing_of(node, members)
                 .into_iter()
-                .filter(|&p| rt.linked(p) && (!g.discovered || verified.binary_search(&p).is_ok()))
+                .filter(|&p| {
+                    self.linked(node, p) && (!g.discovered || verified.binary_search(&p).is_ok())
+                })
                 .collect()
         } else {
             Vec::new()
@@ -1083,18 +1132,14 @@ impl<'p> Sim<'p> {
     }
 
     fn on_rpc_issue(&mut self, now: Tick, s: usize) {
+        let node = self.rpc_slots[s].node;
+        let count = self.peer_count(node);
         let slot = &mut self.rpc_slots[s];
         let load = &self.plan.rpc.loads[slot.load as usize];
-        let node = slot.node;
-        let target = match load.target {
-            Some(t) => Some(t),
-            None => {
-                let peers = &self.nodes[node.idx()].links;
-                (!peers.is_empty()).then(|| {
-                    peers[rng::uniform_inclusive(&mut slot.rng, 0, peers.len() as u64 - 1) as usize]
-                        .0
-                })
-            }
+        let k = match load.target {
+            Some(_) => None,
+            None => (count > 0)
+                .then(|| rng::uniform_inclusive(&mut slot.rng, 0, count as u64 - 1) as usize),
         };
         slot.next = slot
             .next
@@ -1103,6 +1148,7 @@ impl<'p> Sim<'p> {
             self.queue
                 .push(slot.next / MICRO, Phase::Append, Event::RpcIssue(s as u32));
         }
+        let target = load.target.or_else(|| k.map(|k| self.nth_peer(node, k)));
         if let Some(to) = target.filter(|&t| self.linked(node, t)) {
             self.counted(now);
             self.on_rpc(now, node, |n, now, out| n.issue(now, to, out));
@@ -1676,13 +1722,14 @@ impl<'p> Sim<'p> {
         b.packet_bytes += bytes;
         let plan = self.plan;
         let names = |n: NodeId| plan.nodes[n.idx()].name.clone();
-        let transit = match self.link_streams.get_mut(link) {
-            Some(streams) => self.links[link].transmit(streams, &names),
+        let transit = if self.fixed {
             // No link draws anything: each direction's delay is all there is to know.
-            None => Transit {
+            Transit {
                 latency: self.fixed_delays[link],
                 lost: false,
-            },
+            }
+        } else {
+            self.links[link].transmit(&mut self.link_streams[link], &names)
         };
         self.fp.event(
             TAG_SEND,
@@ -1725,28 +1772,90 @@ impl<'p> Sim<'p> {
     }
 
     /// Whether `from` has a link to `to`: one read of the dense link table when the run has one,
-    /// else a search of `from`'s links.
+    /// else (in a full mesh, any two distinct nodes are linked) a search of `from`'s links.
     #[inline]
     fn linked(&self, from: NodeId, to: NodeId) -> bool {
         if !self.link_table.is_empty() {
-            return self.link_table[from.idx() * self.nodes.len() + to.idx()] != u32::MAX;
+            return self.link_table[from.idx() * self.nodes.len() + to.idx()] != NO_LINK;
+        }
+        if self.mesh {
+            return from != to;
         }
         self.nodes[from.idx()].linked(to)
     }
 
-    /// The link direction from `from` to `to` (protocols only send to linked peers).
+    /// How many peers `node` has a link to.
+    fn peer_count(&self, node: NodeId) -> usize {
+        if self.mesh {
+            self.nodes.len() - 1
+        } else {
+            self.nodes[node.idx()].links.len()
+        }
+    }
+
+    /// The `k`-th peer `node` has a link to, in id order (`k < peer_count(node)`).
+    fn nth_peer(&self, node: NodeId, k: usize) -> NodeId {
+        if self.mesh {
+            NodeId(if k < node.idx() { k } else { k + 1 } as u32)
+        } else {
+            self.nodes[node.idx()].links[k].0
+        }
+    }
+
+    /// The link direction from `from` to `to` (protocols only send to linked peers), created
+    /// at its first packet in a full mesh.
     #[inline]
-    fn link_index(&self, from: NodeId, to: NodeId) -> usize {
+    fn link_index(&mut self, from: NodeId, to: NodeId) -> usize {
         if !self.link_table.is_empty() {
-            let l = self.link_table[from.idx() * self.nodes.len() + to.idx()];
-            debug_assert_ne!(l, u32::MAX, "protocols only send to linked peers");
-            return l as usize;
+            let at = from.idx() * self.nodes.len() + to.idx();
+            let l = self.link_table[at];
+            debug_assert_ne!(l, NO_LINK, "protocols only send to linked peers");
+            if l != NOT_CREATED {
+                return l as usize;
+            }
+            let l = self.create_link(from, to);
+            self.link_table[at] = l as u32;
+            return l;
+        }
+        if self.mesh {
+            let key = from.0 as u64 * self.nodes.len() as u64 + to.0 as u64;
+            if let Some(&l) = self.mesh_links.get(&key) {
+                return l as usize;
+            }
+            let l = self.create_link(from, to);
+            self.mesh_links.insert(key, l as u32);
+            return l;
         }
         let rt = &self.nodes[from.idx()];
         match rt.links.binary_search_by_key(&to, |(p, _)| *p) {
             Ok(i) => rt.links[i].1 as usize,
             Err(_) => unreachable!("protocols only send to linked peers"),
         }
+    }
+
+    /// Creates the mesh direction from `from` to `to` (at its first packet) and returns its
+    /// index. Its random streams are named by the nodes, so when it is created changes no
+    /// draw.
+    #[cold]
+    #[inline(never)]
+    fn create_link(&mut self, from: NodeId, to: NodeId) -> usize {
+        let d = self
+            .plan
+            .direction(from, to)
+            .expect("protocols only send to linked peers");
+        let link = Link::new(self.plan.seed, from, to, d.latency.clone(), d.loss.clone());
+        if self.fixed {
+            self.fixed_delays.push(
+                link.fixed_delay()
+                    .expect("every direction has a fixed delay"),
+            );
+        } else {
+            self.link_streams.push(None);
+        }
+        self.links.push(link);
+        let l = self.metrics.add_link(from, to);
+        debug_assert_eq!(l, self.links.len() - 1);
+        l
     }
 
     /// Makes sure the node has a step event at the first tick it has work due.
@@ -1828,10 +1937,10 @@ impl<'p> Sim<'p> {
                 Some(bytes)
             }
         };
-        let links = &self.links;
-        debug_assert_eq!(links.len(), self.metrics.links.len());
-        self.metrics
-            .derive_totals(links.iter().map(|l| (l.from, l.to)));
+        debug_assert_eq!(self.links.len(), self.metrics.links.len());
+        self.metrics.derive_totals();
+        // A mesh's directions were created in the order of their first packets.
+        self.metrics.sort_links();
         self.metrics.in_flight = self
             .queue
             .iter()
@@ -2044,5 +2153,90 @@ mod tests {
                 assert_eq!(s.linked(from, to), table[a * n + b] != u32::MAX);
             }
         }
+    }
+
+    /// A mesh of 12 nodes: lossy lognormal links with one pair of its own, everyone sharing one
+    /// group, Poisson traffic.
+    fn mesh_plan() -> Plan {
+        crate::scenario::parse(
+            "mesh.json",
+            r#"{"name": "mesh", "duration": 300,
+                "nodes": [{"name": "n", "count": 12,
+                           "availability": {"kind": "markov", "mean_on": 40, "mean_off": 20}}],
+                "groups": [{"name": "g", "members": ["n*"]}],
+                "links": {"latency": {"kind": "lognormal", "median": 2, "sigma": 0.5},
+                          "loss": {"kind": "bernoulli", "p": 0.05},
+                          "list": [{"between": ["n-3", "n-7"],
+                                    "latency": {"kind": "fixed", "delay": 9}}]},
+                "workload": {"generators": [{"nodes": ["n*"], "group": "g",
+                                             "mean_interval": 30}]}}"#,
+            &[],
+            None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_mesh_creates_a_direction_at_its_first_packet_and_only_then() {
+        let plan = mesh_plan();
+        let mut s = Sim::new(&plan, None);
+        let n = s.nodes.len();
+        assert!(s.mesh && s.links.is_empty() && s.metrics.links.is_empty());
+        assert!(s.nodes.iter().all(|rt| rt.links.is_empty()));
+        for a in 0..n {
+            for b in 0..n {
+                let (from, to) = (NodeId(a as u32), NodeId(b as u32));
+                assert_eq!(s.linked(from, to), a != b);
+            }
+        }
+        // The first packet creates the direction with the plan's settings; the second reuses it.
+        let (a, b) = (NodeId(3), NodeId(7));
+        let l = s.link_index(b, a);
+        assert_eq!((s.links.len(), l), (1, 0));
+        assert_eq!((s.links[0].from, s.links[0].to), (b, a));
+        assert_eq!(s.links[0].latency, crate::net::Latency::Fixed { delay: 9 });
+        assert_eq!(s.metrics.link_ends, [(b, a)]);
+        assert_eq!(s.link_index(b, a), 0);
+        assert_eq!(
+            s.link_index(a, b),
+            1,
+            "the other direction is a link of its own"
+        );
+        assert_eq!(s.link_index(NodeId(0), NodeId(1)), 2);
+        assert_eq!(
+            s.links[2].latency,
+            plan.mesh.as_ref().unwrap().latency,
+            "a pair without settings of its own has the mesh's"
+        );
+        assert_eq!(s.links.len(), 3);
+        assert_eq!(s.link_streams.len(), 3);
+    }
+
+    #[test]
+    fn a_mesh_without_the_dense_table_runs_exactly_as_with_it() {
+        // Runs of more than DENSE_LINK_NODES nodes find a mesh's directions in a hash map.
+        let plan = mesh_plan();
+        let mut dense = Sim::new(&plan, None);
+        dense.run(&mut |_| {});
+        let dense = dense.finish().unwrap();
+        let mut sparse = Sim::new(&plan, None);
+        sparse.link_table = Vec::new();
+        sparse.run(&mut |_| {});
+        assert!(!sparse.mesh_links.is_empty());
+        assert_eq!(sparse.mesh_links.len(), sparse.links.len());
+        let sparse = sparse.finish().unwrap();
+        assert!(dense.metrics.packets.sent > 500, "the mesh carries traffic");
+        assert_eq!(sparse.fingerprint, dense.fingerprint);
+        assert_eq!(sparse.metrics.links, dense.metrics.links);
+        assert_eq!(sparse.metrics.link_ends, dense.metrics.link_ends);
+        assert_eq!(sparse.metrics.nodes, dense.metrics.nodes);
+        // The directions come out in link order, each once.
+        let ends = &dense.metrics.link_ends;
+        let key = |&(f, t): &(NodeId, NodeId)| (f.min(t), f.max(t), f > t);
+        assert!(ends.windows(2).all(|w| key(&w[0]) < key(&w[1])));
+        assert!(
+            dense.metrics.links.iter().all(|c| c.sent > 0),
+            "a direction exists only once it carried a packet"
+        );
     }
 }

@@ -54,8 +54,6 @@ pub(super) struct Part {
     nodes: Vec<NodeId>,
     /// Global id of each of its groups (increasing).
     groups: Vec<GroupId>,
-    /// Global index of each of its links (increasing).
-    links: Vec<usize>,
 }
 
 /// Union-find over node indices.
@@ -122,7 +120,8 @@ fn global_parts(plan: &Plan) -> bool {
 /// something global, see the module docs).
 pub(super) fn split(plan: &Plan) -> Option<Vec<Part>> {
     let n = plan.nodes.len();
-    if n < 2 || global_parts(plan) {
+    // A full mesh links every node with every other: one piece.
+    if n < 2 || plan.mesh.is_some() || global_parts(plan) {
         return None;
     }
     let mut uf = Components((0..n as u32).collect());
@@ -153,7 +152,6 @@ pub(super) fn split(plan: &Plan) -> Option<Vec<Part>> {
                 plan: empty_plan(plan),
                 nodes: Vec::new(),
                 groups: Vec::new(),
-                links: Vec::new(),
             });
         }
         let p = part_of[root];
@@ -197,9 +195,8 @@ pub(super) fn split(plan: &Plan) -> Option<Vec<Part>> {
         });
     }
     let group_of = |g: GroupId| GroupId(group_local[g.idx()]);
-    for (li, l) in plan.links.iter().enumerate() {
+    for l in &plan.links {
         let part = &mut parts[part_of[l.a.idx()] as usize];
-        part.links.push(li);
         part.plan.links.push(crate::scenario::PlanLink {
             a: to_local(l.a),
             b: to_local(l.b),
@@ -239,6 +236,7 @@ fn empty_plan(plan: &Plan) -> Plan {
         nodes: Vec::new(),
         groups: Vec::new(),
         links: Vec::new(),
+        mesh: None,
         overhead_bytes: plan.overhead_bytes,
         appends: Vec::new(),
         generators: Vec::new(),
@@ -443,7 +441,7 @@ pub(super) fn merge(plan: &Plan, parts: &[Part], mut outs: Vec<RunOutput>) -> Ru
         messages.push(m);
     }
 
-    let mut metrics = Collector::new(n, plan.links.len() * 2, plan.duration);
+    let mut metrics = Collector::new(n, plan.duration);
     let mut deliveries = Vec::new();
     let mut sync_stats = vec![Default::default(); n];
     let mut tables_end: Vec<NodeTable> = vec![Vec::new(); n];
@@ -469,9 +467,9 @@ pub(super) fn merge(plan: &Plan, parts: &[Part], mut outs: Vec<RunOutput>) -> Ru
         for (local, c) in m.nodes.iter().enumerate() {
             metrics.nodes[part.nodes[local].idx()] = c.clone();
         }
-        for (local, &global) in part.links.iter().enumerate() {
-            metrics.links[2 * global] = m.links[2 * local].clone();
-            metrics.links[2 * global + 1] = m.links[2 * local + 1].clone();
+        for (c, &(from, to)) in m.links.iter().zip(&m.link_ends) {
+            let i = metrics.add_link(part.nodes[from.idx()], part.nodes[to.idx()]);
+            metrics.links[i] = c.clone();
         }
         deliveries.extend(m.deliveries.iter().map(|d| crate::metrics::Delivery {
             node: part.nodes[d.node.idx()],
@@ -506,6 +504,7 @@ pub(super) fn merge(plan: &Plan, parts: &[Part], mut outs: Vec<RunOutput>) -> Ru
     // Stable: within a tick, component order and then each component's own order.
     deliveries.sort_by_key(|d| d.tick);
     metrics.deliveries = deliveries;
+    metrics.sort_links();
     let on = plan.scenario.outputs.trace;
     RunOutput {
         fingerprint,
@@ -707,6 +706,7 @@ mod tests {
         assert_eq!(s.by_kind, o.by_kind);
         assert_eq!(s.nodes, o.nodes);
         assert_eq!(s.links, o.links);
+        assert_eq!(s.link_ends, o.link_ends);
         assert_eq!(s.series, o.series);
         assert_eq!(s.in_flight, o.in_flight);
         assert_eq!(s.workload, o.workload);

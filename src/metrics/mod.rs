@@ -149,8 +149,12 @@ pub struct Collector {
     pub by_kind: [Counters; KINDS],
     /// Per node, indexed by node id.
     pub nodes: Vec<NodeCounters>,
-    /// Packets per link direction: index `2i` is `plan.links[i]` a→b, `2i + 1` its b→a.
+    /// Packets per link direction, one entry per direction that exists in the run's engine, in
+    /// no particular order (the engine creates a full mesh's directions at their first packet);
+    /// `link_ends` names each.
     pub links: Vec<Counters>,
+    /// The `(from, to)` of each entry of `links`.
+    pub link_ends: Vec<(NodeId, NodeId)>,
     /// Deliveries in the order they happened.
     pub deliveries: Vec<Delivery>,
     /// Packets still on a link when the run ended.
@@ -180,9 +184,9 @@ pub struct Collector {
 pub const SERIES_BUCKETS: u64 = 400;
 
 impl Collector {
-    /// Zeroed counters for `nodes` nodes and `link_directions` link directions, for a run of
-    /// `duration` ticks.
-    pub fn new(nodes: usize, link_directions: usize, duration: Tick) -> Self {
+    /// Zeroed counters for `nodes` nodes and no link direction yet (see
+    /// [`Collector::add_link`]), for a run of `duration` ticks.
+    pub fn new(nodes: usize, duration: Tick) -> Self {
         Self {
             discovery_unroutable: 0,
             peer_series: Vec::new(),
@@ -194,20 +198,47 @@ impl Collector {
             packets: Counters::default(),
             by_kind: Default::default(),
             nodes: vec![NodeCounters::default(); nodes],
-            links: vec![Counters::default(); link_directions],
+            links: Vec::new(),
+            link_ends: Vec::new(),
             deliveries: Vec::new(),
             in_flight: 0,
             workload: WorkloadCounters::default(),
         }
     }
 
+    /// Zeroed counters for the link direction from `from` to `to`; returns their index in
+    /// `links`.
+    pub fn add_link(&mut self, from: NodeId, to: NodeId) -> usize {
+        self.links.push(Counters::default());
+        self.link_ends.push((from, to));
+        self.links.len() - 1
+    }
+
+    /// The indices of `links` in link order (by the pair's smaller node, then its larger, the
+    /// direction out of the smaller first): the order of `links.csv`.
+    pub fn links_in_order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.links.len()).collect();
+        order.sort_unstable_by_key(|&i| {
+            let (from, to) = self.link_ends[i];
+            (from.min(to), from.max(to), from > to)
+        });
+        order
+    }
+
+    /// Puts `links` (and `link_ends`) in link order (see [`Collector::links_in_order`]).
+    pub fn sort_links(&mut self) {
+        let order = self.links_in_order();
+        self.links = order.iter().map(|&i| self.links[i].clone()).collect();
+        self.link_ends = order.iter().map(|&i| self.link_ends[i]).collect();
+    }
+
     /// Fills in the totals that follow from the per-link counters and the series: `packets`
     /// (the sum over link directions), each node's packet counters (from the directions out of
-    /// and into it; `ends[d]` is direction `d`'s `(from, to)`), and the sent and bytes of every
-    /// item kind (the sum over the series buckets). Called once, when the run ends.
-    pub fn derive_totals(&mut self, ends: impl Iterator<Item = (NodeId, NodeId)>) {
+    /// and into it), and the sent and bytes of every item kind (the sum over the series
+    /// buckets). Called once, when the run ends.
+    pub fn derive_totals(&mut self) {
         let mut packets = Counters::default();
-        for (c, (from, to)) in self.links.iter().zip(ends) {
+        for (c, &(from, to)) in self.links.iter().zip(&self.link_ends) {
             packets.add(c);
             let f = &mut self.nodes[from.idx()];
             f.packets_sent += c.sent;

@@ -86,29 +86,29 @@ fn deliveries_csv(plan: &Plan, run: &RunOutput, ids: &MessageIds) -> Vec<u8> {
     v
 }
 
-/// `links.csv`: one row per link direction that carried at least one packet, in link order.
+/// `links.csv`: one row per link direction that carried at least one packet, in link order
+/// ([`crate::metrics::Collector::links_in_order`]).
 pub fn links_csv(plan: &Plan, run: &RunOutput) -> String {
     let mut s = String::from(
         "from,to,packets_sent,bytes_sent,packets_lost_link,packets_lost_offline,packets_received\n",
     );
-    for (i, l) in plan.links.iter().enumerate() {
-        for (dir, from, to) in [(2 * i, l.a, l.b), (2 * i + 1, l.b, l.a)] {
-            let c = &run.metrics.links[dir];
-            if c.sent == 0 {
-                continue;
-            }
-            let _ = writeln!(
-                s,
-                "{},{},{},{},{},{},{}",
-                plan.nodes[from.idx()].name,
-                plan.nodes[to.idx()].name,
-                c.sent,
-                c.bytes,
-                c.lost_link,
-                c.lost_offline,
-                c.received
-            );
+    let m = &run.metrics;
+    for i in m.links_in_order() {
+        let (c, (from, to)) = (&m.links[i], m.link_ends[i]);
+        if c.sent == 0 {
+            continue;
         }
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{},{}",
+            plan.nodes[from.idx()].name,
+            plan.nodes[to.idx()].name,
+            c.sent,
+            c.bytes,
+            c.lost_link,
+            c.lost_offline,
+            c.received
+        );
     }
     s
 }

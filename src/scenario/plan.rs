@@ -195,8 +195,15 @@ pub struct Plan {
     pub nodes: Vec<PlanNode>,
     /// Groups, in scenario order (index = [`GroupId`]).
     pub groups: Vec<PlanGroup>,
-    /// Links, sorted by `(a, b)`.
+    /// Links, sorted by `(a, b)`: every link of the run, or with [`Plan::mesh`] only the
+    /// pairs `links.list` gives settings of their own.
     pub links: Vec<PlanLink>,
+    /// With a full mesh (`links.topology` `full_mesh`): the settings of every direction of every
+    /// pair not in `links`. Every two distinct nodes are then linked, but the plan holds no entry
+    /// for the pairs with the default settings, so its size does not grow with the square of
+    /// the node count (and the engine creates a direction at its first packet). `None`: exactly
+    /// the pairs in `links` are linked.
+    pub mesh: Option<PlanDirection>,
     /// Bytes added to each packet's encoded size.
     pub overhead_bytes: u64,
     /// Explicit appends, in file order.
@@ -242,6 +249,43 @@ impl Plan {
     /// The scenario's name.
     pub fn name(&self) -> &str {
         &self.scenario.name
+    }
+
+    /// How many two-way links the run has (a full mesh of n nodes: n(n-1)/2).
+    pub fn link_count(&self) -> u64 {
+        match self.mesh {
+            Some(_) => {
+                let n = self.nodes.len() as u64;
+                n * n.saturating_sub(1) / 2
+            }
+            None => self.links.len() as u64,
+        }
+    }
+
+    /// The listed link between `a` and `b` (either order), if any.
+    fn listed(&self, a: NodeId, b: NodeId) -> Option<&PlanLink> {
+        let key = (a.min(b), a.max(b));
+        self.links
+            .binary_search_by_key(&key, |l| (l.a, l.b))
+            .ok()
+            .map(|i| &self.links[i])
+    }
+
+    /// Whether `a` and `b` are linked.
+    pub fn linked(&self, a: NodeId, b: NodeId) -> bool {
+        self.direction(a, b).is_some()
+    }
+
+    /// The settings of the link direction from `from` to `to`, if the two are linked.
+    pub fn direction(&self, from: NodeId, to: NodeId) -> Option<&PlanDirection> {
+        if let Some(l) = self.listed(from, to) {
+            return Some(if from == l.a { &l.ab } else { &l.ba });
+        }
+        let n = self.nodes.len();
+        match &self.mesh {
+            Some(d) if from != to && from.idx() < n && to.idx() < n => Some(d),
+            _ => None,
+        }
     }
 
     /// The default output folder name, `<name>-s<seed>`.

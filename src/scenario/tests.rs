@@ -1,6 +1,7 @@
 //! Parsing and validation: every kind of mistake gets one message naming the place.
 
 use super::*;
+use crate::ids::NodeId;
 use serde_json::{Value, json};
 
 fn base() -> Value {
@@ -44,7 +45,8 @@ fn the_base_scenario_loads_with_defaults() {
     let plan = parse_value(&base(), &[]).unwrap();
     assert_eq!(plan.seed, 1);
     assert_eq!(plan.tick_ms, 1000);
-    assert_eq!(plan.links.len(), 3, "full mesh of three nodes");
+    assert_eq!(plan.link_count(), 3, "full mesh of three nodes");
+    assert!(plan.links.is_empty(), "a mesh's pairs are not listed");
     assert_eq!(plan.nodes[0].sync.epoch, 1);
     assert_eq!(
         plan.nodes[0].sync.backoff,
@@ -475,6 +477,53 @@ fn asymmetric_link_settings_land_on_the_right_direction() {
     // between [C, A]: C->A is 9, A->C (the reverse) is 4; stored as a = A, b = C.
     assert_eq!(l.ab.latency, crate::net::Latency::Fixed { delay: 4 });
     assert_eq!(l.ba.latency, crate::net::Latency::Fixed { delay: 9 });
+    // The plan answers the same for the direction, and the mesh's default for the others.
+    let (a, b, c) = (NodeId(0), NodeId(1), NodeId(2));
+    let fixed = |d: Option<&crate::scenario::PlanDirection>| d.map(|d| d.latency.clone());
+    assert_eq!(
+        fixed(plan.direction(c, a)),
+        Some(crate::net::Latency::Fixed { delay: 9 })
+    );
+    assert_eq!(
+        fixed(plan.direction(a, c)),
+        Some(crate::net::Latency::Fixed { delay: 4 })
+    );
+    let default = plan.mesh.as_ref().expect("a full mesh").latency.clone();
+    assert_ne!(default, crate::net::Latency::Fixed { delay: 4 });
+    assert_eq!(fixed(plan.direction(a, b)), Some(default.clone()));
+    assert_eq!(fixed(plan.direction(b, c)), Some(default));
+    assert_eq!(plan.links.len(), 1, "only the listed pair is in the plan");
+    assert_eq!(plan.link_count(), 3);
+    assert!(plan.linked(b, a) && plan.linked(c, b));
+    assert!(!plan.linked(a, a), "no node is linked to itself");
+    assert!(!plan.linked(a, NodeId(3)), "no such node");
+}
+
+/// Without a full mesh, exactly the listed pairs are linked.
+#[test]
+fn an_explicit_topology_links_only_the_listed_pairs() {
+    let doc = with(
+        base(),
+        "links",
+        json!({"topology": {"kind": "explicit"}, "list": [{"between": ["C", "A"]}]}),
+    );
+    let plan = parse_value(&doc, &[]).unwrap();
+    assert!(plan.mesh.is_none());
+    assert_eq!(plan.link_count(), 1);
+    let (a, b, c) = (NodeId(0), NodeId(1), NodeId(2));
+    assert!(plan.linked(a, c) && plan.linked(c, a));
+    assert!(!plan.linked(a, b) && !plan.linked(b, c) && plan.direction(b, a).is_none());
+}
+
+/// A full mesh is not listed pair by pair, so a large one is as cheap to plan as a small one.
+#[test]
+fn a_full_mesh_of_a_hundred_thousand_nodes_plans_without_listing_its_pairs() {
+    let doc = with(base(), "nodes", json!([{"name": "n", "count": 100_000}]));
+    let doc = with(with(doc, "groups", json!([])), "workload", json!({}));
+    let plan = parse_value(&doc, &[]).unwrap();
+    assert_eq!(plan.link_count(), 100_000 * 99_999 / 2);
+    assert!(plan.links.is_empty());
+    assert!(plan.linked(NodeId(0), NodeId(99_999)));
 }
 
 /// `outputs.tables` is true unless set, and when true it is left out of the stored scenario,
