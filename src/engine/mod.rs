@@ -313,6 +313,11 @@ struct NodeRt {
     /// The tick of the pending request-cache wake-up, if any.
     next_rpc: Option<Tick>,
     discovery: Option<Box<DiscoveryNode>>,
+    /// Its discovery's verified peers (sorted) as of the end of the last discovery event, when
+    /// a peer store or a discovered group follows them (else empty).
+    verified: Vec<NodeId>,
+    /// The discovery's [`DiscoveryNode::verified_version`] that `verified` is from.
+    verified_version: u64,
     /// The tick of the pending discovery round, if any.
     next_walk: Option<Tick>,
     peer_store: Option<Box<PeerStore>>,
@@ -504,6 +509,8 @@ impl<'p> Sim<'p> {
                 rpc: None,
                 next_rpc: None,
                 discovery: None,
+                verified: Vec::new(),
+                verified_version: 0,
                 next_walk: None,
                 peer_store: None,
                 next_peer: None,
@@ -1162,16 +1169,19 @@ impl<'p> Sim<'p> {
         node: NodeId,
         f: impl FnOnce(&mut DiscoveryNode, Tick, &mut Vec<DiscoveryOutput>),
     ) {
-        let has_store = self.nodes[node.idx()].peer_store.is_some();
-        let Some(d) = self.nodes[node.idx()].discovery.as_mut() else {
+        let rt = &mut self.nodes[node.idx()];
+        let has_store = rt.peer_store.is_some();
+        let Some(d) = rt.discovery.as_mut() else {
             return;
         };
         let mut out = Vec::new();
-        // The verified set before and after, only when something follows it.
-        let before = (self.discovered_groups || has_store).then(|| d.verified());
         f(d, now, &mut out);
-        if let Some(before) = before {
+        // The verified set before and after, only when something follows it and the set
+        // changed (every change of a node's discovery state happens here).
+        if (self.discovered_groups || has_store) && d.verified_version() != rt.verified_version {
+            rt.verified_version = d.verified_version();
             let after = d.verified();
+            let before = std::mem::replace(&mut rt.verified, after.clone());
             if after != before {
                 // A peer store learns the peers discovery verifies.
                 if has_store {
@@ -1412,7 +1422,7 @@ impl<'p> Sim<'p> {
             .nodes
             .iter()
             .filter_map(|n| n.discovery.as_ref())
-            .map(|d| d.verified().len() as u64)
+            .map(|d| d.verified_count() as u64)
             .collect();
         if counts.is_empty() {
             return;
@@ -2000,7 +2010,7 @@ impl<'p> Sim<'p> {
                 .map(|n| {
                     n.discovery
                         .as_ref()
-                        .map(|d| (d.stats().clone(), d.verified().len() as u64, d.target()))
+                        .map(|d| (d.stats().clone(), d.verified_count() as u64, d.target()))
                 })
                 .collect(),
             sync_stats,

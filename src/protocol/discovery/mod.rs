@@ -99,8 +99,12 @@ pub struct DiscoveryStats {
 pub struct Overlay<'a> {
     /// This node.
     pub me: NodeId,
-    /// Verified peers and when each was last heard from.
-    pub verified: &'a mut BTreeMap<NodeId, Tick>,
+    /// Verified peers and when each was last heard from. Read it through
+    /// [`Overlay::verified`] and drop peers with [`Overlay::remove_peer`], which keeps
+    /// [`DiscoveryNode::verified_version`] right.
+    verified: &'a mut BTreeMap<NodeId, Tick>,
+    /// The node's [`DiscoveryNode::verified_version`].
+    verified_version: &'a mut u64,
     /// Known, not verified peers.
     pub walkable: &'a mut BTreeSet<NodeId>,
     /// Bootstrap nodes.
@@ -129,9 +133,17 @@ impl Overlay<'_> {
             .then(|| items[rng::uniform_inclusive(self.rng, 0, items.len() as u64 - 1) as usize])
     }
 
+    /// The verified peers and when each was last heard from.
+    pub fn verified(&self) -> &BTreeMap<NodeId, Tick> {
+        self.verified
+    }
+
     /// Forgets `peer` (verified or walkable).
     pub fn remove_peer(&mut self, peer: NodeId) {
-        if self.verified.remove(&peer).is_some() || self.walkable.remove(&peer) {
+        if self.verified.remove(&peer).is_some() {
+            *self.verified_version += 1;
+            self.stats.peers_dropped += 1;
+        } else if self.walkable.remove(&peer) {
             self.stats.peers_dropped += 1;
         }
     }
@@ -146,6 +158,8 @@ pub struct DiscoveryNode {
     config: DiscoveryConfig,
     rng: Stream,
     verified: BTreeMap<NodeId, Tick>,
+    /// Counts the changes of the set of verified peers (not of their times).
+    verified_version: u64,
     walkable: BTreeSet<NodeId>,
     strategies: Strategies,
     next_walk: Tick,
@@ -165,6 +179,7 @@ impl DiscoveryNode {
             config,
             rng,
             verified: BTreeMap::new(),
+            verified_version: 0,
             walkable: BTreeSet::new(),
             strategies,
             next_walk: 0,
@@ -175,7 +190,10 @@ impl DiscoveryNode {
     /// Forgets every peer and every strategy's state, as a restarted process would (the
     /// counters and the random stream go on); the next round is at `now`.
     pub fn forget(&mut self, now: Tick) {
-        self.verified.clear();
+        if !self.verified.is_empty() {
+            self.verified.clear();
+            self.verified_version += 1;
+        }
         self.walkable.clear();
         self.strategies = self
             .config
@@ -195,6 +213,18 @@ impl DiscoveryNode {
     /// The verified peers, sorted.
     pub fn verified(&self) -> Vec<NodeId> {
         self.verified.keys().copied().collect()
+    }
+
+    /// How many peers are verified.
+    pub fn verified_count(&self) -> usize {
+        self.verified.len()
+    }
+
+    /// A number that changes whenever the set of verified peers changes (a peer verified or
+    /// dropped; not when a verified peer is heard from again), so a caller can tell whether the
+    /// set changed without copying it.
+    pub fn verified_version(&self) -> u64 {
+        self.verified_version
     }
 
     /// The walkable peers, sorted.
@@ -243,7 +273,9 @@ impl DiscoveryNode {
             self.verified.remove(&stalest);
         }
         self.walkable.remove(&peer);
-        self.verified.insert(peer, now);
+        if self.verified.insert(peer, now).is_none() {
+            self.verified_version += 1;
+        }
         let target = self.target();
         if self.stats.reached_target.is_none() && target > 0 && self.verified.len() as i64 >= target
         {
@@ -259,6 +291,7 @@ impl DiscoveryNode {
             Overlay {
                 me: self.me,
                 verified: &mut self.verified,
+                verified_version: &mut self.verified_version,
                 walkable: &mut self.walkable,
                 bootstrappers: &self.config.bootstrappers,
                 rng: &mut self.rng,

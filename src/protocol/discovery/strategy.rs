@@ -142,7 +142,7 @@ impl Strategy for RandomWalk {
         let target = if walk && !candidates.is_empty() {
             o.choose(&candidates)
         } else {
-            let verified: Vec<NodeId> = o.verified.keys().copied().collect();
+            let verified: Vec<NodeId> = o.verified().keys().copied().collect();
             if verified.is_empty() {
                 {
                     let bs = o.bootstrappers;
@@ -184,7 +184,7 @@ pub struct EdgeWalk {
 impl Strategy for EdgeWalk {
     fn take_step(&mut self, now: Tick, o: &mut Overlay) {
         if self.neighborhood.len() < self.neighborhood_size {
-            for &p in o.verified.keys() {
+            for &p in o.verified().keys() {
                 if self.neighborhood.len() < self.neighborhood_size
                     && !self.neighborhood.contains(&p)
                 {
@@ -195,7 +195,7 @@ impl Strategy for EdgeWalk {
                 // Walk to an introduced peer (it becomes verified when it answers), else ask a
                 // verified peer or a bootstrap node for one.
                 let walkable: Vec<NodeId> = o.walkable.iter().copied().collect();
-                let verified: Vec<NodeId> = o.verified.keys().copied().collect();
+                let verified: Vec<NodeId> = o.verified().keys().copied().collect();
                 let ask = if !walkable.is_empty() {
                     o.choose(&walkable)
                 } else if verified.is_empty() {
@@ -261,7 +261,7 @@ pub struct RandomChurn {
 impl Strategy for RandomChurn {
     fn take_step(&mut self, now: Tick, o: &mut Overlay) {
         self.cache.handle_timeout(now);
-        let mut peers: Vec<NodeId> = o.verified.keys().copied().collect();
+        let mut peers: Vec<NodeId> = o.verified().keys().copied().collect();
         let mut sample = Vec::new();
         while sample.len() < self.sample_size && !peers.is_empty() {
             let i =
@@ -269,7 +269,7 @@ impl Strategy for RandomChurn {
             sample.push(peers.swap_remove(i));
         }
         for p in sample {
-            let silent = now.saturating_sub(o.verified[&p]);
+            let silent = now.saturating_sub(o.verified()[&p]);
             let pinged = self.pinged.get(&p).copied();
             if silent >= self.drop_time && pinged.is_some() {
                 o.remove_peer(p);

@@ -257,3 +257,51 @@ fn forget_loses_every_peer_but_keeps_counting_and_add_walkable_seeds_the_walk() 
     a.add_walkable([NodeId(0), NodeId(5), NodeId(3)]);
     assert_eq!(a.walkable(), [NodeId(3), NodeId(5)]);
 }
+
+/// The verified version follows the set of verified peers: a new peer, a peer dropped by
+/// RandomChurn, a crash; not a verified peer heard from again, nor a ping.
+#[test]
+fn the_verified_version_changes_exactly_when_the_verified_set_does() {
+    let churn = WalkerConfig {
+        strategy: StrategyConfig::RandomChurn {
+            sample_size: 8,
+            ping_interval: 20,
+            inactive_time: 10,
+            drop_time: 30,
+            ping_timeout: 5,
+        },
+        target_peers: -1,
+    };
+    let mut a = node(0, vec![churn], 30);
+    let mut out = vec![];
+    let v0 = a.verified_version();
+    a.forget(0);
+    assert_eq!(
+        a.verified_version(),
+        v0,
+        "forgetting nobody changes nothing"
+    );
+    let hello = DiscoveryMessage::IntroductionRequest;
+    a.handle_message(0, NodeId(1), hello, &mut out);
+    assert_eq!(
+        (a.verified(), a.verified_version()),
+        (vec![NodeId(1)], v0 + 1)
+    );
+    a.handle_message(1, NodeId(1), hello, &mut out);
+    assert_eq!(a.verified_version(), v0 + 1, "heard again: same set");
+    // Silent past inactive_time: pinged, still verified.
+    out.clear();
+    a.walk(12, &mut out);
+    assert!(matches!(
+        sends(&out)[..],
+        [(1, DiscoveryMessage::Ping { .. })]
+    ));
+    assert_eq!((a.verified_count(), a.verified_version()), (1, v0 + 1));
+    // Silent past drop_time after a ping: dropped.
+    a.walk(40, &mut out);
+    assert_eq!((a.verified_count(), a.verified_version()), (0, v0 + 2));
+    a.handle_message(41, NodeId(2), hello, &mut out);
+    assert_eq!(a.verified_version(), v0 + 3);
+    a.forget(42);
+    assert_eq!((a.verified_count(), a.verified_version()), (0, v0 + 4));
+}
