@@ -14,13 +14,22 @@
 //! | `soak` | 100 nodes on a random 4-regular graph with Markov availability, ephemeral messages by Poisson traffic for 10^7 ticks: resident memory sampled as the run goes, to show it follows the message table and delivery log and nothing else |
 //! | `huge` | as `large` with 100,000 nodes in 2,000 groups and 200,000 messages |
 //! | `sparse` | 10 nodes over 10^9 ticks with 100 messages spread across them |
+//! | `mesh` | an IPv8 overlay forming in a full mesh of 10,000 nodes (2 trackers, 9,998 peers running RandomWalk to 20 verified peers and RandomChurn; Markov availability, mean 4 min online and 1 min offline; lognormal latency, 2% loss) for 2 minutes of 500 ms ticks: `scenarios/discovery_1000.json` ten times larger, without peer stores. Of its 10^8 link directions the run uses a few hundred thousand, and pays only for those |
 
 use crate::engine::rng::{self, Stream};
 use crate::engine::time::Tick;
 use serde_json::{Value, json};
 
 /// The workload names.
-pub const NAMES: [&str; 6] = ["seed_scale", "sparse", "medium", "large", "huge", "soak"];
+pub const NAMES: [&str; 7] = [
+    "seed_scale",
+    "sparse",
+    "medium",
+    "large",
+    "huge",
+    "soak",
+    "mesh",
+];
 
 /// The scenario of workload `name`, or `None` for an unknown name.
 pub fn scenario(name: &str) -> Option<Value> {
@@ -31,6 +40,7 @@ pub fn scenario(name: &str) -> Option<Value> {
         "soak" => soak(),
         "large" => grouped("large", 200, 100_000),
         "huge" => grouped("huge", 2_000, 200_000),
+        "mesh" => mesh(),
         _ => return None,
     })
 }
@@ -100,6 +110,27 @@ fn soak() -> Value {
         "sync": {"mode": "batch", "packing": "payload"},
         "workload": {"generators": [{"nodes": ["@phone"], "group": "all", "mean_interval": 1000,
                                       "ephemeral": true}]}
+    })
+}
+
+fn mesh() -> Value {
+    json!({
+        "name": "bench_mesh",
+        "description": "An IPv8 overlay forming in a full mesh of 10,000 nodes (see src/bench.rs).",
+        "seed": 1, "tick_ms": 500, "duration": "2min",
+        "templates": {"peer": {"availability": {"kind": "markov", "mean_on": "4min",
+                                                 "mean_off": "1min"}}},
+        "nodes": [{"name": "tracker", "count": 2}, {"template": "peer", "count": 9_998}],
+        "links": {"latency": {"kind": "lognormal", "median": "100ms", "sigma": 0.5},
+                  "loss": {"kind": "bernoulli", "p": 0.02}},
+        "discovery": {
+            "walk_interval": "500ms", "max_peers": 30, "bootstrappers": ["tracker*"],
+            "walkers": [
+                {"strategy": "RandomWalk", "peers": 20,
+                 "init": {"timeout": "3s", "window_size": 5, "reset_chance": 50}},
+                {"strategy": "RandomChurn", "peers": -1, "init": {}}
+            ]
+        }
     })
 }
 
@@ -232,11 +263,14 @@ mod tests {
 
     #[test]
     fn every_workload_is_a_valid_scenario_and_the_same_each_time() {
-        for name in ["seed_scale", "sparse", "soak"] {
+        for name in ["seed_scale", "sparse", "soak", "mesh"] {
             let doc = scenario(name).unwrap();
             assert_eq!(doc, scenario(name).unwrap());
             crate::scenario::parse(name, &doc.to_string(), &[], None).unwrap();
         }
+        let mesh = crate::scenario::parse("mesh", &mesh().to_string(), &[], None).unwrap();
+        assert_eq!(mesh.nodes.len(), 10_000);
+        assert_eq!(mesh.link_count(), 10_000 * 9_999 / 2);
         assert!(scenario("nope").is_none());
     }
 

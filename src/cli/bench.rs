@@ -7,9 +7,10 @@ use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub(super) struct BenchArgs {
-    /// The workload: seed_scale, sparse, medium, large, huge, soak, or sweep (the same sweep
-    /// with -j 1 and -j 2). Default: seed_scale, sparse, large and sweep, each in its own process (so that
-    /// each peak memory figure is its own); huge runs only when named.
+    /// The workload: seed_scale, sparse, medium, large, huge, soak, mesh (discovery in a
+    /// 10,000-node full mesh), or sweep (the same sweep with -j 1 and -j 2). Default:
+    /// seed_scale, sparse, large and sweep, each in its own process (so that each peak memory
+    /// figure is its own); the others run only when named.
     name: Option<String>,
     /// Write the workload's scenario to this file instead of running it.
     #[arg(long, value_name = "FILE")]
