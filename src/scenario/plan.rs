@@ -1,6 +1,7 @@
 //! The resolved plan of a run: a validated scenario with names turned into dense ids, templates
 //! and node counts expanded, topologies generated, times turned into ticks, and probabilities
-//! into samplers. The engine reads only this.
+//! into samplers. The engine reads only this. A full mesh is not expanded pair by pair
+//! ([`Plan::mesh`]): a plan's size follows its nodes and listed links, never n².
 
 use super::Scenario;
 use crate::engine::time::Tick;
