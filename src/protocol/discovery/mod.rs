@@ -138,6 +138,16 @@ impl Overlay<'_> {
         self.verified
     }
 
+    /// A uniformly random verified peer: the same draw and peer as [`Overlay::choose`] over
+    /// the verified peers in order, without copying them.
+    pub fn choose_verified(&mut self) -> Option<NodeId> {
+        let n = self.verified.len();
+        (n > 0).then(|| {
+            let i = rng::uniform_inclusive(self.rng, 0, n as u64 - 1) as usize;
+            *self.verified.keys().nth(i).expect("i < n")
+        })
+    }
+
     /// Forgets `peer` (verified or walkable).
     pub fn remove_peer(&mut self, peer: NodeId) {
         if self.verified.remove(&peer).is_some() {

@@ -101,6 +101,8 @@ pub fn build(c: &StrategyConfig) -> Box<dyn Strategy> {
             ping_timeout,
             pinged: BTreeMap::new(),
             cache: RequestCache::new(),
+            peers: Vec::new(),
+            sample: Vec::new(),
         }),
     }
 }
@@ -133,24 +135,23 @@ impl Strategy for RandomWalk {
         }
         let walk =
             crate::engine::rng::uniform_inclusive(o.rng, 0, 255) < 256 - self.reset_chance as u64;
-        let candidates: Vec<NodeId> = o
-            .walkable
-            .iter()
-            .copied()
-            .filter(|p| !self.in_flight.contains_key(p))
-            .collect();
-        let target = if walk && !candidates.is_empty() {
-            o.choose(&candidates)
+        // A random walkable peer not in flight, drawn as from the list of them (no list made).
+        let in_flight = &self.in_flight;
+        let candidates = || {
+            o.walkable
+                .iter()
+                .copied()
+                .filter(|p| !in_flight.contains_key(p))
+        };
+        let count = candidates().count();
+        let target = if walk && count > 0 {
+            let i = crate::engine::rng::uniform_inclusive(o.rng, 0, count as u64 - 1) as usize;
+            candidates().nth(i)
+        } else if o.verified().is_empty() {
+            let bs = o.bootstrappers;
+            o.choose(bs)
         } else {
-            let verified: Vec<NodeId> = o.verified().keys().copied().collect();
-            if verified.is_empty() {
-                {
-                    let bs = o.bootstrappers;
-                    o.choose(bs)
-                }
-            } else {
-                o.choose(&verified)
-            }
+            o.choose_verified()
         };
         if let Some(p) = target {
             self.in_flight.insert(p, now);
@@ -195,14 +196,13 @@ impl Strategy for EdgeWalk {
                 // Walk to an introduced peer (it becomes verified when it answers), else ask a
                 // verified peer or a bootstrap node for one.
                 let walkable: Vec<NodeId> = o.walkable.iter().copied().collect();
-                let verified: Vec<NodeId> = o.verified().keys().copied().collect();
                 let ask = if !walkable.is_empty() {
                     o.choose(&walkable)
-                } else if verified.is_empty() {
+                } else if o.verified().is_empty() {
                     let bs = o.bootstrappers;
                     o.choose(bs)
                 } else {
-                    o.choose(&verified)
+                    o.choose_verified()
                 };
                 if let Some(p) = ask {
                     o.send_introduction_request(p);
@@ -256,20 +256,30 @@ pub struct RandomChurn {
     /// When each peer was last pinged.
     pinged: BTreeMap<NodeId, Tick>,
     cache: RequestCache<NodeId>,
+    /// Working lists of a step (verified peers with their times, the sample), kept between
+    /// steps so that a step allocates nothing.
+    peers: Vec<(NodeId, Tick)>,
+    sample: Vec<(NodeId, Tick)>,
 }
 
 impl Strategy for RandomChurn {
     fn take_step(&mut self, now: Tick, o: &mut Overlay) {
         self.cache.handle_timeout(now);
-        let mut peers: Vec<NodeId> = o.verified().keys().copied().collect();
-        let mut sample = Vec::new();
+        // The sample, with each peer's last-heard time (dropping one peer changes no other's).
+        let (mut peers, mut sample) = (
+            std::mem::take(&mut self.peers),
+            std::mem::take(&mut self.sample),
+        );
+        peers.clear();
+        peers.extend(o.verified().iter().map(|(&p, &t)| (p, t)));
+        sample.clear();
         while sample.len() < self.sample_size && !peers.is_empty() {
             let i =
                 crate::engine::rng::uniform_inclusive(o.rng, 0, peers.len() as u64 - 1) as usize;
             sample.push(peers.swap_remove(i));
         }
-        for p in sample {
-            let silent = now.saturating_sub(o.verified()[&p]);
+        for &(p, heard) in &sample {
+            let silent = now.saturating_sub(heard);
             let pinged = self.pinged.get(&p).copied();
             if silent >= self.drop_time && pinged.is_some() {
                 o.remove_peer(p);
@@ -288,6 +298,7 @@ impl Strategy for RandomChurn {
                 });
             }
         }
+        (self.peers, self.sample) = (peers, sample);
     }
 
     fn on_pong(&mut self, _now: Tick, from: NodeId, identifier: u32, _o: &mut Overlay) {

@@ -305,3 +305,37 @@ fn the_verified_version_changes_exactly_when_the_verified_set_does() {
     a.forget(42);
     assert_eq!((a.verified_count(), a.verified_version()), (0, v0 + 4));
 }
+
+/// Picking a verified peer without copying the set draws and picks as `choose` over the copy.
+#[test]
+fn choose_verified_picks_as_choose_over_the_verified_list() {
+    let make = || {
+        let mut n = node(0, vec![], 30);
+        let mut out = vec![];
+        for p in [7, 3, 11, 5, 2, 9] {
+            n.handle_message(
+                0,
+                NodeId(p),
+                DiscoveryMessage::IntroductionRequest,
+                &mut out,
+            );
+        }
+        n
+    };
+    let (mut a, mut b) = (make(), make());
+    let list = a.verified();
+    assert_eq!(list.len(), 6);
+    let (mut out_a, mut out_b) = (vec![], vec![]);
+    let (mut oa, _) = a.overlay(&mut out_a);
+    let (mut ob, _) = b.overlay(&mut out_b);
+    let picks: Vec<NodeId> = (0..50).map(|_| oa.choose_verified().unwrap()).collect();
+    let expected: Vec<NodeId> = (0..50).map(|_| ob.choose(&list).unwrap()).collect();
+    assert_eq!(picks, expected);
+    assert!(
+        list.iter().all(|p| picks.contains(p)),
+        "every peer comes up"
+    );
+    let mut empty = node(1, vec![], 30);
+    let mut out = vec![];
+    assert_eq!(empty.overlay(&mut out).0.choose_verified(), None);
+}
