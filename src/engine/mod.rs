@@ -1393,8 +1393,8 @@ impl<'p> Sim<'p> {
     fn peer_state_counts(&self) -> [u64; 6] {
         let mut counts = [0u64; 6];
         for s in self.nodes.iter().filter_map(|n| n.peer_store.as_ref()) {
-            for p in s.peers().values() {
-                counts[p.state as usize] += 1;
+            for (c, n) in counts.iter_mut().zip(s.state_counts()) {
+                *c += n;
             }
         }
         counts

@@ -115,6 +115,9 @@ pub struct PeerStore {
     /// The earliest [`due`] of any peer, kept exact by every change so that
     /// [`PeerStore::poll_timeout`], asked after every event, need not look at every peer.
     next_due: Option<Tick>,
+    /// How many peers are in each state (indexed by `PeerState as usize`), kept by every
+    /// change, so that counting the states of every store does not visit every peer.
+    counts: [u64; 6],
 }
 
 /// The tick at which `p`'s state may change or a message to it is due.
@@ -156,6 +159,7 @@ impl PeerStore {
             peers: BTreeMap::new(),
             removed: BTreeSet::new(),
             next_due: None,
+            counts: [0; 6],
         }
     }
 
@@ -186,6 +190,7 @@ impl PeerStore {
         };
         // A new peer is due at once (Initial since now).
         self.next_due = Some(self.next_due.map_or(now, |t| t.min(now)));
+        self.counts[PeerState::Initial as usize] += 1;
         new.insert(Peer {
             uuid: peer_uuid,
             host,
@@ -203,6 +208,7 @@ impl PeerStore {
     pub fn take_peer(&mut self, node: NodeId) -> Option<Peer> {
         let p = self.peers.remove(&node);
         if let Some(gone) = &p {
+            self.counts[gone.state as usize] -= 1;
             self.removed.insert(node);
             if Some(due(&self.config, gone)) == self.next_due {
                 self.rescan();
@@ -250,7 +256,21 @@ impl PeerStore {
             .collect()
     }
 
-    fn enter(p: &mut Peer, now: Tick, state: PeerState) {
+    /// How many peers are in each state, indexed by `PeerState as usize`.
+    pub fn state_counts(&self) -> [u64; 6] {
+        debug_assert_eq!(self.counts, {
+            let mut scan = [0u64; 6];
+            for p in self.peers.values() {
+                scan[p.state as usize] += 1;
+            }
+            scan
+        });
+        self.counts
+    }
+
+    fn enter(counts: &mut [u64; 6], p: &mut Peer, now: Tick, state: PeerState) {
+        counts[p.state as usize] -= 1;
+        counts[state as usize] += 1;
         p.state = state;
         p.since = now;
     }
@@ -267,6 +287,7 @@ impl PeerStore {
             config: c,
             peers,
             next_due,
+            counts,
             ..
         } = self;
         let Some(p) = peers.get_mut(&from) else {
@@ -304,7 +325,7 @@ impl PeerStore {
                 | PeerState::NoConnection,
                 PeerMessage::Heartbeat | PeerMessage::HeartbeatReply | PeerMessage::Hello,
             ) => {
-                Self::enter(p, now, live);
+                Self::enter(counts, p, now, live);
                 p.beats = 0;
                 p.next_beat = now + c.heartbeat;
             }
@@ -333,7 +354,10 @@ impl PeerStore {
     /// Applies every transition due at `now` and sends hellos and heartbeats.
     pub fn handle_timeout(&mut self, now: Tick, out: &mut Vec<PeerOutput>) {
         let Self {
-            config: c, peers, ..
+            config: c,
+            peers,
+            counts,
+            ..
         } = self;
         for (&node, p) in peers.iter_mut() {
             let next_interval = heartbeat_interval(c, p.beats + 1);
@@ -344,16 +368,16 @@ impl PeerStore {
                         to: node,
                         msg: PeerMessage::Hello,
                     });
-                    Self::enter(p, now, PeerState::Connecting);
+                    Self::enter(counts, p, now, PeerState::Connecting);
                 }
                 PeerState::Connecting if now >= p.since + c.hello_deadline => {
-                    Self::enter(p, now, PeerState::NoConnection)
+                    Self::enter(counts, p, now, PeerState::NoConnection)
                 }
                 PeerState::Connected | PeerState::Routed if now >= heard + c.unreachable_after => {
-                    Self::enter(p, now, PeerState::Unreachable)
+                    Self::enter(counts, p, now, PeerState::Unreachable)
                 }
                 PeerState::Unreachable if now >= heard + c.no_connection_after => {
-                    Self::enter(p, now, PeerState::NoConnection)
+                    Self::enter(counts, p, now, PeerState::NoConnection)
                 }
                 // Unreachable peers keep getting heartbeats until they answer or give up.
                 PeerState::Connected | PeerState::Routed | PeerState::Unreachable
@@ -367,7 +391,7 @@ impl PeerStore {
                     p.next_beat = now + next_interval;
                 }
                 PeerState::NoConnection if now >= p.since + c.retry_after => {
-                    Self::enter(p, now, PeerState::Initial)
+                    Self::enter(counts, p, now, PeerState::Initial)
                 }
                 _ => {}
             }
@@ -409,10 +433,11 @@ mod tests {
         out
     }
 
-    /// The earliest due tick is kept by each change instead of found by a scan: after any
-    /// sequence of adds, removals, messages and timeouts it is what a scan of every peer gives.
+    /// The earliest due tick and the state counts are kept by each change instead of found by
+    /// a scan: after any sequence of adds, removals, messages and timeouts they are what a scan
+    /// of every peer gives.
     #[test]
-    fn the_earliest_due_follows_every_change() {
+    fn the_earliest_due_and_the_state_counts_follow_every_change() {
         use proptest::prelude::*;
         let op = (0u8..4, 1u32..6, 0u8..4, 0u64..30);
         proptest!(|(ops in prop::collection::vec(op, 1..120))| {
@@ -440,6 +465,11 @@ mod tests {
                 }
                 let scan = s.peers().values().map(|p| due(s.config(), p)).min();
                 prop_assert_eq!(s.next_due, scan);
+                let mut counts = [0u64; 6];
+                for p in s.peers().values() {
+                    counts[p.state as usize] += 1;
+                }
+                prop_assert_eq!(s.counts, counts);
             }
         });
     }
@@ -495,7 +525,8 @@ mod tests {
             }
             // B keeps talking, so it never goes unreachable.
             s.handle_message(t, B, PeerMessage::Heartbeat, &mut vec![]);
-            s.peers.get_mut(&B).unwrap().state = PeerState::Connected;
+            let p = s.peers.get_mut(&B).unwrap();
+            PeerStore::enter(&mut s.counts, p, t, PeerState::Connected);
         }
         // The first beat at 4, then intervals 6, 8, 10, 12, 14, 14, ...
         assert_eq!(&beats[..6], [4, 10, 18, 28, 40, 54]);
@@ -528,7 +559,9 @@ mod tests {
         s.add_peer(0, NodeId(2), "c-uuid".into(), "10.0.0.3".into(), 4000, true);
         s.handle_message(1, NodeId(2), PeerMessage::Heartbeat, &mut vec![]);
         assert_eq!(s.peers_in(PeerState::Routed), [NodeId(2)]);
-        s.peers.get_mut(&NodeId(2)).unwrap().state = PeerState::Unreachable;
+        let p = s.peers.get_mut(&NodeId(2)).unwrap();
+        PeerStore::enter(&mut s.counts, p, 49, PeerState::Unreachable);
+        assert_eq!(s.state_counts()[PeerState::Unreachable as usize], 1);
         s.handle_message(50, NodeId(2), PeerMessage::Heartbeat, &mut vec![]);
         assert_eq!(s.peer(NodeId(2)).unwrap().state, PeerState::Routed);
     }
