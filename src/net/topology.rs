@@ -5,15 +5,10 @@ use crate::engine::rng::{self, Probability, Stream};
 use crate::ids::NodeId;
 use std::collections::BTreeSet;
 
-/// Every pair of `n` nodes.
-pub fn full_mesh(n: u32) -> Vec<(NodeId, NodeId)> {
-    let mut out = Vec::with_capacity(n as usize * (n as usize).saturating_sub(1) / 2);
-    for a in 0..n {
-        for b in a + 1..n {
-            out.push((NodeId(a), NodeId(b)));
-        }
-    }
-    out
+/// Every pair of `n` nodes, in order, made as they are asked for (a full mesh of n nodes has
+/// n(n-1)/2 of them; the plan does not list them, see `Plan::mesh`).
+pub fn full_mesh(n: u32) -> impl Iterator<Item = (NodeId, NodeId)> {
+    (0..n).flat_map(move |a| (a + 1..n).map(move |b| (NodeId(a), NodeId(b))))
 }
 
 /// `center` linked to every other node.
@@ -25,9 +20,10 @@ pub fn star(n: u32, center: NodeId) -> Vec<(NodeId, NodeId)> {
         .collect()
 }
 
-/// Each pair independently with probability `p` (G(n, p)), pairs drawn in order.
+/// Each pair independently with probability `p` (G(n, p)), pairs drawn in order (one draw a
+/// pair; only the drawn links are kept in memory).
 pub fn erdos_renyi(n: u32, p: Probability, rng: &mut Stream) -> Vec<(NodeId, NodeId)> {
-    full_mesh(n).into_iter().filter(|_| p.sample(rng)).collect()
+    full_mesh(n).filter(|_| p.sample(rng)).collect()
 }
 
 /// A uniformly random simple `k`-regular graph on `n` nodes, built by pairing random free stubs
@@ -129,6 +125,13 @@ mod tests {
                 (NodeId(2), NodeId(3))
             ]
         );
-        assert_eq!(full_mesh(3).len(), 3);
+        assert_eq!(
+            full_mesh(3).collect::<Vec<_>>(),
+            [
+                (NodeId(0), NodeId(1)),
+                (NodeId(0), NodeId(2)),
+                (NodeId(1), NodeId(2))
+            ]
+        );
     }
 }
