@@ -526,16 +526,8 @@ impl<'p> Sim<'p> {
             })
             .collect();
         let mesh = plan.mesh.is_some();
-        let fixed_delay = |d: &crate::scenario::PlanDirection| {
-            Link::new(
-                plan.seed,
-                NodeId(0),
-                NodeId(0),
-                d.latency.clone(),
-                d.loss.clone(),
-            )
-            .fixed_delay()
-        };
+        let fixed_delay =
+            |d: &crate::scenario::PlanDirection| crate::net::fixed_delay(&d.latency, &d.loss);
         let fixed = plan.mesh.iter().all(|d| fixed_delay(d).is_some())
             && plan
                 .links

@@ -81,6 +81,15 @@ pub enum Loss {
 /// them unused.
 pub type LinkStreams = Option<Box<(Stream, Stream)>>;
 
+/// The delay of a direction with this latency and loss when it draws nothing (a fixed delay,
+/// no loss); `None` when it draws.
+pub fn fixed_delay(latency: &Latency, loss: &Loss) -> Option<Tick> {
+    match (latency, loss) {
+        (Latency::Fixed { delay }, Loss::None) => Some(*delay),
+        _ => None,
+    }
+}
+
 /// One direction of a link; its random streams are a [`LinkStreams`] kept by the caller.
 #[derive(Clone, Debug)]
 pub struct Link {
@@ -123,10 +132,7 @@ impl Link {
     /// The delay of a link that draws nothing (fixed latency, no loss: its streams are never
     /// needed), else `None`.
     pub fn fixed_delay(&self) -> Option<Tick> {
-        match (&self.latency, &self.loss) {
-            (Latency::Fixed { delay }, Loss::None) => Some(*delay),
-            _ => None,
-        }
+        fixed_delay(&self.latency, &self.loss)
     }
 
     /// Puts one packet on the link: latency first, then loss, drawn from `streams` (this
