@@ -19,12 +19,13 @@
 //! See [`strategy`]: `RandomWalk`, `EdgeWalk`, `RandomChurn`; a new strategy needs one line in
 //! [`strategy::available_strategies`], as IPv8's `get_available_strategies`.
 
+pub mod sorted;
 pub mod strategy;
 
 use crate::engine::rng::{self, Stream};
 use crate::engine::time::Tick;
 use crate::ids::NodeId;
-use std::collections::{BTreeMap, BTreeSet};
+use sorted::{SortedMap, SortedSet};
 use strategy::Strategy;
 
 /// Peers a tracker keeps at most.
@@ -102,11 +103,11 @@ pub struct Overlay<'a> {
     /// Verified peers and when each was last heard from. Read it through
     /// [`Overlay::verified`] and drop peers with [`Overlay::remove_peer`], which keeps
     /// [`DiscoveryNode::verified_version`] right.
-    verified: &'a mut BTreeMap<NodeId, Tick>,
+    verified: &'a mut SortedMap<NodeId, Tick>,
     /// The node's [`DiscoveryNode::verified_version`].
     verified_version: &'a mut u64,
     /// Known, not verified peers.
-    pub walkable: &'a mut BTreeSet<NodeId>,
+    pub walkable: &'a mut SortedSet<NodeId>,
     /// Bootstrap nodes.
     pub bootstrappers: &'a [NodeId],
     /// The node's stream.
@@ -134,7 +135,7 @@ impl Overlay<'_> {
     }
 
     /// The verified peers and when each was last heard from.
-    pub fn verified(&self) -> &BTreeMap<NodeId, Tick> {
+    pub fn verified(&self) -> &SortedMap<NodeId, Tick> {
         self.verified
     }
 
@@ -144,7 +145,7 @@ impl Overlay<'_> {
         let n = self.verified.len();
         (n > 0).then(|| {
             let i = rng::uniform_inclusive(self.rng, 0, n as u64 - 1) as usize;
-            *self.verified.keys().nth(i).expect("i < n")
+            self.verified.as_slice()[i].0
         })
     }
 
@@ -167,10 +168,10 @@ pub struct DiscoveryNode {
     me: NodeId,
     config: DiscoveryConfig,
     rng: Stream,
-    verified: BTreeMap<NodeId, Tick>,
+    verified: SortedMap<NodeId, Tick>,
     /// Counts the changes of the set of verified peers (not of their times).
     verified_version: u64,
-    walkable: BTreeSet<NodeId>,
+    walkable: SortedSet<NodeId>,
     strategies: Strategies,
     next_walk: Tick,
     stats: DiscoveryStats,
@@ -188,9 +189,9 @@ impl DiscoveryNode {
             me,
             config,
             rng,
-            verified: BTreeMap::new(),
+            verified: SortedMap::new(),
             verified_version: 0,
-            walkable: BTreeSet::new(),
+            walkable: SortedSet::new(),
             strategies,
             next_walk: 0,
             stats: DiscoveryStats::default(),
@@ -353,15 +354,13 @@ impl DiscoveryNode {
                     return;
                 }
                 self.verify(now, from);
-                let others: Vec<NodeId> = self
-                    .verified
-                    .keys()
-                    .copied()
-                    .filter(|&p| p != from)
-                    .collect();
-                let introduced = (!others.is_empty()).then(|| {
-                    others
-                        [rng::uniform_inclusive(&mut self.rng, 0, others.len() as u64 - 1) as usize]
+                // A random verified peer other than the asker, drawn as from the list of them
+                // (picked by position, no list made).
+                let others = self.verified.len() - usize::from(self.verified.contains_key(&from));
+                let introduced = (others > 0).then(|| {
+                    let i = rng::uniform_inclusive(&mut self.rng, 0, others as u64 - 1) as usize;
+                    let mut keys = self.verified.keys().copied().filter(|&p| p != from);
+                    keys.nth(i).expect("i < others")
                 });
                 self.stats.requests_answered += 1;
                 out.push(DiscoveryOutput::Send {

@@ -8,11 +8,11 @@
 //!
 //! A new strategy is one `impl Strategy` and one line in [`available_strategies`].
 
+use super::sorted::SortedMap;
 use super::{DiscoveryMessage, DiscoveryOutput, Overlay};
 use crate::engine::time::Tick;
 use crate::ids::NodeId;
 use crate::protocol::request_cache::RequestCache;
-use std::collections::BTreeMap;
 
 /// A discovery strategy.
 pub trait Strategy {
@@ -72,7 +72,7 @@ pub fn build(c: &StrategyConfig) -> Box<dyn Strategy> {
             timeout,
             window_size,
             reset_chance,
-            in_flight: BTreeMap::new(),
+            in_flight: SortedMap::new(),
         }),
         StrategyConfig::EdgeWalk {
             edge_length,
@@ -99,7 +99,7 @@ pub fn build(c: &StrategyConfig) -> Box<dyn Strategy> {
             inactive_time,
             drop_time,
             ping_timeout,
-            pinged: BTreeMap::new(),
+            pinged: SortedMap::new(),
             cache: RequestCache::new(),
             peers: Vec::new(),
             sample: Vec::new(),
@@ -113,7 +113,7 @@ pub struct RandomWalk {
     window_size: usize,
     reset_chance: u8,
     /// Walks in flight: peer → when the request left.
-    pub in_flight: BTreeMap<NodeId, Tick>,
+    pub in_flight: SortedMap<NodeId, Tick>,
 }
 
 impl Strategy for RandomWalk {
@@ -254,7 +254,7 @@ pub struct RandomChurn {
     drop_time: Tick,
     ping_timeout: Tick,
     /// When each peer was last pinged.
-    pinged: BTreeMap<NodeId, Tick>,
+    pinged: SortedMap<NodeId, Tick>,
     cache: RequestCache<NodeId>,
     /// Working lists of a step (verified peers with their times, the sample), kept between
     /// steps so that a step allocates nothing.
