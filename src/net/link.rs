@@ -9,7 +9,7 @@
 //! lost with `loss_good` or `loss_bad`. Bursts in the bad state last `1 / p_bad_to_good` packets
 //! on average. Each direction starts in the good state.
 
-use crate::engine::rng::{self, Probability, Stream};
+use crate::engine::rng::{self, Draw, Probability, SmallStream, Stream};
 use crate::engine::time::Tick;
 use crate::ids::NodeId;
 
@@ -36,7 +36,7 @@ fn to_ticks(x: f64) -> Tick {
 impl Latency {
     /// Draws one latency.
     #[inline]
-    pub fn sample(&self, rng: &mut Stream) -> Tick {
+    pub fn sample<R: Draw + ?Sized>(&self, rng: &mut R) -> Tick {
         match *self {
             Latency::Fixed { delay } => delay,
             Latency::Uniform { min, max } => rng::uniform_inclusive(rng, min, max),
@@ -73,13 +73,23 @@ pub enum Loss {
     },
 }
 
-/// The random streams of one link direction, latency then loss: `None` until the first packet
-/// that needs a draw. Kept apart from the [`Link`] (the engine holds them in an array of their
-/// own), so that reaching a link and reaching its streams' pointer are two independent memory
-/// reads. Boxed, so that a link that never carries a packet costs 8 bytes here, not the 600 or
-/// so of two stream states: a full mesh of 1,000 nodes has a million link directions, most of
-/// them unused.
-pub type LinkStreams = Option<Box<(Stream, Stream)>>;
+/// The random streams of one link direction, latency then loss: unopened until the first
+/// packet that needs a draw. Kept apart from the [`Link`] (the engine holds them in an array of
+/// their own), so that reaching a link and reaching its streams' pointer are two independent
+/// memory reads. Boxed, so that a link that never carries a packet costs two words here, not
+/// the state of two streams.
+#[derive(Clone, Debug, Default)]
+pub enum LinkStreams {
+    /// Not derived yet.
+    #[default]
+    Unopened,
+    /// Two [`Stream`]s (624 bytes), which compute four ChaCha blocks at a time: for links that
+    /// carry many packets.
+    Full(Box<(Stream, Stream)>),
+    /// Two [`SmallStream`]s (224 bytes), one block at a time: for a full mesh's directions,
+    /// which carry a few packets each (see [`Link::with_small_streams`]). The same words.
+    Small(Box<(SmallStream, SmallStream)>),
+}
 
 /// The delay of a direction with this latency and loss when it draws nothing (a fixed delay,
 /// no loss); `None` when it draws.
@@ -104,6 +114,8 @@ pub struct Link {
     seed: u64,
     /// Gilbert–Elliott state: in the bad state.
     bad: bool,
+    /// Its streams are [`LinkStreams::Small`].
+    small: bool,
 }
 
 /// What happened to one packet put on a link.
@@ -126,7 +138,16 @@ impl Link {
             loss,
             seed,
             bad: false,
+            small: false,
         }
+    }
+
+    /// The same direction with [`LinkStreams::Small`] streams: the same draws in a third of the
+    /// memory, each ChaCha block computed alone (cheaper for a direction that draws a few
+    /// words in its life, dearer per word for one that draws thousands).
+    pub fn with_small_streams(mut self) -> Self {
+        self.small = true;
+        self
     }
 
     /// The delay of a link that draws nothing (fixed latency, no loss: its streams are never
@@ -158,20 +179,38 @@ impl Link {
     #[inline(never)]
     fn open(&self, streams: &mut LinkStreams, names: &dyn Fn(NodeId) -> String) {
         let (f, t) = (names(self.from), names(self.to));
-        *streams = Some(Box::new((
-            rng::stream(self.seed, &format!("link/{f}->{t}/latency")),
-            rng::stream(self.seed, &format!("link/{f}->{t}/loss")),
-        )));
+        let (latency, loss) = (
+            format!("link/{f}->{t}/latency"),
+            format!("link/{f}->{t}/loss"),
+        );
+        *streams = if self.small {
+            LinkStreams::Small(Box::new((
+                rng::small_stream(self.seed, &latency),
+                rng::small_stream(self.seed, &loss),
+            )))
+        } else {
+            LinkStreams::Full(Box::new((
+                rng::stream(self.seed, &latency),
+                rng::stream(self.seed, &loss),
+            )))
+        };
     }
 
     /// [`Link::transmit`] on a link that draws its latency or its loss.
     fn draw(&mut self, streams: &mut LinkStreams, names: &dyn Fn(NodeId) -> String) -> Transit {
-        if streams.is_none() {
-            self.open(streams, names);
+        loop {
+            match streams {
+                LinkStreams::Full(s) => return self.draw_from(&mut s.0, &mut s.1),
+                LinkStreams::Small(s) => return self.draw_from(&mut s.0, &mut s.1),
+                // Once, at the direction's first packet.
+                LinkStreams::Unopened => self.open(streams, names),
+            }
         }
-        let Some((latency_rng, loss_rng)) = streams.as_deref_mut() else {
-            unreachable!("opened above")
-        };
+    }
+
+    /// One packet's latency and fate from this direction's two streams.
+    #[inline(always)]
+    fn draw_from<R: Draw>(&mut self, latency_rng: &mut R, loss_rng: &mut R) -> Transit {
         let latency = self.latency.sample(latency_rng);
         let lost = match &self.loss {
             Loss::None => false,
@@ -209,14 +248,61 @@ mod tests {
         ["A", "B"][n.idx()].to_string()
     }
 
-    /// An unused link direction costs the engine a pointer for its streams, not their state.
+    /// An unused link direction costs the engine two words for its streams, not their state;
+    /// small streams take well under half the memory of full ones.
     #[test]
-    fn unopened_streams_take_a_pointer() {
-        assert_eq!(
-            std::mem::size_of::<LinkStreams>(),
-            std::mem::size_of::<usize>()
-        );
-        assert!(std::mem::size_of::<(Stream, Stream)>() > 256);
+    fn unopened_streams_take_two_words() {
+        assert!(std::mem::size_of::<LinkStreams>() <= 2 * std::mem::size_of::<usize>());
+        assert!(std::mem::size_of::<(Stream, Stream)>() > 512);
+        assert!(std::mem::size_of::<(SmallStream, SmallStream)>() <= 224);
+    }
+
+    /// A direction with small streams draws exactly what one with full streams draws, whatever
+    /// its latency and loss models.
+    #[test]
+    fn small_streams_give_the_same_transits() {
+        let models = [
+            (
+                Latency::Uniform { min: 1, max: 3 },
+                Loss::Bernoulli {
+                    p: Probability::new(0.2),
+                },
+            ),
+            (
+                Latency::LogNormal {
+                    median: 4.0,
+                    sigma: 0.5,
+                },
+                Loss::None,
+            ),
+            (
+                Latency::Normal { mean: 3.0, sd: 2.0 },
+                Loss::GilbertElliott {
+                    p_good_to_bad: Probability::new(0.1),
+                    p_bad_to_good: Probability::new(0.3),
+                    loss_good: Probability::new(0.01),
+                    loss_bad: Probability::new(0.8),
+                },
+            ),
+            (
+                Latency::Exponential { mean: 2.5 },
+                Loss::Bernoulli {
+                    p: Probability::new(0.5),
+                },
+            ),
+        ];
+        for (latency, loss) in models {
+            let mut full = link(latency.clone(), loss.clone());
+            let mut small = Probe(
+                Link::new(11, NodeId(0), NodeId(1), latency, loss).with_small_streams(),
+                LinkStreams::Unopened,
+            );
+            let a: Vec<Transit> = (0..300).map(|_| full.transmit(&names)).collect();
+            let b: Vec<Transit> = (0..300).map(|_| small.transmit(&names)).collect();
+            assert_eq!(a, b);
+            assert!(matches!(small.1, LinkStreams::Small(_)));
+            assert!(matches!(full.1, LinkStreams::Full(_)));
+        }
     }
 
     /// A link direction with its streams, as the engine keeps them.
@@ -229,7 +315,10 @@ mod tests {
     }
 
     fn link(latency: Latency, loss: Loss) -> Probe {
-        Probe(Link::new(11, NodeId(0), NodeId(1), latency, loss), None)
+        Probe(
+            Link::new(11, NodeId(0), NodeId(1), latency, loss),
+            LinkStreams::Unopened,
+        )
     }
 
     fn draws(latency: Latency, n: usize) -> Vec<f64> {
@@ -266,9 +355,12 @@ mod tests {
         let wide = Latency::Uniform { min: 1, max: 1000 };
         let mut ab = Probe(
             Link::new(11, NodeId(0), NodeId(1), wide.clone(), Loss::None),
-            None,
+            LinkStreams::Unopened,
         );
-        let mut ba = Probe(Link::new(11, NodeId(1), NodeId(0), wide, Loss::None), None);
+        let mut ba = Probe(
+            Link::new(11, NodeId(1), NodeId(0), wide, Loss::None),
+            LinkStreams::Unopened,
+        );
         let x: Vec<Tick> = (0..20).map(|_| ab.transmit(&names).latency).collect();
         let y: Vec<Tick> = (0..20).map(|_| ba.transmit(&names).latency).collect();
         assert_ne!(x, y);
