@@ -6,7 +6,9 @@
 //! therefore never shifts latency draws, and adding a node never changes what another node draws.
 //!
 //! The samplers here are written out (integer arithmetic on `next_u64`), so their values depend
-//! only on the ChaCha output, not on a distribution crate's version.
+//! only on the ChaCha output, not on a distribution crate's version. They take any [`Draw`]: a
+//! [`Stream`] (`rand_chacha`'s `ChaCha8Rng`, four blocks computed at a time) or a
+//! [`SmallStream`] (one block at a time, a third of the memory), which give the same words.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
