@@ -73,22 +73,31 @@ pub enum Loss {
     },
 }
 
-/// The random streams of one link direction, latency then loss: unopened until the first
-/// packet that needs a draw. Kept apart from the [`Link`] (the engine holds them in an array of
-/// their own), so that reaching a link and reaching its streams' pointer are two independent
-/// memory reads. Boxed, so that a link that never carries a packet costs two words here, not
-/// the state of two streams.
-#[derive(Clone, Debug, Default)]
-pub enum LinkStreams {
-    /// Not derived yet.
-    #[default]
-    Unopened,
-    /// Two [`Stream`]s (624 bytes), which compute four ChaCha blocks at a time: for links that
-    /// carry many packets.
-    Full(Box<(Stream, Stream)>),
-    /// Two [`SmallStream`]s (224 bytes), one block at a time: for a full mesh's directions,
-    /// which carry a few packets each (see [`Link::with_small_streams`]). The same words.
-    Small(Box<(SmallStream, SmallStream)>),
+/// The random streams of one link direction, latency then loss: `None` until the first packet
+/// that needs a draw. Kept apart from the [`Link`] (the engine holds them in an array of their
+/// own), so that reaching a link and reaching its streams' pointer are two independent memory
+/// reads. Boxed, so that a link that never carries a packet costs 8 bytes here, not the state
+/// of two streams. `R` is [`Stream`] (two of them 624 bytes, four ChaCha blocks computed at a
+/// time: for links that carry many packets) or [`SmallStream`] (224 bytes, one block at a
+/// time: for a full mesh's directions, which carry a few packets each); the same words.
+pub type LinkStreams<R = Stream> = Option<Box<(R, R)>>;
+
+/// A kind of stream a link direction can draw from.
+pub trait LinkStream: Draw + Sized {
+    /// The stream of source `label` in a run with root seed `seed`.
+    fn open(seed: u64, label: &str) -> Self;
+}
+
+impl LinkStream for Stream {
+    fn open(seed: u64, label: &str) -> Self {
+        rng::stream(seed, label)
+    }
+}
+
+impl LinkStream for SmallStream {
+    fn open(seed: u64, label: &str) -> Self {
+        rng::small_stream(seed, label)
+    }
 }
 
 /// The delay of a direction with this latency and loss when it draws nothing (a fixed delay,
@@ -114,8 +123,6 @@ pub struct Link {
     seed: u64,
     /// Gilbert–Elliott state: in the bad state.
     bad: bool,
-    /// Its streams are [`LinkStreams::Small`].
-    small: bool,
 }
 
 /// What happened to one packet put on a link.
@@ -138,16 +145,7 @@ impl Link {
             loss,
             seed,
             bad: false,
-            small: false,
         }
-    }
-
-    /// The same direction with [`LinkStreams::Small`] streams: the same draws in a third of the
-    /// memory, each ChaCha block computed alone (cheaper for a direction that draws a few
-    /// words in its life, dearer per word for one that draws thousands).
-    pub fn with_small_streams(mut self) -> Self {
-        self.small = true;
-        self
     }
 
     /// The delay of a link that draws nothing (fixed latency, no loss: its streams are never
@@ -159,9 +157,9 @@ impl Link {
     /// Puts one packet on the link: latency first, then loss, drawn from `streams` (this
     /// direction's, derived on first use; `names` gives node names for their labels).
     #[inline]
-    pub fn transmit(
+    pub fn transmit<R: LinkStream>(
         &mut self,
-        streams: &mut LinkStreams,
+        streams: &mut LinkStreams<R>,
         names: &dyn Fn(NodeId) -> String,
     ) -> Transit {
         if let (Latency::Fixed { delay }, Loss::None) = (&self.latency, &self.loss) {
@@ -177,35 +175,25 @@ impl Link {
     /// Derives this direction's streams (once, at its first packet).
     #[cold]
     #[inline(never)]
-    fn open(&self, streams: &mut LinkStreams, names: &dyn Fn(NodeId) -> String) {
+    fn open<R: LinkStream>(&self, names: &dyn Fn(NodeId) -> String) -> Box<(R, R)> {
         let (f, t) = (names(self.from), names(self.to));
-        let (latency, loss) = (
-            format!("link/{f}->{t}/latency"),
-            format!("link/{f}->{t}/loss"),
-        );
-        *streams = if self.small {
-            LinkStreams::Small(Box::new((
-                rng::small_stream(self.seed, &latency),
-                rng::small_stream(self.seed, &loss),
-            )))
-        } else {
-            LinkStreams::Full(Box::new((
-                rng::stream(self.seed, &latency),
-                rng::stream(self.seed, &loss),
-            )))
-        };
+        Box::new((
+            R::open(self.seed, &format!("link/{f}->{t}/latency")),
+            R::open(self.seed, &format!("link/{f}->{t}/loss")),
+        ))
     }
 
     /// [`Link::transmit`] on a link that draws its latency or its loss.
-    fn draw(&mut self, streams: &mut LinkStreams, names: &dyn Fn(NodeId) -> String) -> Transit {
-        loop {
-            match streams {
-                LinkStreams::Full(s) => return self.draw_from(&mut s.0, &mut s.1),
-                LinkStreams::Small(s) => return self.draw_from(&mut s.0, &mut s.1),
-                // Once, at the direction's first packet.
-                LinkStreams::Unopened => self.open(streams, names),
-            }
-        }
+    fn draw<R: LinkStream>(
+        &mut self,
+        streams: &mut LinkStreams<R>,
+        names: &dyn Fn(NodeId) -> String,
+    ) -> Transit {
+        let s = match streams {
+            Some(s) => s,
+            None => streams.insert(self.open(names)),
+        };
+        self.draw_from(&mut s.0, &mut s.1)
     }
 
     /// One packet's latency and fate from this direction's two streams.
@@ -248,11 +236,13 @@ mod tests {
         ["A", "B"][n.idx()].to_string()
     }
 
-    /// An unused link direction costs the engine two words for its streams, not their state;
+    /// An unused link direction costs the engine a pointer for its streams, not their state;
     /// small streams take well under half the memory of full ones.
     #[test]
-    fn unopened_streams_take_two_words() {
-        assert!(std::mem::size_of::<LinkStreams>() <= 2 * std::mem::size_of::<usize>());
+    fn unopened_streams_take_a_pointer() {
+        let word = std::mem::size_of::<usize>();
+        assert_eq!(std::mem::size_of::<LinkStreams>(), word);
+        assert_eq!(std::mem::size_of::<LinkStreams<SmallStream>>(), word);
         assert!(std::mem::size_of::<(Stream, Stream)>() > 512);
         assert!(std::mem::size_of::<(SmallStream, SmallStream)>() <= 224);
     }
@@ -293,15 +283,14 @@ mod tests {
         ];
         for (latency, loss) in models {
             let mut full = link(latency.clone(), loss.clone());
-            let mut small = Probe(
-                Link::new(11, NodeId(0), NodeId(1), latency, loss).with_small_streams(),
-                LinkStreams::Unopened,
-            );
+            let mut small = Link::new(11, NodeId(0), NodeId(1), latency, loss);
+            let mut small_streams: LinkStreams<SmallStream> = None;
             let a: Vec<Transit> = (0..300).map(|_| full.transmit(&names)).collect();
-            let b: Vec<Transit> = (0..300).map(|_| small.transmit(&names)).collect();
+            let b: Vec<Transit> = (0..300)
+                .map(|_| small.transmit(&mut small_streams, &names))
+                .collect();
             assert_eq!(a, b);
-            assert!(matches!(small.1, LinkStreams::Small(_)));
-            assert!(matches!(full.1, LinkStreams::Full(_)));
+            assert!(small_streams.is_some() && full.1.is_some());
         }
     }
 
@@ -315,10 +304,7 @@ mod tests {
     }
 
     fn link(latency: Latency, loss: Loss) -> Probe {
-        Probe(
-            Link::new(11, NodeId(0), NodeId(1), latency, loss),
-            LinkStreams::Unopened,
-        )
+        Probe(Link::new(11, NodeId(0), NodeId(1), latency, loss), None)
     }
 
     fn draws(latency: Latency, n: usize) -> Vec<f64> {
@@ -355,12 +341,9 @@ mod tests {
         let wide = Latency::Uniform { min: 1, max: 1000 };
         let mut ab = Probe(
             Link::new(11, NodeId(0), NodeId(1), wide.clone(), Loss::None),
-            LinkStreams::Unopened,
+            None,
         );
-        let mut ba = Probe(
-            Link::new(11, NodeId(1), NodeId(0), wide, Loss::None),
-            LinkStreams::Unopened,
-        );
+        let mut ba = Probe(Link::new(11, NodeId(1), NodeId(0), wide, Loss::None), None);
         let x: Vec<Tick> = (0..20).map(|_| ab.transmit(&names).latency).collect();
         let y: Vec<Tick> = (0..20).map(|_| ba.transmit(&names).latency).collect();
         assert_ne!(x, y);
