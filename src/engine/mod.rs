@@ -1738,7 +1738,7 @@ impl<'p> Sim<'p> {
                 lost: false,
             }
         } else if self.mesh {
-            self.transmit_mesh(link)
+            self.transmit_mesh(link, &names)
         } else {
             self.links[link].transmit(&mut self.link_streams[link], &names)
         };
@@ -1785,10 +1785,8 @@ impl<'p> Sim<'p> {
     /// A packet on the mesh direction `link` (out of line: the sync workloads' links are not a
     /// mesh, and their send path stays small).
     #[inline(never)]
-    fn transmit_mesh(&mut self, link: usize) -> Transit {
-        let plan = self.plan;
-        let names = |n: NodeId| plan.nodes[n.idx()].name.clone();
-        self.links[link].transmit(&mut self.small_link_streams[link], &names)
+    fn transmit_mesh(&mut self, link: usize, names: &dyn Fn(NodeId) -> String) -> Transit {
+        self.links[link].transmit(&mut self.small_link_streams[link], names)
     }
 
     /// Whether `from` has a link to `to`: one read of the dense link table when the run has one,

@@ -149,9 +149,10 @@ pub struct Collector {
     pub by_kind: [Counters; KINDS],
     /// Per node, indexed by node id.
     pub nodes: Vec<NodeCounters>,
-    /// Packets per link direction, one entry per direction that exists in the run's engine, in
-    /// no particular order (the engine creates a full mesh's directions at their first packet);
-    /// `link_ends` names each.
+    /// Packets per link direction, one entry per direction that exists in the run's engine;
+    /// `link_ends` names each. While a run goes, in the order the directions were created (a
+    /// full mesh's at their first packet); when it has ended, in link order
+    /// ([`Collector::sort_links`]), the order of `links.csv`.
     pub links: Vec<Counters>,
     /// The `(from, to)` of each entry of `links`.
     pub link_ends: Vec<(NodeId, NodeId)>,
@@ -214,20 +215,14 @@ impl Collector {
         self.links.len() - 1
     }
 
-    /// The indices of `links` in link order (by the pair's smaller node, then its larger, the
-    /// direction out of the smaller first): the order of `links.csv`.
-    pub fn links_in_order(&self) -> Vec<usize> {
+    /// Puts `links` (and `link_ends`) in link order: by the pair's smaller node, then its
+    /// larger, the direction out of the smaller first. Called once, when the run ends.
+    pub fn sort_links(&mut self) {
         let mut order: Vec<usize> = (0..self.links.len()).collect();
         order.sort_unstable_by_key(|&i| {
             let (from, to) = self.link_ends[i];
             (from.min(to), from.max(to), from > to)
         });
-        order
-    }
-
-    /// Puts `links` (and `link_ends`) in link order (see [`Collector::links_in_order`]).
-    pub fn sort_links(&mut self) {
-        let order = self.links_in_order();
         self.links = order.iter().map(|&i| self.links[i].clone()).collect();
         self.link_ends = order.iter().map(|&i| self.link_ends[i]).collect();
     }

@@ -87,14 +87,13 @@ fn deliveries_csv(plan: &Plan, run: &RunOutput, ids: &MessageIds) -> Vec<u8> {
 }
 
 /// `links.csv`: one row per link direction that carried at least one packet, in link order
-/// ([`crate::metrics::Collector::links_in_order`]).
+/// (the order a finished run's metrics keep them in, [`crate::metrics::Collector::sort_links`]).
 pub fn links_csv(plan: &Plan, run: &RunOutput) -> String {
     let mut s = String::from(
         "from,to,packets_sent,bytes_sent,packets_lost_link,packets_lost_offline,packets_received\n",
     );
     let m = &run.metrics;
-    for i in m.links_in_order() {
-        let (c, (from, to)) = (&m.links[i], m.link_ends[i]);
+    for (c, &(from, to)) in m.links.iter().zip(&m.link_ends) {
         if c.sent == 0 {
             continue;
         }
