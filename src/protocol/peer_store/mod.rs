@@ -112,9 +112,12 @@ pub struct PeerStore {
     peers: BTreeMap<NodeId, Peer>,
     /// Peers taken out since the last [`PeerStore::take_removed`] (the next sync deletes them).
     removed: BTreeSet<NodeId>,
-    /// The earliest [`due`] of any peer, kept exact by every change so that
-    /// [`PeerStore::poll_timeout`], asked after every event, need not look at every peer.
-    next_due: Option<Tick>,
+    /// Every peer's [`due`] tick, kept exact by every change: [`PeerStore::poll_timeout`],
+    /// asked after every event, reads its first entry, and [`PeerStore::handle_timeout`] visits
+    /// only the peers due, so a store's work follows its events, not its size.
+    calendar: BTreeSet<(Tick, NodeId)>,
+    /// The peers a timeout found due (kept between calls for its memory).
+    due_now: Vec<NodeId>,
     /// How many peers are in each state (indexed by `PeerState as usize`), kept by every
     /// change, so that counting the states of every store does not visit every peer.
     counts: [u64; 6],
@@ -158,7 +161,8 @@ impl PeerStore {
             config,
             peers: BTreeMap::new(),
             removed: BTreeSet::new(),
-            next_due: None,
+            calendar: BTreeSet::new(),
+            due_now: Vec::new(),
             counts: [0; 6],
         }
     }
@@ -189,7 +193,7 @@ impl PeerStore {
             return;
         };
         // A new peer is due at once (Initial since now).
-        self.next_due = Some(self.next_due.map_or(now, |t| t.min(now)));
+        self.calendar.insert((now, node));
         self.counts[PeerState::Initial as usize] += 1;
         new.insert(Peer {
             uuid: peer_uuid,
@@ -210,17 +214,9 @@ impl PeerStore {
         if let Some(gone) = &p {
             self.counts[gone.state as usize] -= 1;
             self.removed.insert(node);
-            if Some(due(&self.config, gone)) == self.next_due {
-                self.rescan();
-            }
+            self.calendar.remove(&(due(&self.config, gone), node));
         }
         p
-    }
-
-    /// Recomputes [`PeerStore::next_due`] from every peer.
-    fn rescan(&mut self) {
-        let c = &self.config;
-        self.next_due = self.peers.values().map(|p| due(c, p)).min();
     }
 
     /// The peers taken out since the last call (for the database sync), in node order.
@@ -268,6 +264,15 @@ impl PeerStore {
         self.counts
     }
 
+    /// Puts `node` in `state` as of `now` (tests that start from a given state).
+    #[cfg(test)]
+    fn force_state(&mut self, node: NodeId, now: Tick, state: PeerState) {
+        let p = self.peers.get_mut(&node).expect("known peer");
+        self.calendar.remove(&(due(&self.config, p), node));
+        Self::enter(&mut self.counts, p, now, state);
+        self.calendar.insert((due(&self.config, p), node));
+    }
+
     fn enter(counts: &mut [u64; 6], p: &mut Peer, now: Tick, state: PeerState) {
         counts[p.state as usize] -= 1;
         counts[state as usize] += 1;
@@ -286,7 +291,7 @@ impl PeerStore {
         let Self {
             config: c,
             peers,
-            next_due,
+            calendar,
             counts,
             ..
         } = self;
@@ -331,35 +336,48 @@ impl PeerStore {
             }
             _ => {}
         }
-        // Only this peer changed: the earliest due moves with it, unless it was the earliest
-        // and is now later (then another peer may be the earliest).
+        // Only this peer changed: its calendar entry moves with it.
         let is_due = due(c, p);
-        match *next_due {
-            Some(min) if was_due > min => *next_due = Some(min.min(is_due)),
-            Some(_) if is_due <= was_due => *next_due = Some(is_due),
-            _ => self.rescan(),
+        if is_due != was_due {
+            calendar.remove(&(was_due, from));
+            calendar.insert((is_due, from));
         }
     }
 
     /// The earliest tick at which a state may change or a message is due.
     pub fn poll_timeout(&self) -> Option<Tick> {
         debug_assert_eq!(
-            self.next_due,
+            self.calendar.first().map(|&(t, _)| t),
             self.peers.values().map(|p| due(&self.config, p)).min(),
             "the earliest due is kept exact"
         );
-        self.next_due
+        self.calendar.first().map(|&(t, _)| t)
     }
 
-    /// Applies every transition due at `now` and sends hellos and heartbeats.
+    /// Applies every transition due at `now` and sends hellos and heartbeats: each peer whose
+    /// due tick has come takes one step, in node order (a peer's new state waits for the next
+    /// call even if it is due at once). Only the due peers are visited.
     pub fn handle_timeout(&mut self, now: Tick, out: &mut Vec<PeerOutput>) {
         let Self {
             config: c,
             peers,
             counts,
+            calendar,
+            due_now,
             ..
         } = self;
-        for (&node, p) in peers.iter_mut() {
+        due_now.clear();
+        while let Some(&(t, node)) = calendar.first()
+            && t <= now
+        {
+            calendar.pop_first();
+            due_now.push(node);
+        }
+        due_now.sort_unstable();
+        for &node in due_now.iter() {
+            let p = peers
+                .get_mut(&node)
+                .expect("a calendar entry is a known peer");
             let next_interval = heartbeat_interval(c, p.beats + 1);
             let heard = p.last_heard.unwrap_or(p.since);
             match p.state {
@@ -393,10 +411,10 @@ impl PeerStore {
                 PeerState::NoConnection if now >= p.since + c.retry_after => {
                     Self::enter(counts, p, now, PeerState::Initial)
                 }
-                _ => {}
+                _ => debug_assert!(false, "a peer is due exactly when one of its steps is"),
             }
+            calendar.insert((due(c, p), node));
         }
-        self.rescan();
     }
 }
 
@@ -433,11 +451,55 @@ mod tests {
         out
     }
 
-    /// The earliest due tick and the state counts are kept by each change instead of found by
-    /// a scan: after any sequence of adds, removals, messages and timeouts they are what a scan
-    /// of every peer gives.
+    /// The timeout as a scan of every peer (the store's first form, p2p0mq's loop): each peer
+    /// takes the first of its steps whose time has come.
+    fn timeout_by_scan(
+        c: &PeerStoreConfig,
+        peers: &mut BTreeMap<NodeId, Peer>,
+        now: Tick,
+    ) -> Vec<PeerOutput> {
+        let mut out = vec![];
+        let mut counts = [u64::MAX / 2; 6];
+        for (&node, p) in peers.iter_mut() {
+            let heard = p.last_heard.unwrap_or(p.since);
+            let send = |msg| PeerOutput::Send { to: node, msg };
+            match p.state {
+                PeerState::Initial if now >= p.since => {
+                    out.push(send(PeerMessage::Hello));
+                    PeerStore::enter(&mut counts, p, now, PeerState::Connecting);
+                }
+                PeerState::Connecting if now >= p.since + c.hello_deadline => {
+                    PeerStore::enter(&mut counts, p, now, PeerState::NoConnection)
+                }
+                PeerState::Connected | PeerState::Routed if now >= heard + c.unreachable_after => {
+                    PeerStore::enter(&mut counts, p, now, PeerState::Unreachable)
+                }
+                PeerState::Unreachable if now >= heard + c.no_connection_after => {
+                    PeerStore::enter(&mut counts, p, now, PeerState::NoConnection)
+                }
+                PeerState::Connected | PeerState::Routed | PeerState::Unreachable
+                    if now >= p.next_beat =>
+                {
+                    out.push(send(PeerMessage::Heartbeat));
+                    p.beats += 1;
+                    p.next_beat = now + heartbeat_interval(c, p.beats);
+                }
+                PeerState::NoConnection if now >= p.since + c.retry_after => {
+                    PeerStore::enter(&mut counts, p, now, PeerState::Initial)
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The calendar and the state counts are kept by each change instead of found by a scan,
+    /// and a timeout visits only the peers the calendar says are due: after any sequence of
+    /// adds, removals, messages and timeouts the calendar holds exactly every peer's due tick,
+    /// the counts are a scan's, and each timeout sends and changes exactly what a scan of
+    /// every peer would.
     #[test]
-    fn the_earliest_due_and_the_state_counts_follow_every_change() {
+    fn the_calendar_and_the_state_counts_follow_every_change() {
         use proptest::prelude::*;
         let op = (0u8..4, 1u32..6, 0u8..4, 0u64..30);
         proptest!(|(ops in prop::collection::vec(op, 1..120))| {
@@ -461,10 +523,19 @@ mod tests {
                         ][msg as usize];
                         s.handle_message(now, node, msg, &mut out);
                     }
-                    _ => s.handle_timeout(now, &mut out),
+                    _ => {
+                        let mut scanned = s.peers.clone();
+                        let expected = timeout_by_scan(&s.config, &mut scanned, now);
+                        let mut got = vec![];
+                        s.handle_timeout(now, &mut got);
+                        prop_assert_eq!(got, expected);
+                        prop_assert_eq!(&s.peers, &scanned);
+                    }
                 }
-                let scan = s.peers().values().map(|p| due(s.config(), p)).min();
-                prop_assert_eq!(s.next_due, scan);
+                let calendar: BTreeSet<(Tick, NodeId)> =
+                    s.peers().iter().map(|(&n, p)| (due(s.config(), p), n)).collect();
+                prop_assert_eq!(&s.calendar, &calendar);
+                prop_assert_eq!(s.poll_timeout(), calendar.first().map(|&(t, _)| t));
                 let mut counts = [0u64; 6];
                 for p in s.peers().values() {
                     counts[p.state as usize] += 1;
@@ -525,8 +596,7 @@ mod tests {
             }
             // B keeps talking, so it never goes unreachable.
             s.handle_message(t, B, PeerMessage::Heartbeat, &mut vec![]);
-            let p = s.peers.get_mut(&B).unwrap();
-            PeerStore::enter(&mut s.counts, p, t, PeerState::Connected);
+            s.force_state(B, t, PeerState::Connected);
         }
         // The first beat at 4, then intervals 6, 8, 10, 12, 14, 14, ...
         assert_eq!(&beats[..6], [4, 10, 18, 28, 40, 54]);
@@ -559,8 +629,7 @@ mod tests {
         s.add_peer(0, NodeId(2), "c-uuid".into(), "10.0.0.3".into(), 4000, true);
         s.handle_message(1, NodeId(2), PeerMessage::Heartbeat, &mut vec![]);
         assert_eq!(s.peers_in(PeerState::Routed), [NodeId(2)]);
-        let p = s.peers.get_mut(&NodeId(2)).unwrap();
-        PeerStore::enter(&mut s.counts, p, 49, PeerState::Unreachable);
+        s.force_state(NodeId(2), 49, PeerState::Unreachable);
         assert_eq!(s.state_counts()[PeerState::Unreachable as usize], 1);
         s.handle_message(50, NodeId(2), PeerMessage::Heartbeat, &mut vec![]);
         assert_eq!(s.peer(NodeId(2)).unwrap().state, PeerState::Routed);
