@@ -8,7 +8,7 @@ use syncsim::engine::fingerprint::Fingerprint;
 use syncsim::engine::queue::{EventQueue, Phase};
 use syncsim::engine::rng::{self, Probability};
 use syncsim::ids::{GroupId, MsgRef, NodeId};
-use syncsim::net::{Latency, Link, Loss};
+use syncsim::net::{Latency, Link, LinkStreams, Loss};
 use syncsim::protocol::sync::{
     Backoff, Item, MessageMeta, Mode, Output, Packet, Packing, StepBuffers, SyncConfig, SyncNode,
 };
@@ -142,7 +142,7 @@ fn packet_floor(c: &mut Criterion) {
                     p: Probability::new(0.01),
                 },
             );
-            let mut streams = None;
+            let mut streams: LinkStreams = None;
             let mut fp = Fingerprint::default();
             let mut q = EventQueue::default();
             for i in 0..1_000u64 {

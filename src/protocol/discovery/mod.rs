@@ -149,6 +149,16 @@ impl Overlay<'_> {
         })
     }
 
+    /// A uniformly random walkable peer: the same draw and peer as [`Overlay::choose`] over
+    /// the walkable peers in order, without copying them.
+    pub fn choose_walkable(&mut self) -> Option<NodeId> {
+        let n = self.walkable.len();
+        (n > 0).then(|| {
+            let i = rng::uniform_inclusive(self.rng, 0, n as u64 - 1) as usize;
+            self.walkable.as_slice()[i]
+        })
+    }
+
     /// Forgets `peer` (verified or walkable).
     pub fn remove_peer(&mut self, peer: NodeId) {
         if self.verified.remove(&peer).is_some() {

@@ -156,6 +156,11 @@ impl<K: Ord + Copy> SortedSet<K> {
     pub fn iter(&self) -> std::slice::Iter<'_, K> {
         self.keys.iter()
     }
+
+    /// The keys, in order, as a slice.
+    pub fn as_slice(&self) -> &[K] {
+        &self.keys
+    }
 }
 
 impl<K: Ord + Copy> Extend<K> for SortedSet<K> {

@@ -195,9 +195,8 @@ impl Strategy for EdgeWalk {
             if self.neighborhood.len() < self.neighborhood_size {
                 // Walk to an introduced peer (it becomes verified when it answers), else ask a
                 // verified peer or a bootstrap node for one.
-                let walkable: Vec<NodeId> = o.walkable.iter().copied().collect();
-                let ask = if !walkable.is_empty() {
-                    o.choose(&walkable)
+                let ask = if !o.walkable.is_empty() {
+                    o.choose_walkable()
                 } else if o.verified().is_empty() {
                     let bs = o.bootstrappers;
                     o.choose(bs)
@@ -214,7 +213,7 @@ impl Strategy for EdgeWalk {
             self.edge.clear();
         }
         if self.edge.is_empty() {
-            let Some(start) = o.choose(&self.neighborhood.clone()) else {
+            let Some(start) = o.choose(&self.neighborhood) else {
                 return;
             };
             self.edge.push(start);

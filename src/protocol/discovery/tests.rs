@@ -339,3 +339,33 @@ fn choose_verified_picks_as_choose_over_the_verified_list() {
     let mut out = vec![];
     assert_eq!(empty.overlay(&mut out).0.choose_verified(), None);
 }
+
+/// Picking a walkable peer without copying the set draws and picks as `choose` over the copy.
+#[test]
+fn choose_walkable_picks_as_choose_over_the_walkable_list() {
+    let make = || {
+        let mut n = node(0, vec![], 30);
+        n.add_walkable([NodeId(8), NodeId(4), NodeId(12), NodeId(0), NodeId(6)]);
+        n
+    };
+    let (mut a, mut b) = (make(), make());
+    let list = a.walkable();
+    assert_eq!(
+        list,
+        [NodeId(4), NodeId(6), NodeId(8), NodeId(12)],
+        "sorted, not itself"
+    );
+    let (mut out_a, mut out_b) = (vec![], vec![]);
+    let (mut oa, _) = a.overlay(&mut out_a);
+    let (mut ob, _) = b.overlay(&mut out_b);
+    let picks: Vec<NodeId> = (0..50).map(|_| oa.choose_walkable().unwrap()).collect();
+    let expected: Vec<NodeId> = (0..50).map(|_| ob.choose(&list).unwrap()).collect();
+    assert_eq!(picks, expected);
+    assert!(
+        list.iter().all(|p| picks.contains(p)),
+        "every peer comes up"
+    );
+    let mut empty = node(1, vec![], 30);
+    let mut out = vec![];
+    assert_eq!(empty.overlay(&mut out).0.choose_walkable(), None);
+}
