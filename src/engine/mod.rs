@@ -1242,12 +1242,10 @@ impl<'p> Sim<'p> {
         let Some(s) = self.nodes[node.idx()].peer_store.as_mut() else {
             return;
         };
-        let before = follow.then(|| s.live_peers());
+        let before = s.live_version();
         let mut out = Vec::new();
         f(s, now, &mut out);
-        if let Some(before) = before
-            && s.live_peers() != before
-        {
+        if follow && s.live_version() != before {
             self.update_discovered_groups(now, node);
         }
         let s = self.nodes[node.idx()]

@@ -121,6 +121,13 @@ pub struct PeerStore {
     /// How many peers are in each state (indexed by `PeerState as usize`), kept by every
     /// change, so that counting the states of every store does not visit every peer.
     counts: [u64; 6],
+    /// Bumped whenever the set of live peers ([`PeerStore::live_peers`]) changes.
+    live_version: u64,
+}
+
+/// Whether a peer in `state` is live (`connected` or `routed`).
+fn is_live(state: PeerState) -> bool {
+    matches!(state, PeerState::Connected | PeerState::Routed)
 }
 
 /// The tick at which `p`'s state may change or a message to it is due.
@@ -164,6 +171,7 @@ impl PeerStore {
             calendar: BTreeSet::new(),
             due_now: Vec::new(),
             counts: [0; 6],
+            live_version: 0,
         }
     }
 
@@ -213,6 +221,9 @@ impl PeerStore {
         let p = self.peers.remove(&node);
         if let Some(gone) = &p {
             self.counts[gone.state as usize] -= 1;
+            if is_live(gone.state) {
+                self.live_version += 1;
+            }
             self.removed.insert(node);
             self.calendar.remove(&(due(&self.config, gone), node));
         }
@@ -247,9 +258,15 @@ impl PeerStore {
     pub fn live_peers(&self) -> Vec<NodeId> {
         self.peers
             .iter()
-            .filter(|(_, p)| matches!(p.state, PeerState::Connected | PeerState::Routed))
+            .filter(|(_, p)| is_live(p.state))
             .map(|(&n, _)| n)
             .collect()
+    }
+
+    /// A number that changes exactly when [`PeerStore::live_peers`] does (a caller that
+    /// follows the live peers compares it instead of the lists).
+    pub fn live_version(&self) -> u64 {
+        self.live_version
     }
 
     /// How many peers are in each state, indexed by `PeerState as usize`.
@@ -269,6 +286,9 @@ impl PeerStore {
     fn force_state(&mut self, node: NodeId, now: Tick, state: PeerState) {
         let p = self.peers.get_mut(&node).expect("known peer");
         self.calendar.remove(&(due(&self.config, p), node));
+        if is_live(p.state) != is_live(state) {
+            self.live_version += 1;
+        }
         Self::enter(&mut self.counts, p, now, state);
         self.calendar.insert((due(&self.config, p), node));
     }
@@ -293,6 +313,7 @@ impl PeerStore {
             peers,
             calendar,
             counts,
+            live_version,
             ..
         } = self;
         let Some(p) = peers.get_mut(&from) else {
@@ -330,6 +351,8 @@ impl PeerStore {
                 | PeerState::NoConnection,
                 PeerMessage::Heartbeat | PeerMessage::HeartbeatReply | PeerMessage::Hello,
             ) => {
+                // Never live before (the states above are not): the live set gains it.
+                *live_version += 1;
                 Self::enter(counts, p, now, live);
                 p.beats = 0;
                 p.next_beat = now + c.heartbeat;
@@ -364,6 +387,7 @@ impl PeerStore {
             counts,
             calendar,
             due_now,
+            live_version,
             ..
         } = self;
         due_now.clear();
@@ -378,6 +402,7 @@ impl PeerStore {
             let p = peers
                 .get_mut(&node)
                 .expect("a calendar entry is a known peer");
+            let was_live = is_live(p.state);
             let next_interval = heartbeat_interval(c, p.beats + 1);
             let heard = p.last_heard.unwrap_or(p.since);
             match p.state {
@@ -412,6 +437,9 @@ impl PeerStore {
                     Self::enter(counts, p, now, PeerState::Initial)
                 }
                 _ => debug_assert!(false, "a peer is due exactly when one of its steps is"),
+            }
+            if is_live(p.state) != was_live {
+                *live_version += 1;
             }
             calendar.insert((due(c, p), node));
         }
@@ -496,8 +524,8 @@ mod tests {
     /// The calendar and the state counts are kept by each change instead of found by a scan,
     /// and a timeout visits only the peers the calendar says are due: after any sequence of
     /// adds, removals, messages and timeouts the calendar holds exactly every peer's due tick,
-    /// the counts are a scan's, and each timeout sends and changes exactly what a scan of
-    /// every peer would.
+    /// the counts are a scan's, each timeout sends and changes exactly what a scan of every
+    /// peer would, and the live version changes exactly when the live peers do.
     #[test]
     fn the_calendar_and_the_state_counts_follow_every_change() {
         use proptest::prelude::*;
@@ -509,6 +537,7 @@ mod tests {
             for (kind, node, msg, dt) in ops {
                 now += dt;
                 let node = NodeId(node);
+                let (live_before, version_before) = (s.live_peers(), s.live_version());
                 match kind {
                     0 => s.add_peer(now, node, "u".into(), "h".into(), 1, node.0.is_multiple_of(2)),
                     1 => {
@@ -541,6 +570,11 @@ mod tests {
                     counts[p.state as usize] += 1;
                 }
                 prop_assert_eq!(s.counts, counts);
+                prop_assert_eq!(
+                    s.live_version() != version_before,
+                    s.live_peers() != live_before,
+                    "the live version moves exactly with the live peers"
+                );
             }
         });
     }
