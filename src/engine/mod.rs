@@ -403,6 +403,9 @@ struct Sim<'p> {
     slots: Vec<GenSlot>,
     rpc_slots: Vec<RpcSlot>,
     rpc_out: Vec<RpcOutput>,
+    /// Working lists for discovery's and the peer stores' commands (kept for their memory).
+    discovery_out: Vec<DiscoveryOutput>,
+    peer_out: Vec<PeerOutput>,
     rpc_unsent_offline: u64,
     /// Whether some group shares with discovered peers only.
     discovered_groups: bool,
@@ -667,6 +670,8 @@ impl<'p> Sim<'p> {
             slots,
             rpc_slots: Vec::new(),
             rpc_out: Vec::new(),
+            discovery_out: Vec::new(),
+            peer_out: Vec::new(),
             rpc_unsent_offline: 0,
             discovered_groups: plan.groups.iter().any(|g| g.discovered),
             metrics,
@@ -1173,7 +1178,7 @@ impl<'p> Sim<'p> {
         let Some(d) = rt.discovery.as_mut() else {
             return;
         };
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.discovery_out);
         f(d, now, &mut out);
         // The verified set before and after, only when something follows it and the set
         // changed (every change of a node's discovery state happens here).
@@ -1195,7 +1200,7 @@ impl<'p> Sim<'p> {
                 }
             }
         }
-        for DiscoveryOutput::Send { to, msg } in out {
+        for DiscoveryOutput::Send { to, msg } in out.drain(..) {
             // Discovery reaches any address: without a link there is no path, and it is lost.
             if self.linked(node, to) {
                 self.send_other(now, node, to, Wire::Discovery(msg));
@@ -1203,6 +1208,7 @@ impl<'p> Sim<'p> {
                 self.metrics.discovery_unroutable += 1;
             }
         }
+        self.discovery_out = out;
         self.reschedule_walk(node, now);
     }
 
@@ -1243,7 +1249,7 @@ impl<'p> Sim<'p> {
             return;
         };
         let before = s.live_version();
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.peer_out);
         f(s, now, &mut out);
         if follow && s.live_version() != before {
             self.update_discovered_groups(now, node);
@@ -1254,13 +1260,14 @@ impl<'p> Sim<'p> {
             .expect("checked above");
         let uuid_len = s.uuid().len() as u32;
         let online = self.nodes[node.idx()].availability.online_at(now);
-        for PeerOutput::Send { to, msg } in out {
+        for PeerOutput::Send { to, msg } in out.drain(..) {
             if online && self.linked(node, to) {
                 self.send_other(now, node, to, Wire::Peer(msg, uuid_len));
             } else {
                 self.metrics.peer_unsent_offline += 1;
             }
         }
+        self.peer_out = out;
         self.reschedule_peer(node, now);
     }
 
