@@ -1827,7 +1827,7 @@ impl<'p> Sim<'p> {
 
     /// The link direction from `from` to `to` (protocols only send to linked peers), created
     /// at its first packet in a full mesh.
-    #[inline]
+    #[inline(always)]
     fn link_index(&mut self, from: NodeId, to: NodeId) -> usize {
         if !self.link_table.is_empty() {
             let at = from.idx() * self.nodes.len() + to.idx();
