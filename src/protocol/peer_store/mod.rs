@@ -17,6 +17,12 @@
 //!
 //! `add_peer` inserts a peer as `Initial`; `take_peer` removes it. The state lists are
 //! [`PeerStore::peers_in`].
+//!
+//! # Cost
+//! A store keeps every peer's next due tick in a calendar, its peers per state and a version of
+//! its live peers up to date through every change: a timeout visits only the peers whose time
+//! has come (in node order, one step each, as p2p0mq's loop over every peer would act), and
+//! `poll_timeout`, `state_counts` and `live_version` answer without visiting any peer.
 
 pub mod persist;
 
