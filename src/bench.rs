@@ -15,13 +15,14 @@
 //! | `huge` | as `large` with 100,000 nodes in 2,000 groups and 200,000 messages |
 //! | `sparse` | 10 nodes over 10^9 ticks with 100 messages spread across them |
 //! | `mesh` | an IPv8 overlay forming in a full mesh of 10,000 nodes (2 trackers, 9,998 peers running RandomWalk to 20 verified peers and RandomChurn; Markov availability, mean 4 min online and 1 min offline; lognormal latency, 2% loss) for 2 minutes of 500 ms ticks: `scenarios/discovery_1000.json` ten times larger, without peer stores. Of its 10^8 link directions the run uses a few hundred thousand, and pays only for those |
+//! | `stores` | peer stores at work: 200 nodes in a full mesh, each keeping a p2p0mq peer store of every other node (hellos, heartbeats, connection states; Markov availability, mean 5 min online and 100 s offline), synced to a SQLite database every 10 s; one group of all 200 with the `discovered` policy, so each node shares it with its store's live peers as they come and go; 40 messages over 20 minutes of 1 s ticks, uniform latency 1–3 ticks, 2% loss |
 
 use crate::engine::rng::{self, Stream};
 use crate::engine::time::Tick;
 use serde_json::{Value, json};
 
 /// The workload names.
-pub const NAMES: [&str; 7] = [
+pub const NAMES: [&str; 8] = [
     "seed_scale",
     "sparse",
     "medium",
@@ -29,6 +30,7 @@ pub const NAMES: [&str; 7] = [
     "huge",
     "soak",
     "mesh",
+    "stores",
 ];
 
 /// The scenario of workload `name`, or `None` for an unknown name.
@@ -41,6 +43,7 @@ pub fn scenario(name: &str) -> Option<Value> {
         "large" => grouped("large", 200, 100_000),
         "huge" => grouped("huge", 2_000, 200_000),
         "mesh" => mesh(),
+        "stores" => stores(),
         _ => return None,
     })
 }
@@ -131,6 +134,29 @@ fn mesh() -> Value {
                 {"strategy": "RandomChurn", "peers": -1, "init": {}}
             ]
         }
+    })
+}
+
+fn stores() -> Value {
+    const NODES: u64 = 200;
+    let names: Vec<String> = (0..NODES).map(|i| format!("n-{i}")).collect();
+    let appends: Vec<Value> = (0..40u64)
+        .map(|i| {
+            json!({"node": format!("n-{}", i * 7 % NODES), "tick": 10 + i * 20,
+                   "group": "chat", "body": format!("m{i}")})
+        })
+        .collect();
+    json!({
+        "name": "bench_stores",
+        "description": "Peer stores of 200 nodes and a group following their live peers (see src/bench.rs).",
+        "seed": 3, "tick_ms": 1000, "duration": 1200,
+        "templates": {"m": {"availability": {"kind": "markov", "mean_on": 300, "mean_off": 100}}},
+        "nodes": [{"name": "n", "template": "m", "count": NODES}],
+        "groups": [{"name": "chat", "members": names, "policy": "discovered"}],
+        "links": {"latency": {"kind": "uniform", "min": 1, "max": 3},
+                  "loss": {"kind": "bernoulli", "p": 0.02}},
+        "workload": {"appends": appends},
+        "peer_store": {}
     })
 }
 
@@ -263,7 +289,7 @@ mod tests {
 
     #[test]
     fn every_workload_is_a_valid_scenario_and_the_same_each_time() {
-        for name in ["seed_scale", "sparse", "soak", "mesh"] {
+        for name in ["seed_scale", "sparse", "soak", "mesh", "stores"] {
             let doc = scenario(name).unwrap();
             assert_eq!(doc, scenario(name).unwrap());
             crate::scenario::parse(name, &doc.to_string(), &[], None).unwrap();
@@ -272,6 +298,32 @@ mod tests {
         assert_eq!(mesh.nodes.len(), 10_000);
         assert_eq!(mesh.link_count(), 10_000 * 9_999 / 2);
         assert!(scenario("nope").is_none());
+    }
+
+    /// The peer-store workload has what it is named for: stores on every node, a group that
+    /// follows their live peers, and (over its first three minutes) stores that connect, a
+    /// database that is synced, and messages that get through.
+    #[test]
+    fn the_stores_workload_runs_peer_stores_and_a_group_that_follows_them() {
+        let mut doc = scenario("stores").unwrap();
+        assert_eq!(doc, scenario("stores").unwrap());
+        doc["duration"] = json!(180);
+        let appends = doc["workload"]["appends"].as_array_mut().unwrap();
+        appends.retain(|a| a["tick"].as_u64().unwrap() < 180);
+        assert_eq!(appends.len(), 9);
+        let plan = crate::scenario::parse("stores", &doc.to_string(), &[], None).unwrap();
+        assert_eq!(plan.nodes.len(), 200);
+        assert!(plan.peer_store.is_some() && plan.mesh.is_some());
+        assert!(plan.groups.len() == 1 && plan.groups[0].discovered);
+        let r = crate::execute(&plan);
+        let ps = r.summary.peer_store.as_ref().expect("peer stores");
+        assert!(ps.states["connected"] > 10_000, "{:?}", ps.states);
+        assert!(ps.database.syncs >= 17, "{}", ps.database.syncs);
+        assert!(
+            r.summary.delivery.delivered > 500,
+            "{:?}",
+            r.summary.delivery
+        );
     }
 
     #[test]

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 pub(super) struct BenchArgs {
     /// The workload: seed_scale, sparse, medium, large, huge, soak, mesh (discovery in a
-    /// 10,000-node full mesh), or sweep (the same sweep with -j 1 and -j 2). Default:
+    /// 10,000-node full mesh), stores (peer stores of 200 nodes and a group following their
+    /// live peers), or sweep (the same sweep with -j 1 and -j 2). Default:
     /// seed_scale, sparse, large and sweep, each in its own process (so that each peak memory
     /// figure is its own); the others run only when named.
     name: Option<String>,
