@@ -35,6 +35,15 @@ CREATE TABLE IF NOT EXISTS peers (node TEXT NOT NULL, peer_id INTEGER NOT NULL, 
 /// A run's peer database.
 pub struct PeerDb {
     conn: Connection,
+    /// The peer ids stored for each node this connection has synced, as the file has them: read
+    /// from the file at a node's first sync here, then kept by every insert and delete, so that
+    /// a sync reads nothing back. Trusted only while `seen` says nothing else wrote the file
+    /// since the last sync; forgotten otherwise, and if a sync fails.
+    stored: BTreeMap<String, BTreeSet<u32>>,
+    /// The file's state as the last sync left it: this connection's `total_changes` after its
+    /// commit (a write through this connection outside a sync moves it) and `PRAGMA
+    /// data_version` (which moves when another connection commits). `None`: nothing known.
+    seen: Option<(u64, i64)>,
 }
 
 /// One node's store as stored: its uuid, when it was first synced, and its peers.
@@ -109,7 +118,11 @@ impl PeerDb {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            stored: BTreeMap::new(),
+            seen: None,
+        })
     }
 
     /// Syncs the stores of `nodes` (key, name, store) at `now`, all in one transaction (see the
@@ -120,15 +133,43 @@ impl PeerDb {
         now: Tick,
         nodes: impl IntoIterator<Item = (K, &'a str, &'a mut PeerStore)>,
     ) -> rusqlite::Result<Vec<K>> {
-        let tx = self.conn.transaction()?;
-        let mut gained = Vec::new();
-        for (key, node, store) in nodes {
-            if sync_one(&tx, node, now, store)? {
-                gained.push(key);
+        let Self { conn, stored, seen } = self;
+        let result = (|| {
+            let version: i64 = conn.pragma_query_value(None, "data_version", |r| r.get(0))?;
+            if *seen != Some((conn.total_changes(), version)) {
+                // Written by someone else since the last sync (or never synced): read it anew.
+                stored.clear();
+            }
+            let tx = conn.transaction()?;
+            let mut gained = Vec::new();
+            for (key, node, store) in nodes {
+                let ids = match stored.get_mut(node) {
+                    Some(ids) => ids,
+                    None => {
+                        let ids = read_peer_ids(&tx, node)?.into_iter().collect();
+                        stored.entry(node.to_string()).or_insert(ids)
+                    }
+                };
+                if sync_one(&tx, node, now, store, ids)? {
+                    gained.push(key);
+                }
+            }
+            tx.commit()?;
+            // This connection's own commits do not move its `data_version`.
+            Ok((gained, (conn.total_changes(), version)))
+        })();
+        match result {
+            Ok((gained, now_seen)) => {
+                *seen = Some(now_seen);
+                Ok(gained)
+            }
+            Err(e) => {
+                // The transaction rolled back: what the file holds is no longer known here.
+                stored.clear();
+                *seen = None;
+                Err(e)
             }
         }
-        tx.commit()?;
-        Ok(gained)
     }
 
     /// Syncs one node's store at `now` in its own transaction.
@@ -153,37 +194,63 @@ impl PeerDb {
     }
 }
 
-/// Syncs one store; true if it gained peers found only in the file.
+/// Syncs one store, whose peer ids in the file are `stored` (kept up to date here); true if it
+/// gained peers found only in the file.
 fn sync_one(
     tx: &rusqlite::Transaction<'_>,
     node: &str,
     now: Tick,
     store: &mut PeerStore,
+    stored: &mut BTreeSet<u32>,
 ) -> rusqlite::Result<bool> {
     tx.prepare_cached("INSERT OR IGNORE INTO meta (node, uuid, db_created) VALUES (?1, ?2, ?3)")?
         .execute(params![node, store.uuid(), now as i64])?;
     for r in store.take_removed() {
         tx.prepare_cached("DELETE FROM peers WHERE node = ?1 AND peer_id = ?2")?
             .execute(params![node, r.0])?;
+        stored.remove(&r.0);
     }
-    let stored = read_peers(tx, node)?;
-    let mut gained = false;
-    for p in &stored {
-        if store.peer(NodeId(p.peer_id)).is_none() {
-            p.add_to(store, now);
-            gained = true;
-        }
+    // Peers only in the file join memory (their strings read then); after a node's first sync
+    // there are none unless something else wrote the file, since each sync writes what memory
+    // has.
+    let only_in_file: Vec<u32> = stored
+        .iter()
+        .copied()
+        .filter(|&id| store.peer(NodeId(id)).is_none())
+        .collect();
+    for &id in &only_in_file {
+        read_peer(tx, node, id)?.add_to(store, now);
     }
-    let have: BTreeSet<u32> = stored.iter().map(|s| s.peer_id).collect();
     let mut insert = tx.prepare_cached(
         "INSERT INTO peers (node, peer_id, uuid, host, port) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     for (n, p) in store.peers() {
-        if !have.contains(&n.0) {
+        if !stored.contains(&n.0) {
             insert.execute(params![node, n.0, p.uuid, p.host, p.port])?;
+            stored.insert(n.0);
         }
     }
-    Ok(gained)
+    Ok(!only_in_file.is_empty())
+}
+
+/// The ids of a node's stored peers, in order.
+fn read_peer_ids(conn: &Connection, node: &str) -> rusqlite::Result<Vec<u32>> {
+    let mut q =
+        conn.prepare_cached("SELECT peer_id FROM peers WHERE node = ?1 ORDER BY peer_id")?;
+    q.query_map(params![node], |row| row.get(0))?.collect()
+}
+
+/// One stored peer of a node.
+fn read_peer(conn: &Connection, node: &str, peer_id: u32) -> rusqlite::Result<StoredPeer> {
+    conn.prepare_cached("SELECT uuid, host, port FROM peers WHERE node = ?1 AND peer_id = ?2")?
+        .query_row(params![node, peer_id], |row| {
+            Ok(StoredPeer {
+                peer_id,
+                uuid: row.get(0)?,
+                host: row.get(1)?,
+                port: row.get(2)?,
+            })
+        })
 }
 
 fn read_peers(conn: &Connection, node: &str) -> rusqlite::Result<Vec<StoredPeer>> {
@@ -291,6 +358,22 @@ mod tests {
             .unwrap();
         db.sync("A", 40, &mut a).unwrap();
         assert_eq!(a.peer(NodeId(7)).unwrap().state, PeerState::Initial);
+        // So do peers another connection (another process) committed between two syncs.
+        let other = Connection::open(&path).unwrap();
+        other
+            .execute(
+                "INSERT INTO peers VALUES ('A', 9, 'i', '10.0.0.10', 4009)",
+                [],
+            )
+            .unwrap();
+        drop(other);
+        db.sync("A", 45, &mut a).unwrap();
+        assert_eq!(a.peer(NodeId(9)).unwrap().port, 4009);
+        // And removing it again deletes it from the file (the sync's own rows stay known).
+        a.take_peer(NodeId(9));
+        db.sync("A", 46, &mut a).unwrap();
+        db.sync("A", 47, &mut a).unwrap();
+        assert!(a.peer(NodeId(9)).is_none());
         // db_created is the first sync.
         let created: i64 = db
             .conn
