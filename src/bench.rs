@@ -251,6 +251,8 @@ pub struct Figures {
     pub fingerprint: String,
     /// The kind of build that measured it: [`build_kind`].
     pub build: &'static str,
+    /// The machine that measured it: [`machine`].
+    pub machine: String,
 }
 
 /// The kind of build this binary is, for benchmark figures: `"release"` (`cargo build
@@ -268,6 +270,48 @@ fn build_kind_of(debug_assertions: bool, pgo: &str) -> &'static str {
         (false, "generate") => "release, instrumented",
         (false, _) => "release",
     }
+}
+
+/// The machine a figure was measured on, for the figure line: the processor as
+/// `/proc/cpuinfo` names it (Linux; its model name, or where a virtual machine hides it, its
+/// vendor, family and model), the cores this process may use, and the first core's clock in
+/// MHz where it is reported; `"unknown processor"` where nothing is readable. Figures of two
+/// machines are not comparable, and virtual machines of one name differ too.
+pub fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    machine_of(&cpuinfo, cores)
+}
+
+fn machine_of(cpuinfo: &str, cores: usize) -> String {
+    // The first processor's block: `key<tabs>: value` lines up to the first blank line.
+    let field = |key: &str| {
+        cpuinfo
+            .lines()
+            .take_while(|l| !l.trim().is_empty())
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim() == key)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    };
+    let processor = match (field("model name"), field("vendor_id")) {
+        (Some(name), _) => name.to_string(),
+        (None, Some(vendor)) => {
+            let part = |key, label| field(key).map(|v| format!(" {label} {v}"));
+            format!(
+                "{vendor}{}{}",
+                part("cpu family", "family").unwrap_or_default(),
+                part("model", "model").unwrap_or_default()
+            )
+        }
+        (None, None) => "unknown processor".to_string(),
+    };
+    let clock = field("cpu MHz")
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|mhz| format!(", {mhz:.0} MHz"))
+        .unwrap_or_default();
+    let s = if cores == 1 { "" } else { "s" };
+    format!("{processor}, {cores} core{s}{clock}")
 }
 
 /// The process's peak resident set size (`VmHWM` of `/proc/self/status`, Linux).
@@ -341,6 +385,27 @@ mod tests {
             "release"
         };
         assert_eq!(build_kind(), expected);
+    }
+
+    #[test]
+    fn the_machine_is_named_by_its_model_or_else_by_vendor_family_and_model() {
+        let epyc = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\nmodel name\t: AMD EPYC\ncpu MHz\t\t: 2445.422\n\nprocessor\t: 1\nmodel name\t: Other\n";
+        assert_eq!(machine_of(epyc, 2), "AMD EPYC, 2 cores, 2445 MHz");
+        // A virtual machine that leaves the model name out (as some do): vendor, family, model.
+        let hidden = "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 143\nmodel name\t: \ncpu MHz\t\t: 2600.000\n";
+        assert_eq!(
+            machine_of(hidden, 1),
+            "GenuineIntel family 6 model 143, 1 core, 2600 MHz"
+        );
+        // No /proc/cpuinfo (another system): still a line, without a clock.
+        assert_eq!(machine_of("", 8), "unknown processor, 8 cores");
+        // This machine's line names its core count.
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        assert!(
+            machine().contains(&format!(" {cores} core")),
+            "{}",
+            machine()
+        );
     }
 
     #[test]

@@ -568,13 +568,19 @@ fn bench_repeat_reports_the_fastest_run_and_the_median_with_one_fingerprint() {
         "release"
     };
     assert_eq!(once["build"], build);
-    // The text line names both, and the build.
+    // And the machine: at least the cores this process may use.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let machine = once["machine"].as_str().unwrap().to_string();
+    assert!(machine.contains(&format!(", {cores} core")), "{machine}");
+    // The text line names both, the build and the machine.
     sim()
         .args(["bench", "sparse", "--repeat", "2"])
         .assert()
         .success()
         .stdout(predicate::str::contains("(best of 2, median "))
-        .stdout(predicate::str::ends_with(format!("; {build} build\n")));
+        .stdout(predicate::str::ends_with(format!(
+            "; {build} build on {machine}\n"
+        )));
 }
 
 #[test]

@@ -139,6 +139,7 @@ pub(super) fn bench(args: BenchArgs) -> Result<(), CliError> {
         peak_rss_bytes: bench::peak_rss_bytes(),
         fingerprint: output.fingerprint.clone(),
         build: bench::build_kind(),
+        machine: bench::machine(),
     };
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -177,7 +178,7 @@ pub(super) fn bench(args: BenchArgs) -> Result<(), CliError> {
 fn line(f: &Figures) -> String {
     let mib = |b: u64| format!("{:.0} MiB", b as f64 / (1 << 20) as f64);
     format!(
-        "{}: {} nodes, {} ticks, {} events, {} packets, {} delivered in {:.3} s{} on {} thread{}: {:.2} M events/s, {:.2} M packets/s; {} sync records, {}; peak RSS {}; fingerprint {}; {} build",
+        "{}: {} nodes, {} ticks, {} events, {} packets, {} delivered in {:.3} s{} on {} thread{}: {:.2} M events/s, {:.2} M packets/s; {} sync records, {}; peak RSS {}; fingerprint {}; {} build on {}",
         f.name,
         f.nodes,
         f.ticks,
@@ -200,7 +201,8 @@ fn line(f: &Figures) -> String {
             .unwrap_or_else(|| "no records".into()),
         f.peak_rss_bytes.map(mib).unwrap_or_else(|| "n/a".into()),
         f.fingerprint,
-        f.build
+        f.build,
+        f.machine
     )
 }
 
@@ -281,15 +283,17 @@ fn sweep(json: bool) -> Result<(), CliError> {
         writeln!(
             out,
             "{}",
-            serde_json::json!({"name": "sweep", "runs": runs, "seconds_j1": one, "seconds_j2": two, "speedup": one / two})
+            serde_json::json!({"name": "sweep", "runs": runs, "seconds_j1": one, "seconds_j2": two, "speedup": one / two, "build": crate::bench::build_kind(), "machine": crate::bench::machine()})
         )?;
     } else {
         writeln!(
             out,
-            "sweep: {runs} runs of batch_payload.json, best of {SWEEP_ROUNDS}: -j 1 {one:.2} s ({:.1} runs/s), -j 2 {two:.2} s ({:.1} runs/s): {:.2}x",
+            "sweep: {runs} runs of batch_payload.json, best of {SWEEP_ROUNDS}: -j 1 {one:.2} s ({:.1} runs/s), -j 2 {two:.2} s ({:.1} runs/s): {:.2}x; {} build on {}",
             runs as f64 / one,
             runs as f64 / two,
-            one / two
+            one / two,
+            crate::bench::build_kind(),
+            crate::bench::machine()
         )?;
     }
     Ok(())
