@@ -599,7 +599,7 @@ pub struct SyncNode {
 /// the group's sharing list was what it is now has the same peers at the same positions, so that
 /// position, found in the node's small and often-read sharing list, is tried first: one record
 /// read instead of a binary search over cold records. Any other case falls back to the search.
-#[inline]
+#[inline(always)]
 fn record_index(sharing: &[Sharing], held: &Held, peer: NodeId) -> Option<usize> {
     let records = &held.records;
     if let Some(s) = group_sharing(sharing, held.group())
