@@ -823,6 +823,7 @@ impl SyncNode {
         Some(&held.records[i])
     }
 
+    #[inline(always)]
     fn record_mut(&mut self, msg: MsgRef, peer: NodeId) -> Option<&mut Record> {
         let held = self.messages.get_mut(&msg)?;
         let i = record_index(&self.sharing, held, peer)?;
@@ -1268,7 +1269,10 @@ impl SyncNode {
     /// The earliest tick at which a step would send something, or `None` if nothing is pending.
     pub fn poll_timeout(&mut self) -> Option<Tick> {
         let node = (&self.messages, self.sharing.as_slice(), &self.wanted);
-        let due = self.due.first_live(|t, d| due_rank(node, t, d).is_some());
+        let due = self.due.first_live(
+            #[inline(always)]
+            |t, d| due_rank(node, t, d).is_some(),
+        );
         earliest(due, self.work_since)
     }
 
