@@ -198,10 +198,7 @@ impl Schedule {
                 cap,
                 jitter,
             } if jitter <= 1 => {
-                *send_count += 1;
-                let k = u64::from(*send_count - 1);
-                let delay = if k < cap { base << k } else { max };
-                *send_time = now.saturating_add(delay);
+                *send_time = now.saturating_add(doubled(base, max, cap, send_count))
             }
             Schedule::Other(Backoff::Fixed { interval }) => {
                 *send_count += 1;
@@ -227,9 +224,7 @@ impl Schedule {
                 cap,
                 jitter,
             } => {
-                *send_count += 1;
-                let k = u64::from(*send_count - 1);
-                let delay = if k < cap { base << k } else { max };
+                let delay = doubled(base, max, cap, send_count);
                 let jitter = if jitter > 1 {
                     rng::uniform_inclusive(rng, 0, jitter - 1)
                 } else {
@@ -240,6 +235,15 @@ impl Schedule {
             Schedule::Other(ref b) => b.count_send(send_count, send_time, now, rng),
         }
     }
+}
+
+/// [`Schedule::Doubling`]'s delay after one more send: counts it, then `base << (n - 1)` for the
+/// `n`-th send while `n - 1 < cap`, `max` from there on.
+#[inline(always)]
+fn doubled(base: Tick, max: Tick, cap: u64, send_count: &mut u32) -> Tick {
+    *send_count += 1;
+    let k = u64::from(*send_count - 1);
+    if k < cap { base << k } else { max }
 }
 
 #[cfg(test)]
