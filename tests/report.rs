@@ -78,6 +78,30 @@ fn every_plot_is_a_valid_png_and_svg_of_sensible_size() {
     }
 }
 
+/// The expected total is drawn last and dashed: where the "so far" line or a converged run's
+/// deliveries reach it, it stays in sight instead of lying under them.
+#[test]
+fn the_deliveries_plot_draws_the_expected_total_dashed_on_top() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    run("scenarios/batch_payload.json", &out, &[]);
+    let svg = fs::read_to_string(out.join("plots/deliveries.svg")).unwrap();
+    let (red, blue, grey) = (
+        "stroke=\"#E15759\"",
+        "stroke=\"#4E79A7\"",
+        "stroke=\"#969696\"",
+    );
+    // Dashes: many short red segments (a solid line is one polyline, plus its legend sample).
+    assert!(
+        svg.matches(red).count() > 20,
+        "{}",
+        svg.matches(red).count()
+    );
+    // Drawn after both other lines (the legend, drawn last, has a sample of each).
+    let first_red = svg.find(red).unwrap();
+    assert!(svg.find(blue).unwrap() < first_red && svg.find(grey).unwrap() < first_red);
+}
+
 #[test]
 fn plots_change_when_the_data_does() {
     let tmp = tempfile::tempdir().unwrap();

@@ -12,6 +12,7 @@
 
 use super::data::RunData;
 use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::Once;
@@ -377,15 +378,6 @@ fn deliveries<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData)
         .house(14)
         .draw()
         .map_err(err)?;
-    let target = RGBColor(225, 87, 89);
-    chart
-        .draw_series(LineSeries::new(
-            vec![(0.0, expected as f64), (duration as f64, expected as f64)],
-            target.stroke_width(2),
-        ))
-        .map_err(err)?
-        .label(format!("expected in all ({expected})"))
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], target.stroke_width(2)));
     // Expected so far: each message's expected deliveries from its append on.
     let mut appended: Vec<(u64, u64)> = data
         .messages
@@ -407,6 +399,21 @@ fn deliveries<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData)
         .map_err(err)?
         .label(format!("delivered ({})", ticks.len()))
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], blue.stroke_width(3)));
+    // The target last and dashed: once every message is appended it lies on the grey line,
+    // and on the blue one when the run converges, which would hide it if drawn solid below.
+    let target = RGBColor(225, 87, 89);
+    chart
+        .draw_series(DashedLineSeries::new(
+            vec![(0.0, expected as f64), (duration as f64, expected as f64)],
+            8,
+            5,
+            target.stroke_width(2),
+        ))
+        .map_err(err)?
+        .label(format!("expected in all ({expected})"))
+        .legend(move |(x, y)| {
+            DashedPathElement::new(vec![(x, y), (x + 22, y)], 8, 5, target.stroke_width(2))
+        });
     legend(&mut chart, SeriesLabelPosition::LowerRight, 14)
 }
 
