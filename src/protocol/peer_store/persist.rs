@@ -242,30 +242,27 @@ fn read_peer_ids(conn: &Connection, node: &str) -> rusqlite::Result<Vec<u32>> {
 
 /// One stored peer of a node.
 fn read_peer(conn: &Connection, node: &str, peer_id: u32) -> rusqlite::Result<StoredPeer> {
-    conn.prepare_cached("SELECT uuid, host, port FROM peers WHERE node = ?1 AND peer_id = ?2")?
-        .query_row(params![node, peer_id], |row| {
-            Ok(StoredPeer {
-                peer_id,
-                uuid: row.get(0)?,
-                host: row.get(1)?,
-                port: row.get(2)?,
-            })
-        })
+    conn.prepare_cached(
+        "SELECT peer_id, uuid, host, port FROM peers WHERE node = ?1 AND peer_id = ?2",
+    )?
+    .query_row(params![node, peer_id], stored_peer)
+}
+
+/// A `SELECT peer_id, uuid, host, port` row.
+fn stored_peer(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredPeer> {
+    Ok(StoredPeer {
+        peer_id: row.get(0)?,
+        uuid: row.get(1)?,
+        host: row.get(2)?,
+        port: row.get(3)?,
+    })
 }
 
 fn read_peers(conn: &Connection, node: &str) -> rusqlite::Result<Vec<StoredPeer>> {
     let mut q = conn.prepare_cached(
         "SELECT peer_id, uuid, host, port FROM peers WHERE node = ?1 ORDER BY peer_id",
     )?;
-    q.query_map(params![node], |row| {
-        Ok(StoredPeer {
-            peer_id: row.get(0)?,
-            uuid: row.get(1)?,
-            host: row.get(2)?,
-            port: row.get(3)?,
-        })
-    })?
-    .collect()
+    q.query_map(params![node], stored_peer)?.collect()
 }
 
 fn read_node(conn: &Connection, node: &str) -> rusqlite::Result<Option<StoredNode>> {

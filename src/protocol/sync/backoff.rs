@@ -208,15 +208,10 @@ impl Schedule {
         }
     }
 
-    /// [`Schedule::count_send`] of doubling with jitter and of every other policy.
+    /// [`Schedule::count_send`] of doubling with jitter (`jitter > 1`; without it the caller
+    /// answers) and of every policy but a fixed interval.
     #[inline(never)]
-    fn count_send_other(
-        &self,
-        send_count: &mut u32,
-        send_time: &mut Tick,
-        now: Tick,
-        rng: &mut Stream,
-    ) {
+    fn count_send_other(&self, count: &mut u32, time: &mut Tick, now: Tick, rng: &mut Stream) {
         match *self {
             Schedule::Doubling {
                 base,
@@ -224,15 +219,12 @@ impl Schedule {
                 cap,
                 jitter,
             } => {
-                let delay = doubled(base, max, cap, send_count);
-                let jitter = if jitter > 1 {
-                    rng::uniform_inclusive(rng, 0, jitter - 1)
-                } else {
-                    0
-                };
-                *send_time = now.saturating_add(delay).saturating_add(jitter);
+                debug_assert!(jitter > 1, "doubling without jitter is inlined");
+                let delay = doubled(base, max, cap, count);
+                let jitter = rng::uniform_inclusive(rng, 0, jitter - 1);
+                *time = now.saturating_add(delay).saturating_add(jitter);
             }
-            Schedule::Other(ref b) => b.count_send(send_count, send_time, now, rng),
+            Schedule::Other(ref b) => b.count_send(count, time, now, rng),
         }
     }
 }
