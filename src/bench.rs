@@ -2,7 +2,9 @@
 //!
 //! Each workload is a scenario built in code from a fixed seed (so every machine runs the same
 //! one; `sim bench NAME --write-scenario FILE` writes it out). A measurement times the engine
-//! alone (`engine::run_with` on a validated plan), not validation or output files, and reports
+//! alone (`engine::run_streaming` on a validated plan, each component's sync-state tables
+//! handed over as it ends, as `sim run` writes them, and dropped), not validation or output
+//! files, and reports
 //! simulated ticks, events and packets, their rates, the process's peak resident memory, and the
 //! sync state's bytes per record.
 //!

@@ -130,6 +130,47 @@ fn a_table_reads_like_the_seeds_print_sync_state() {
     assert_eq!(c.lines().count(), 4, "{c}");
 }
 
+/// `--tables` prints every node's end table, as its `sync_state/<node>.txt` holds it, in node
+/// order; with `outputs.tables` off no table is written, and `--tables` still prints them.
+#[test]
+fn tables_prints_every_nodes_end_table_with_or_without_table_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let printed = |out: &Path, extra: &[&str]| {
+        let o = sim()
+            .args(["run", MOBILE_DESKTOP, "--tables", "--out"])
+            .arg(out)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let with = printed(&tmp.path().join("with"), &[]);
+    let files: Vec<String> = ["A", "B", "C"]
+        .iter()
+        .map(|n| fs::read_to_string(tmp.path().join(format!("with/sync_state/{n}.txt"))).unwrap())
+        .collect();
+    assert!(
+        with.starts_with(&(files.join("\n") + "\n")),
+        "the tables, then the result line: {with}"
+    );
+    assert_eq!(
+        with.lines().filter(|l| l.ends_with(" POV @2000")).count(),
+        3
+    );
+    let without = printed(
+        &tmp.path().join("without"),
+        &[
+            "--set",
+            "outputs.tables=false",
+            "--set",
+            "outputs.tables_at=[]",
+        ],
+    );
+    assert!(!tmp.path().join("without/sync_state").exists());
+    assert!(without.starts_with(&(files.join("\n") + "\n")), "{without}");
+}
+
 #[test]
 fn same_scenario_and_seed_give_a_byte_identical_folder() {
     let tmp = tempfile::tempdir().unwrap();

@@ -368,3 +368,70 @@ fn the_folder_of_sim_run_is_what_the_library_renders_in_memory() {
         "the report counts every node's table"
     );
 }
+
+/// A run of several independent components hands each component's tables to the folder as the
+/// component ends (on one thread or two, in whatever order they end); the folder is still
+/// exactly what the library renders all at once from the whole run's output.
+#[test]
+fn a_split_run_writes_each_components_tables_as_it_ends_and_the_folder_is_the_same() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = tmp.path().join("islands.json");
+    // Three groups of 15 on rings of their own: three components, 45 nodes (more than the
+    // report shows tables of), with a snapshot of the tables at tick 50.
+    let (groups, size) = (3, 15);
+    let name = |g: usize, i: usize| format!("n-{}", g * size + i);
+    let mut links = Vec::new();
+    let mut group_docs = Vec::new();
+    let mut generators = Vec::new();
+    for g in 0..groups {
+        let members: Vec<String> = (0..size).map(|i| name(g, i)).collect();
+        for i in 0..size {
+            links.push(serde_json::json!({"between": [name(g, i), name(g, (i + 1) % size)]}));
+        }
+        group_docs.push(serde_json::json!({"name": format!("g{g}"), "members": members}));
+        generators.push(serde_json::json!({
+            "nodes": members, "group": format!("g{g}"), "mean_interval": 60
+        }));
+    }
+    let doc = serde_json::json!({
+        "name": "islands", "duration": 300,
+        "templates": {"phone": {"availability": {"kind": "markov", "mean_on": 40, "mean_off": 20}}},
+        "nodes": [{"name": "n", "template": "phone", "count": groups * size}],
+        "groups": group_docs,
+        "links": {"topology": {"kind": "explicit"}, "latency": {"kind": "uniform", "min": 1, "max": 3},
+                  "loss": {"kind": "bernoulli", "p": 0.05}, "list": links},
+        "sync": {"mode": "batch", "packing": "payload", "forwarding": true},
+        "workload": {"generators": generators},
+        "outputs": {"tables_at": [50]}
+    });
+    fs::write(&scenario, doc.to_string()).unwrap();
+    let plan =
+        syncsim::scenario::parse("islands.json", &doc.to_string(), &[], None).expect("valid");
+    let expected = syncsim::execute(&plan).files;
+    let tables = expected
+        .iter()
+        .filter(|(k, v)| k.starts_with("sync_state/") && k.ends_with(".csv") && v.len() > 80)
+        .count();
+    assert!(
+        tables > groups * size,
+        "rows in the tables of every group: {tables}"
+    );
+    for jobs in ["1", "2"] {
+        let out = tmp.path().join(format!("r{jobs}"));
+        run(scenario.to_str().unwrap(), &out, &["-j", jobs]);
+        let on_disk = syncsim::report::output::read_run_dir(&out).unwrap();
+        assert_eq!(
+            on_disk.keys().collect::<Vec<_>>(),
+            expected.keys().collect::<Vec<_>>(),
+            "-j {jobs}"
+        );
+        assert!(on_disk == expected, "-j {jobs}: some file differs");
+        assert_eq!(
+            on_disk
+                .keys()
+                .filter(|k| k.starts_with("sync_state/"))
+                .count(),
+            groups * size * 4
+        );
+    }
+}

@@ -2,6 +2,7 @@
 
 use super::{CliError, ScenarioArgs};
 use crate::report;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -49,8 +50,6 @@ pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
     report::output::check_target(&dir)?;
 
     let bar = progress_bar(&plan, args.quiet);
-    #[allow(clippy::disallowed_methods)] // wall time of the run, for the report line only
-    let started = std::time::Instant::now();
     let options = crate::engine::RunOptions {
         peers_db: match plan.peer_store {
             Some(_) => Some(working_db_path(&dir)?),
@@ -59,88 +58,139 @@ pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
         check_invariants: args.check_invariants,
         threads,
     };
-    let output = crate::engine::run_with(&plan, &options, &mut |tick| {
-        if let Some(b) = &bar {
-            b.set_position(tick);
-        }
-    });
-    let wall = started.elapsed();
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
-    let output = output?;
-    // The sync-state tables (most of a large run's folder) are rendered one node at a time as
-    // the folder is written, and deliveries.csv streamed to it: never all in memory at once.
-    let label = dir.display().to_string();
-    let (summary, tables, files) = render(&plan, &output, &label)?;
-
-    if args.check_determinism {
-        let again = crate::engine::run_with(&plan, &options, &mut |_| {})?;
-        let (again_summary, again_tables, again_files) = render(&plan, &again, &label)?;
-        let diff = first_difference(&files, &again_files)
-            .or_else(|| {
-                (tables.deliveries() != again_tables.deliveries())
-                    .then(|| "deliveries.csv".to_string())
-            })
-            .or_else(|| {
-                (0..plan.nodes.len()).find_map(|i| {
-                    let a: report::RunFiles = tables.of_node(i).into_iter().collect();
-                    let b: report::RunFiles = again_tables.of_node(i).into_iter().collect();
-                    first_difference(&a, &b)
-                })
-            });
-        if let Some(diff) = diff {
-            return Err(CliError::NotDeterministic(format!(
-                "{}: two runs with seed {} differ in {diff} (fingerprints {} and {})",
-                args.scenario.scenario.display(),
-                plan.seed,
-                summary.fingerprint,
-                again_summary.fingerprint
-            )));
-        }
-    }
     let nodes = plan.nodes.len();
-    report::write_run_dir_with(&dir, &files, &mut |folder| {
-        folder.stream("deliveries.csv", |w| tables.write_deliveries(w))?;
-        if threads < 2 {
-            for i in 0..nodes {
-                for (path, bytes) in tables.of_node(i) {
-                    folder.write(&path, &bytes)?;
+    // The sync-state tables (most of a large run's folder) go into the folder being made as
+    // each component of the run ends, and deliveries.csv is streamed to it: a run never holds
+    // all of its tables at once. Kept from them: the end tables the report shows, the ones
+    // `--tables` prints, and with `--check-determinism` a digest of every table file.
+    let shown_count = if plan.tables {
+        nodes.min(report::data::TABLES_KEPT)
+    } else {
+        0
+    };
+    let mut shown = vec![String::new(); shown_count];
+    let mut printed = vec![String::new(); if args.tables { nodes } else { 0 }];
+    let mut digests: BTreeMap<String, [u8; 32]> = BTreeMap::new();
+    let label = dir.display().to_string();
+    let mut done: Option<(crate::metrics::Summary, usize, std::time::Duration)> = None;
+    report::write_run_dir_with(&dir, &report::RunFiles::new(), &mut |folder| {
+        let mut failed: Option<report::OutputError> = None;
+        #[allow(clippy::disallowed_methods)] // wall time of the run, for the report line only
+        let started = std::time::Instant::now();
+        let output = crate::engine::run_streaming(
+            &plan,
+            &options,
+            &mut |tick| {
+                if let Some(b) = &bar {
+                    b.set_position(tick);
                 }
-            }
-            return Ok(());
-        }
-        // With threads to spare, one renders the tables while this one writes them (and waits
-        // on the disk); at most a few nodes' tables are in memory at once.
-        std::thread::scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::sync_channel(8);
-            let tables = &tables;
-            scope.spawn(move || {
-                for i in 0..nodes {
-                    if tx.send(tables.of_node(i)).is_err() {
-                        break; // the writer stopped at an error
+            },
+            &mut |part| {
+                for nf in report::part_files(&plan, &part) {
+                    let i = nf.node.idx();
+                    if i < shown.len() {
+                        shown[i] = nf.end_text().to_string();
+                    }
+                    if args.tables {
+                        printed[i] = nf.end_text().to_string();
+                    }
+                    for (path, bytes) in &nf.files {
+                        if args.check_determinism {
+                            digests.insert(path.clone(), digest(bytes));
+                        }
+                        if let Err(e) = folder.write(path, bytes) {
+                            failed = Some(e);
+                            return false;
+                        }
                     }
                 }
-            });
-            for node_files in rx {
-                for (path, bytes) in node_files {
-                    folder.write(&path, &bytes)?;
+                if args.tables && !plan.tables {
+                    for (node, text) in report::part_end_texts(&plan, &part) {
+                        printed[node.idx()] = text;
+                    }
                 }
+                true
+            },
+        );
+        let wall = started.elapsed();
+        if let Some(b) = &bar {
+            b.finish_and_clear();
+        }
+        let output = match output {
+            Err(crate::engine::EngineError::Stopped) => {
+                return Err(failed
+                    .take()
+                    .expect("the sink stops a run only on an error")
+                    .into());
             }
-            Ok(())
-        })
+            other => other?,
+        };
+        let tables = report::TableFiles::streamed(&plan, &output, std::mem::take(&mut shown));
+        let (summary, files) = render(&plan, &tables, &label)?;
+
+        if args.check_determinism {
+            let mut differs: Option<String> = None;
+            let again = crate::engine::run_streaming(&plan, &options, &mut |_| {}, &mut |part| {
+                for nf in report::part_files(&plan, &part) {
+                    for (path, bytes) in &nf.files {
+                        if digests.get(path) != Some(&digest(bytes)) {
+                            differs = Some(path.clone());
+                            return false;
+                        }
+                    }
+                }
+                true
+            });
+            let again = match again {
+                Err(crate::engine::EngineError::Stopped) => None,
+                other => Some(other?),
+            };
+            let diff = match &again {
+                None => differs,
+                Some(again) => {
+                    let again_tables = report::TableFiles::streamed(
+                        &plan,
+                        again,
+                        (0..tables_shown(&plan))
+                            .map(|i| tables.end_text(i))
+                            .collect(),
+                    );
+                    let (_, again_files) = render(&plan, &again_tables, &label)?;
+                    first_difference(&files, &again_files).or_else(|| {
+                        (tables.deliveries() != again_tables.deliveries())
+                            .then(|| "deliveries.csv".to_string())
+                    })
+                }
+            };
+            if let Some(diff) = diff {
+                let other = again.as_ref().map_or("another", |a| a.fingerprint.as_str());
+                return Err(CliError::NotDeterministic(format!(
+                    "{}: two runs with seed {} differ in {diff} (fingerprints {} and {other})",
+                    args.scenario.scenario.display(),
+                    plan.seed,
+                    summary.fingerprint,
+                )));
+            }
+        }
+        for (rel, bytes) in &files {
+            folder.write(rel, bytes)?;
+        }
+        folder.stream("deliveries.csv", |w| tables.write_deliveries(w))?;
+        done = Some((summary, files.len(), wall));
+        Ok::<(), CliError>(())
     })?;
+    let (summary, file_count, wall) = done.expect("the folder is written only after the run");
 
     if args.quiet {
         return Ok(());
     }
     let mut out = std::io::stdout().lock();
     if args.tables {
-        for i in 0..plan.nodes.len() {
+        for (i, text) in printed.iter().enumerate() {
             if i > 0 {
                 writeln!(out)?;
             }
-            out.write_all(tables.end_text(i).as_bytes())?;
+            out.write_all(text.as_bytes())?;
         }
         writeln!(out)?;
     }
@@ -148,7 +198,7 @@ pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
         writeln!(
             out,
             "determinism: ok, two runs gave {} identical files (fingerprint {})",
-            files.len() + 1 + plan.nodes.len() * tables.per_node(),
+            file_count + 1 + nodes * report::files_per_node(&plan),
             summary.fingerprint
         )?;
     }
@@ -193,25 +243,32 @@ fn progress_bar(plan: &crate::scenario::Plan, quiet: bool) -> Option<indicatif::
     Some(bar)
 }
 
-/// A finished run's summary, its sync-state tables and deliveries (rendered on demand) and its
-/// other files, plots and report included; `label` names the run folder in errors.
-fn render<'a>(
-    plan: &'a crate::scenario::Plan,
-    output: &'a crate::engine::RunOutput,
+/// A finished run's summary and its files but the sync-state tables and deliveries.csv, plots
+/// and report included; `label` names the run folder in errors.
+fn render(
+    plan: &crate::scenario::Plan,
+    tables: &report::TableFiles<'_>,
     label: &str,
-) -> Result<
-    (
-        crate::metrics::Summary,
-        report::TableFiles<'a>,
-        report::RunFiles,
-    ),
-    CliError,
-> {
-    let summary = crate::metrics::summarize(plan, output);
-    let tables = report::TableFiles::new(plan, output);
-    let mut files = report::render_data_without_tables_or_deliveries(&tables, &summary);
-    report::add_pictures_with(label, &mut files, &tables)?;
-    Ok((summary, tables, files))
+) -> Result<(crate::metrics::Summary, report::RunFiles), CliError> {
+    let summary = crate::metrics::summarize(plan, tables.run());
+    let mut files = report::render_data_without_tables_or_deliveries(tables, &summary);
+    report::add_pictures_with(label, &mut files, tables)?;
+    Ok((summary, files))
+}
+
+/// How many end tables the report shows.
+fn tables_shown(plan: &crate::scenario::Plan) -> usize {
+    if plan.tables {
+        plan.nodes.len().min(report::data::TABLES_KEPT)
+    } else {
+        0
+    }
+}
+
+/// SHA-256 of a file's contents (what `--check-determinism` keeps of each table file).
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
 }
 
 fn first_difference(a: &report::RunFiles, b: &report::RunFiles) -> Option<String> {

@@ -101,9 +101,12 @@ pub struct RunOutput {
     pub metrics: Collector,
     /// Per node, the sync state machine's own counters.
     pub sync_stats: Vec<SyncStats>,
-    /// Per node, the sync-state table at the end of the run.
+    /// Per node, how many messages it holds at the end (the rows of its final table).
+    pub messages_held: Vec<u64>,
+    /// Per node, the sync-state table at the end of the run; empty when the run handed its
+    /// tables to a sink as it went ([`run_streaming`]).
     pub tables_end: Vec<NodeTable>,
-    /// Tables at the ticks of `outputs.tables_at`.
+    /// Tables at the ticks of `outputs.tables_at`; empty when streamed, as `tables_end`.
     pub tables_at: Vec<(Tick, Vec<NodeTable>)>,
     /// `trace.jsonl`, when `outputs.trace` is set.
     pub trace: Option<Vec<u8>>,
@@ -170,6 +173,25 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    /// [`run_streaming`]: the table sink asked the run to stop (it holds the reason).
+    #[error("the run was stopped where its tables went")]
+    Stopped,
+}
+
+/// One finished component's sync-state tables (of the whole run, when it is not split),
+/// handed to the sink of [`run_streaming`] as soon as the component ends, so that a run of
+/// many components never holds all of its tables at once.
+pub struct PartTables<'a> {
+    /// Global id of each of the component's nodes: `end[k]` is the table of node `nodes[k]`.
+    pub nodes: &'a [NodeId],
+    /// The component's own messages: a row's `msg` indexes these (the run's numbering of
+    /// messages is known only once every component has ended). Groups and peers in the rows
+    /// are global ids.
+    pub messages: &'a [MessageInfo],
+    /// Per node, its table at the end of the run.
+    pub end: Vec<NodeTable>,
+    /// Per tick of `outputs.tables_at` (in order), per node, its table then.
+    pub at: Vec<(Tick, Vec<NodeTable>)>,
 }
 
 /// Where a run keeps its files while it runs.
@@ -455,15 +477,59 @@ pub fn run_with(
     options: &RunOptions,
     progress: &mut dyn FnMut(Tick),
 ) -> Result<RunOutput, EngineError> {
+    run_inner(plan, options, progress, None)
+}
+
+/// [`run_with`] that hands each component's sync-state tables to `sink` as soon as the
+/// component ends (on the calling thread, in the order components end, which with several
+/// threads is not fixed), instead of keeping them all for [`RunOutput::tables_end`] and
+/// [`RunOutput::tables_at`], which are left empty. A run of one component hands them over
+/// once, at its end. `sink` returns whether the run goes on; when it says no, no further
+/// component starts and the run ends with [`EngineError::Stopped`].
+///
+/// Everything else in the output is what [`run_with`] gives, and so are the tables: the sink
+/// sees each node's rows exactly as `run_with` would return them, but for their messages,
+/// which index the component's own [`PartTables::messages`].
+pub fn run_streaming(
+    plan: &Plan,
+    options: &RunOptions,
+    progress: &mut dyn FnMut(Tick),
+    sink: &mut dyn FnMut(PartTables<'_>) -> bool,
+) -> Result<RunOutput, EngineError> {
+    run_inner(plan, options, progress, Some(sink))
+}
+
+fn run_inner(
+    plan: &Plan,
+    options: &RunOptions,
+    progress: &mut dyn FnMut(Tick),
+    mut sink: Option<&mut dyn FnMut(PartTables<'_>) -> bool>,
+) -> Result<RunOutput, EngineError> {
     if let Some(parts) = split::split(plan) {
         // Independent components, each a run of its own (see `split`).
-        let outs = split::run_parts(plan, &parts, options, progress, &|part, progress| {
-            let mut sim = Sim::new(part, None);
-            sim.check = options.check_invariants;
-            sim.run(progress);
-            sim.finish()
-        })?;
-        return Ok(split::merge(plan, &parts, outs));
+        let mut done = |i: usize, out: &mut RunOutput| match sink.as_mut() {
+            None => true,
+            Some(sink) => sink(split::part_tables(&parts[i], out)),
+        };
+        let outs = split::run_parts(
+            plan,
+            &parts,
+            options,
+            progress,
+            &|part, progress| {
+                let mut sim = Sim::new(part, None);
+                sim.check = options.check_invariants;
+                sim.run(progress);
+                sim.finish()
+            },
+            &mut done,
+        )?;
+        let mut out = split::merge(plan, &parts, outs);
+        if sink.is_some() {
+            out.tables_end = Vec::new();
+            out.tables_at = Vec::new();
+        }
+        return Ok(out);
     }
     let db = match &plan.peer_store {
         None => None,
@@ -479,7 +545,20 @@ pub fn run_with(
     let mut sim = Sim::new(plan, db);
     sim.check = options.check_invariants;
     sim.run(progress);
-    sim.finish()
+    let mut out = sim.finish()?;
+    if let Some(sink) = sink {
+        let nodes: Vec<NodeId> = (0..plan.nodes.len() as u32).map(NodeId).collect();
+        let tables = PartTables {
+            nodes: &nodes,
+            messages: &out.messages,
+            end: std::mem::take(&mut out.tables_end),
+            at: std::mem::take(&mut out.tables_at),
+        };
+        if !sink(tables) {
+            return Err(EngineError::Stopped);
+        }
+    }
+    Ok(out)
 }
 
 /// A fresh path for a working peer database in the system's temporary folder.
@@ -1974,7 +2053,7 @@ impl<'p> Sim<'p> {
         let sync_index_bytes = self.nodes.iter().map(|n| n.sync.index_bytes()).sum();
         let sync_stats = self.nodes.iter().map(|n| n.sync.stats().clone()).collect();
         // The final tables take the records out of the nodes (the run is over): no copy.
-        let tables_end = self
+        let tables_end: Vec<NodeTable> = self
             .nodes
             .iter_mut()
             .map(|n| {
@@ -1988,7 +2067,9 @@ impl<'p> Sim<'p> {
                     .collect()
             })
             .collect();
+        let messages_held = tables_end.iter().map(|t| t.len() as u64).collect();
         Ok(RunOutput {
+            messages_held,
             sync_records,
             sync_heap_bytes,
             sync_index_bytes,

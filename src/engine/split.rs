@@ -281,6 +281,7 @@ pub(super) fn run_parts(
     options: &RunOptions,
     progress: &mut dyn FnMut(Tick),
     run_one: &RunOne<'_>,
+    done: &mut dyn FnMut(usize, &mut RunOutput) -> bool,
 ) -> Result<Vec<RunOutput>, EngineError> {
     let threads = options.threads.clamp(1, parts.len());
     let mut at: Vec<Tick> = vec![0; parts.len()];
@@ -293,6 +294,12 @@ pub(super) fn run_parts(
                 progress(overall_tick(plan, parts, &at));
             });
             at[i] = plan.duration;
+            let mut result = result;
+            if let Ok(out) = &mut result
+                && !done(i, out)
+            {
+                return Err(EngineError::Stopped);
+            }
             let failed = result.is_err();
             results[i] = Some(result);
             if failed {
@@ -302,6 +309,7 @@ pub(super) fn run_parts(
     } else {
         let next = AtomicUsize::new(0);
         let failed = AtomicBool::new(false);
+        let mut stopped = false;
         std::thread::scope(|s| {
             let (tx, rx) = mpsc::channel::<Report>();
             for _ in 0..threads {
@@ -333,11 +341,23 @@ pub(super) fn run_parts(
                     }
                     Report::Done(i, result) => {
                         at[i] = plan.duration;
-                        results[i] = Some(*result);
+                        let mut result = *result;
+                        if !stopped
+                            && let Ok(out) = &mut result
+                            && !done(i, out)
+                        {
+                            // No component starts after this; those running finish unseen.
+                            stopped = true;
+                            failed.store(true, Ordering::Relaxed);
+                        }
+                        results[i] = Some(result);
                     }
                 }
             }
         });
+        if stopped {
+            return Err(EngineError::Stopped);
+        }
     }
     // Components are taken in order and every one taken is run: one never run comes after one
     // that failed.
@@ -379,6 +399,37 @@ fn globalize(rows: &mut NodeTable, part: &Part, msgs: &[MsgRef]) {
         *msg = msgs[msg.idx()];
         *group = part.groups[group.idx()];
         for r in records {
+            r.set_peer(part.nodes[r.peer().idx()]);
+        }
+    }
+}
+
+/// Takes the tables out of component `part`'s output, for a table sink: groups and peers made
+/// global, messages left the component's own (see [`super::PartTables`]).
+pub(super) fn part_tables<'a>(part: &'a Part, out: &'a mut RunOutput) -> super::PartTables<'a> {
+    let (mut end, mut at) = (
+        std::mem::take(&mut out.tables_end),
+        std::mem::take(&mut out.tables_at),
+    );
+    for rows in end
+        .iter_mut()
+        .chain(at.iter_mut().flat_map(|(_, t)| t.iter_mut()))
+    {
+        globalize_but_messages(rows, part);
+    }
+    super::PartTables {
+        nodes: &part.nodes,
+        messages: &out.messages,
+        end,
+        at,
+    }
+}
+
+/// [`globalize`] but for the messages, which stay the component's own.
+fn globalize_but_messages(rows: &mut NodeTable, part: &Part) {
+    for row in rows {
+        row.group = part.groups[row.group.idx()];
+        for r in &mut row.records {
             r.set_peer(part.nodes[r.peer().idx()]);
         }
     }
@@ -444,6 +495,7 @@ pub(super) fn merge(plan: &Plan, parts: &[Part], mut outs: Vec<RunOutput>) -> Ru
     let mut metrics = Collector::new(n, plan.duration);
     let mut deliveries = Vec::new();
     let mut sync_stats = vec![Default::default(); n];
+    let mut messages_held = vec![0; n];
     let mut tables_end: Vec<NodeTable> = vec![Vec::new(); n];
     let mut tables_at: Vec<(Tick, Vec<NodeTable>)> = plan
         .tables_at
@@ -487,6 +539,9 @@ pub(super) fn merge(plan: &Plan, parts: &[Part], mut outs: Vec<RunOutput>) -> Ru
         for (local, s) in out.sync_stats.drain(..).enumerate() {
             sync_stats[part.nodes[local].idx()] = s;
         }
+        for (local, &h) in out.messages_held.iter().enumerate() {
+            messages_held[part.nodes[local].idx()] = h;
+        }
         for (local, mut rows) in out.tables_end.drain(..).enumerate() {
             globalize(&mut rows, part, msgs);
             tables_end[part.nodes[local].idx()] = rows;
@@ -513,6 +568,7 @@ pub(super) fn merge(plan: &Plan, parts: &[Part], mut outs: Vec<RunOutput>) -> Ru
         messages,
         metrics,
         sync_stats,
+        messages_held,
         tables_end,
         tables_at,
         trace: on.then(|| merge_traces(traces)),
@@ -789,6 +845,134 @@ mod tests {
         assert!(split(&plan(&crash)).is_none());
     }
 
+    /// Every node's tables as `run_streaming` hands them out, with each row's message given by
+    /// its id: `(end, at)` per global node index, and the order nodes came in.
+    #[allow(clippy::type_complexity)]
+    fn streamed(
+        plan: &Plan,
+        threads: usize,
+    ) -> (
+        RunOutput,
+        Vec<
+            Option<(
+                Vec<([u8; 32], TableRow)>,
+                Vec<(Tick, Vec<([u8; 32], TableRow)>)>,
+            )>,
+        >,
+        Vec<NodeId>,
+    ) {
+        let options = RunOptions {
+            threads,
+            ..Default::default()
+        };
+        let mut tables = vec![None; plan.nodes.len()];
+        let mut order = Vec::new();
+        let out = crate::engine::run_streaming(plan, &options, &mut |_| {}, &mut |part| {
+            let with_ids = |rows: &NodeTable| {
+                rows.iter()
+                    .map(|r| (part.messages[r.msg.idx()].id, r.clone()))
+                    .collect::<Vec<_>>()
+            };
+            for (k, &node) in part.nodes.iter().enumerate() {
+                assert!(tables[node.idx()].is_none(), "{node:?} handed out twice");
+                let at = part
+                    .at
+                    .iter()
+                    .map(|(t, tb)| (*t, with_ids(&tb[k])))
+                    .collect();
+                tables[node.idx()] = Some((with_ids(&part.end[k]), at));
+                order.push(node);
+            }
+            true
+        })
+        .unwrap();
+        (out, tables, order)
+    }
+
+    /// `rows` (of `run_with`'s output) with each row's message given by its id.
+    fn kept(out: &RunOutput, rows: &NodeTable) -> Vec<([u8; 32], TableRow)> {
+        rows.iter()
+            .map(|r| (out.messages[r.msg.idx()].id, r.clone()))
+            .collect()
+    }
+
+    /// The rows as `kept` and `streamed` give them, but for the message numbers (the run's and
+    /// the component's own): ids and everything else must agree.
+    fn same_rows(a: &[([u8; 32], TableRow)], b: &[([u8; 32], TableRow)]) -> bool {
+        a.len() == b.len()
+            && a.iter().zip(b).all(|((ia, ra), (ib, rb))| {
+                ia == ib && ra.group == rb.group && ra.records == rb.records
+            })
+    }
+
+    #[test]
+    fn streamed_tables_are_the_kept_tables_each_node_once_and_nothing_else_changes() {
+        for text in [
+            ISLANDS.to_string(),
+            // One component: handed out once, at the end.
+            ISLANDS.replace(
+                r#"{"between": ["a1", "a2"]},"#,
+                r#"{"between": ["a1", "a2"]}, {"between": ["a1", "b1"]}, {"between": ["b1", "c1"]}, {"between": ["c1", "lone"]},"#,
+            ),
+        ] {
+            let plan = plan(&text);
+            assert_eq!(super::split(&plan).is_some(), text == ISLANDS);
+            let one = run(&plan).unwrap();
+            assert_eq!(one.tables_at.len(), 2);
+            for threads in [1, 2] {
+                let (out, tables, order) = streamed(&plan, threads);
+                assert_eq!(out.fingerprint, one.fingerprint);
+                assert_eq!(out.messages_held, one.messages_held);
+                assert_eq!(out.metrics.deliveries, one.metrics.deliveries);
+                assert!(out.tables_end.is_empty() && out.tables_at.is_empty());
+                assert_eq!(order.len(), plan.nodes.len(), "every node once");
+                for (n, t) in tables.iter().enumerate() {
+                    let (end, at) = t.as_ref().expect("handed out");
+                    assert!(same_rows(end, &kept(&one, &one.tables_end[n])), "node {n}");
+                    assert_eq!(one.messages_held[n], end.len() as u64);
+                    assert_eq!(at.len(), one.tables_at.len());
+                    for ((t, rows), (t1, rows1)) in at.iter().zip(&one.tables_at) {
+                        assert_eq!(t, t1);
+                        assert!(same_rows(rows, &kept(&one, &rows1[n])), "node {n} at {t}");
+                    }
+                }
+            }
+        }
+        // Something is held somewhere, so the comparison above compared rows.
+        assert!(
+            run(&plan(ISLANDS))
+                .unwrap()
+                .messages_held
+                .iter()
+                .sum::<u64>()
+                > 10
+        );
+    }
+
+    #[test]
+    fn a_sink_that_says_stop_ends_the_run_before_the_next_component() {
+        let plan = plan(ISLANDS);
+        let components = super::split(&plan).unwrap().len();
+        assert!(components >= 3);
+        for threads in [1, 2] {
+            let options = RunOptions {
+                threads,
+                ..Default::default()
+            };
+            let mut calls = 0;
+            let err = crate::engine::run_streaming(&plan, &options, &mut |_| {}, &mut |_| {
+                calls += 1;
+                false
+            })
+            .unwrap_err();
+            assert!(matches!(err, EngineError::Stopped), "{err}");
+            assert_eq!(
+                calls, 1,
+                "{threads} threads: no component is handed out after a stop"
+            );
+        }
+    }
+
     #[test]
     fn the_outputs_are_the_same_on_any_number_of_threads() {
         let plan = plan(ISLANDS);
@@ -844,7 +1028,15 @@ mod tests {
                     Ok(whole(p))
                 }
             };
-            let err = run_parts(&plan, &parts, &options, &mut |_| {}, &fails_b).unwrap_err();
+            let err = run_parts(
+                &plan,
+                &parts,
+                &options,
+                &mut |_| {},
+                &fails_b,
+                &mut |_, _| true,
+            )
+            .unwrap_err();
             assert_eq!(
                 err.to_string(),
                 "invariant violated: in b1",

@@ -560,7 +560,7 @@ pub fn summarize(plan: &Plan, run: &RunOutput) -> Summary {
                     bytes_sent: c.bytes_sent,
                     packets_received: c.packets_received,
                     packets_lost_offline: c.packets_lost_offline,
-                    messages_held: run.tables_end[i].len() as u64,
+                    messages_held: run.messages_held[i],
                     messages_refused: run.sync_stats[i].refused,
                     offers_refused: run.sync_stats[i].offers_refused,
                 },

@@ -6,10 +6,12 @@
 //! (see [`add_pictures`]), so `sim plot` can redraw them from a finished run folder.
 //!
 //! `sim run` renders the same files without holding the largest in memory: the sync-state
-//! tables one node at a time and `deliveries.csv` streamed ([`TableFiles`],
-//! [`output::Folder::stream`]), the plots then taking the deliveries from the run
-//! ([`add_pictures_with`]); the folder it writes is byte for byte what [`render_data`] and
-//! [`add_pictures`] make (tested).
+//! tables go into the folder being made as each independent component of the run ends
+//! ([`crate::engine::run_streaming`], [`part_files`]), so a run never holds all of them at once,
+//! and `deliveries.csv` is streamed ([`output::Folder::stream`]), the plots then taking the
+//! deliveries from the run and the report's tables from those kept ([`TableFiles::streamed`],
+//! [`add_pictures_with`]); the folder it writes is byte for byte what [`render_data`] and
+//! [`add_pictures`] make, on any number of threads (tested).
 //!
 //! Rendering is a pure function of the plan and the run's output, so two runs with the same
 //! scenario and seed render byte-identical files.
@@ -25,8 +27,9 @@ pub use output::{OutputError, write_run_dir, write_run_dir_with};
 pub use tables::{table_csv, table_text};
 pub use text::MessageIds;
 
-use crate::engine::RunOutput;
-use crate::ids::MsgRef;
+use crate::engine::time::Tick;
+use crate::engine::{NodeTable, PartTables, RunOutput};
+use crate::ids::{MsgRef, NodeId};
 use crate::metrics::Summary;
 use crate::scenario::Plan;
 use std::collections::BTreeMap;
@@ -377,11 +380,15 @@ fn render_data_but(tables: &TableFiles<'_>, summary: &Summary, with_deliveries: 
 }
 
 /// The sync-state table files of a run, rendered one node at a time (so that a large run's
-/// tables can go to disk without all of them being in memory at once).
+/// tables can go to disk without all of them being in memory at once), or, for a run whose
+/// tables went to the folder as it ran ([`crate::engine::run_streaming`], [`part_files`]), the
+/// end tables the report shows.
 pub struct TableFiles<'a> {
     plan: &'a Plan,
     run: &'a RunOutput,
     ids: MessageIds,
+    /// For a streamed run: the end-of-run text tables of its first [`data::TABLES_KEPT`] nodes.
+    shown: Option<Vec<String>>,
 }
 
 impl<'a> TableFiles<'a> {
@@ -391,16 +398,32 @@ impl<'a> TableFiles<'a> {
             plan,
             run,
             ids: MessageIds::of(run),
+            shown: None,
         }
+    }
+
+    /// A run whose tables were handed out as it ran: `shown` holds the end-of-run text table
+    /// ([`NodeFiles::end_text`]) of each of its first [`data::TABLES_KEPT`] nodes (fewer when
+    /// it has fewer nodes), in node order, for the report. Only the deliveries and the report's
+    /// tables come from here then.
+    pub fn streamed(plan: &'a Plan, run: &'a RunOutput, shown: Vec<String>) -> Self {
+        Self {
+            plan,
+            run,
+            ids: MessageIds::of(run),
+            shown: Some(shown),
+        }
+    }
+
+    /// The run.
+    pub fn run(&self) -> &RunOutput {
+        self.run
     }
 
     /// How many files each node has: its table at the end and at each tick of
     /// `outputs.tables_at`, as text and as CSV; none when `outputs.tables` is false.
     pub fn per_node(&self) -> usize {
-        if !self.plan.tables {
-            return 0;
-        }
-        2 * (1 + self.run.tables_at.len())
+        files_per_node(self.plan)
     }
 
     /// Writes `deliveries.csv` to `w`, a few dozen kilobytes at a time.
@@ -430,42 +453,126 @@ impl<'a> TableFiles<'a> {
             .collect()
     }
 
-    /// The text table of node `i` at the end of the run (`sync_state/<node>.txt`).
+    /// The text table of node `i` at the end of the run (`sync_state/<node>.txt`); for a
+    /// streamed run, only of the nodes it was given.
     pub fn end_text(&self, i: usize) -> String {
+        if let Some(shown) = &self.shown {
+            return shown
+                .get(i)
+                .cloned()
+                .expect("a streamed run keeps the end tables the report shows, only");
+        }
         let end = &self.run.tables_end[i];
         table_text(self.plan, &self.ids, node_id(i), end, self.plan.duration)
     }
 
     /// Node `i`'s files: `(path in the run folder, contents)`; none when `outputs.tables` is
-    /// false.
+    /// false (nor for a streamed run, whose tables are not here).
     pub fn of_node(&self, i: usize) -> Vec<(String, Vec<u8>)> {
-        let (plan, ids) = (self.plan, &self.ids);
-        if !plan.tables {
+        if !self.plan.tables || self.shown.is_some() {
             return Vec::new();
         }
-        let name = &plan.nodes[i].name;
-        let end = &self.run.tables_end[i];
-        let mut files = Vec::with_capacity(self.per_node());
-        files.push((
-            format!("sync_state/{name}.txt"),
-            self.end_text(i).into_bytes(),
-        ));
-        files.push((
-            format!("sync_state/{name}.csv"),
-            table_csv(plan, ids, end).into_bytes(),
-        ));
-        for (tick, tables) in &self.run.tables_at {
-            files.push((
-                format!("sync_state/{name}.t{tick}.txt"),
-                table_text(plan, ids, node_id(i), &tables[i], *tick).into_bytes(),
-            ));
-            files.push((
-                format!("sync_state/{name}.t{tick}.csv"),
-                table_csv(plan, ids, &tables[i]).into_bytes(),
-            ));
-        }
-        files
+        let at: Vec<(Tick, &NodeTable)> = self
+            .run
+            .tables_at
+            .iter()
+            .map(|(t, tables)| (*t, &tables[i]))
+            .collect();
+        node_files(
+            self.plan,
+            &self.ids,
+            node_id(i),
+            &self.run.tables_end[i],
+            &at,
+        )
+        .files
     }
+}
+
+/// How many sync-state files each node of `plan` has: its table at the end and at each tick of
+/// `outputs.tables_at`, as text and as CSV; none when `outputs.tables` is false.
+pub fn files_per_node(plan: &Plan) -> usize {
+    if !plan.tables {
+        return 0;
+    }
+    2 * (1 + plan.tables_at.len())
+}
+
+/// One node's sync-state files.
+pub struct NodeFiles {
+    /// The node (a global id).
+    pub node: NodeId,
+    /// `(path in the run folder, contents)`: first `sync_state/<node>.txt` and `.csv` (its table
+    /// at the end), then the text and CSV at each tick of `outputs.tables_at`.
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+impl NodeFiles {
+    /// The text table at the end of the run (`sync_state/<node>.txt`).
+    pub fn end_text(&self) -> &str {
+        std::str::from_utf8(&self.files[0].1).expect("a text table is UTF-8")
+    }
+}
+
+/// The sync-state files of each node of one finished component (see
+/// [`crate::engine::run_streaming`]), byte for byte those that [`TableFiles::of_node`] renders
+/// from the whole run's output (tested); none when `outputs.tables` is false.
+pub fn part_files(plan: &Plan, part: &PartTables<'_>) -> Vec<NodeFiles> {
+    if !plan.tables {
+        return Vec::new();
+    }
+    let ids = MessageIds::of_messages(part.messages);
+    part.nodes
+        .iter()
+        .enumerate()
+        .map(|(k, &node)| {
+            let at: Vec<(Tick, &NodeTable)> =
+                part.at.iter().map(|(t, tables)| (*t, &tables[k])).collect();
+            node_files(plan, &ids, node, &part.end[k], &at)
+        })
+        .collect()
+}
+
+/// The end-of-run text table of each node of one finished component, whatever
+/// `outputs.tables` says (for `sim run --tables`).
+pub fn part_end_texts(plan: &Plan, part: &PartTables<'_>) -> Vec<(NodeId, String)> {
+    let ids = MessageIds::of_messages(part.messages);
+    part.nodes
+        .iter()
+        .zip(&part.end)
+        .map(|(&node, end)| (node, table_text(plan, &ids, node, end, plan.duration)))
+        .collect()
+}
+
+/// `node`'s files from its table at the end, `end`, and at the ticks of `at`.
+fn node_files(
+    plan: &Plan,
+    ids: &MessageIds,
+    node: NodeId,
+    end: &NodeTable,
+    at: &[(Tick, &NodeTable)],
+) -> NodeFiles {
+    let name = &plan.nodes[node.idx()].name;
+    let mut files = Vec::with_capacity(files_per_node(plan));
+    files.push((
+        format!("sync_state/{name}.txt"),
+        table_text(plan, ids, node, end, plan.duration).into_bytes(),
+    ));
+    files.push((
+        format!("sync_state/{name}.csv"),
+        table_csv(plan, ids, end).into_bytes(),
+    ));
+    for &(tick, table) in at {
+        files.push((
+            format!("sync_state/{name}.t{tick}.txt"),
+            table_text(plan, ids, node, table, tick).into_bytes(),
+        ));
+        files.push((
+            format!("sync_state/{name}.t{tick}.csv"),
+            table_csv(plan, ids, table).into_bytes(),
+        ));
+    }
+    NodeFiles { node, files }
 }
 
 fn node_id(i: usize) -> crate::ids::NodeId {

@@ -134,11 +134,11 @@ impl Folder<'_> {
 /// after `files` are written, with the [`Folder`] to write them into (so files too large to
 /// hold all at once can be rendered one by one, or streamed). Nothing replaces `dir` unless
 /// every file was written.
-pub fn write_run_dir_with(
+pub fn write_run_dir_with<E: From<OutputError>>(
     dir: &Path,
     files: &RunFiles,
-    more: &mut dyn FnMut(&Folder<'_>) -> Result<(), OutputError>,
-) -> Result<(), OutputError> {
+    more: &mut dyn FnMut(&Folder<'_>) -> Result<(), E>,
+) -> Result<(), E> {
     check_target(dir)?;
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -163,7 +163,7 @@ pub fn write_run_dir_with(
             if replacing {
                 let _ = fs::rename(&old, dir);
             }
-            return Err(io(dir)(e));
+            return Err(io(dir)(e).into());
         }
         if replacing {
             let _ = fs::remove_dir_all(&old);
@@ -186,11 +186,11 @@ const SYNC_QUEUE: usize = 64;
 /// disk (synced) or with the first error. Files are synced by [`SYNC_THREADS`] threads while the
 /// next ones are written, instead of each in turn before the next (about 8 s of a `large`
 /// run's 48).
-fn write_synced(
+fn write_synced<E: From<OutputError>>(
     staging: &Path,
     files: &RunFiles,
-    more: &mut dyn FnMut(&Folder<'_>) -> Result<(), OutputError>,
-) -> Result<(), OutputError> {
+    more: &mut dyn FnMut(&Folder<'_>) -> Result<(), E>,
+) -> Result<(), E> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<(PathBuf, fs::File)>(SYNC_QUEUE);
     let rx = std::sync::Mutex::new(rx);
     let sync_error: std::sync::Mutex<Option<OutputError>> = std::sync::Mutex::new(None);
@@ -221,7 +221,7 @@ fn write_synced(
     });
     written?;
     match sync_error.into_inner().expect("no sync thread panics") {
-        Some(e) => Err(e),
+        Some(e) => Err(e.into()),
         None => Ok(()),
     }
 }
@@ -375,7 +375,7 @@ mod tests {
         let n = SYNC_QUEUE * 8;
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("run-s1");
-        write_run_dir_with(&dir, &files("one"), &mut |folder| {
+        write_run_dir_with::<OutputError>(&dir, &files("one"), &mut |folder| {
             for i in 0..n {
                 folder.write(
                     &format!("sync_state/n-{i}.csv"),

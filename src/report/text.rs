@@ -38,8 +38,13 @@ pub struct MessageIds(Vec<String>);
 impl MessageIds {
     /// The ids of `run`'s messages.
     pub fn of(run: &RunOutput) -> Self {
+        Self::of_messages(&run.messages)
+    }
+
+    /// The ids of `messages`, indexed as they are.
+    pub fn of_messages(messages: &[crate::engine::MessageInfo]) -> Self {
         Self(
-            run.messages
+            messages
                 .iter()
                 .map(|m| {
                     let mut s = String::with_capacity(64);
