@@ -163,9 +163,14 @@ pub fn lookup<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
 pub fn run_line(sweep: &Sweep, scenario_text: &str, spec: &RunSpec) -> Result<String, SweepError> {
     let label = sweep.scenario_path.display().to_string();
     let plan = crate::scenario::parse(&label, scenario_text, &spec.sets(), Some(spec.seed))?;
-    // Only the summary is kept: no data file or table is rendered.
-    let output =
-        crate::engine::run_with(&plan, &crate::engine::RunOptions::default(), &mut |_| {})?;
+    // Only the summary is kept: no data file or table is rendered, and each component's tables
+    // are dropped as it ends.
+    let output = crate::engine::run_streaming(
+        &plan,
+        &crate::engine::RunOptions::default(),
+        &mut |_| {},
+        &mut |_| true,
+    )?;
     let run_summary = crate::metrics::summarize(&plan, &output);
     let summary = serde_json::to_value(&run_summary).expect("serializes");
     let mut line = spec.to_json();
