@@ -1,7 +1,10 @@
 //! The run fingerprint: a hash over the ordered stream of events.
 //!
-//! Every event the engine processes (append, send with its latency and loss decision, arrival
-//! with its outcome, delivery, step) is folded in, in processing order, as a few `u64` words.
+//! Every event the engine processes (append, send with its latency, its loss decision and
+//! whether it will find its receiver offline, the arrival of every other packet with its outcome,
+//! delivery, step) is folded in, in processing order, as a few `u64` words (a packet's send as
+//! five: tag, first item's kind, flags and item count in one; tick; sender and receiver in one;
+//! first item; latency).
 //! Two runs with the same fingerprint did the same things in the same order. The hash is a
 //! fixed, portable function of those words (not `std`'s randomly keyed hasher), so fingerprints
 //! compare across machines and versions of Rust.

@@ -219,6 +219,21 @@ const TAG_DELIVER: u64 = 4;
 const TAG_STEP: u64 = 5;
 const TAG_CHANGE: u64 = 6;
 
+/// The first word of a packet's send or arrival event: its tag (low byte), the kind of its first
+/// item (second byte), flags (third byte: a send's loss on the link and, next bit, a receiver
+/// it will find offline; an arrival's being processed) and its item count (high half).
+#[inline(always)]
+fn packet_word(tag: u64, kind: usize, flags: u64, items: usize) -> u64 {
+    debug_assert!(kind < 1 << 8 && flags < 1 << 8 && (items as u64) < 1 << 32);
+    tag | (kind as u64) << 8 | flags << 16 | (items as u64) << 32
+}
+
+/// A packet's sender and receiver in one word.
+#[inline(always)]
+fn ends(from: NodeId, to: NodeId) -> u64 {
+    (from.0 as u64) << 32 | to.0 as u64
+}
+
 /// At most this many held-message entries are reserved up front over all nodes (about 1 GiB).
 const RESERVE_LIMIT: usize = 1 << 24;
 
@@ -234,6 +249,13 @@ enum Event {
     Generate(u32),
     Arrival {
         link: u32,
+        from: NodeId,
+        to: NodeId,
+        packet: Wire,
+    },
+    /// A packet settled at its send as finding its receiver offline, kept only for its line in
+    /// `trace.jsonl` at the tick it arrives (queued only when the trace is on).
+    OfflineArrival {
         from: NodeId,
         to: NodeId,
         packet: Wire,
@@ -935,6 +957,12 @@ impl<'p> Sim<'p> {
                     to,
                     packet,
                 } => self.on_arrival(now, link as usize, from, to, packet),
+                Event::OfflineArrival { from, to, packet } => {
+                    self.trace_arrive(now, (from, to), &packet, false);
+                    if let Wire::Sync(p) = packet {
+                        self.step_buffers.recycle(p);
+                    }
+                }
                 Event::RpcStart(node) => self.on_rpc(now, node, |n, now, out| n.start(now, out)),
                 Event::RpcIssue(slot) => self.on_rpc_issue(now, slot as usize),
                 Event::RpcWake(node) => {
@@ -975,7 +1003,7 @@ impl<'p> Sim<'p> {
 
     fn counted(&mut self, now: Tick) {
         self.events += 1;
-        self.last_event_tick = Some(now);
+        self.last_event_tick = self.last_event_tick.max(Some(now));
     }
 
     fn on_change(&mut self, now: Tick, g: usize, c: usize) {
@@ -1045,7 +1073,7 @@ impl<'p> Sim<'p> {
         self.metrics.workload.appended += 1;
         self.counted(now);
         self.fp
-            .event(TAG_APPEND, &[now, node.0 as u64, msg.0 as u64]);
+            .event(TAG_APPEND | (node.0 as u64) << 32, &[now, msg.0 as u64]);
         self.trace.append(self.plan, now, node, group.idx(), &id);
         self.nodes[node.idx()].sync.append(now, msg, &self.catalog);
         self.reschedule(node, now);
@@ -1139,16 +1167,8 @@ impl<'p> Sim<'p> {
             }
         };
         self.fp.event(
-            TAG_ARRIVE,
-            &[
-                now,
-                from.0 as u64,
-                to.0 as u64,
-                first.0 as u64,
-                first.1,
-                items as u64,
-                processed as u64,
-            ],
+            packet_word(TAG_ARRIVE, first.0, processed as u64, items),
+            &[now, ends(from, to), first.1],
         );
         if self.trace.on() {
             self.trace_arrive(now, (from, to), &packet, processed);
@@ -1563,7 +1583,7 @@ impl<'p> Sim<'p> {
         }
         rt.last_step = Some(now);
         self.counted(now);
-        self.fp.event(TAG_STEP, &[now, node.0 as u64]);
+        self.fp.event(TAG_STEP | (node.0 as u64) << 32, &[now]);
         if self.trace.on() {
             self.trace.step(self.plan, now, node);
         }
@@ -1686,7 +1706,7 @@ impl<'p> Sim<'p> {
                 Output::Send { to, packet } => self.send(now, node, to, Wire::Sync(packet)),
                 Output::Deliver { msg, from: _ } => {
                     self.fp
-                        .event(TAG_DELIVER, &[now, node.0 as u64, msg.0 as u64]);
+                        .event(TAG_DELIVER | (node.0 as u64) << 32, &[now, msg.0 as u64]);
                     self.trace
                         .deliver(self.plan, now, node, &self.messages[msg.idx()].id);
                     self.metrics.deliveries.push(Delivery {
@@ -1826,18 +1846,22 @@ impl<'p> Sim<'p> {
         } else {
             self.links[link].transmit(&mut self.link_streams[link], &names)
         };
+        // A packet that will find its receiver offline is settled here, with its send: nothing
+        // the receiver does can change that (its availability is a function of the tick; only
+        // `reliability` decides at arrival), and no event is queued for it (half the packets of
+        // a network of phones). One that arrives after the end stays in flight.
+        let arrive = now.saturating_add(transit.latency);
+        let offline = !transit.lost
+            && arrive < self.plan.duration
+            && self.nodes[to.idx()].availability.offline_at(now, arrive);
         self.fp.event(
-            TAG_SEND,
-            &[
-                now,
-                from.0 as u64,
-                to.0 as u64,
-                first.0 as u64,
-                first.1,
-                items as u64,
-                transit.latency,
-                transit.lost as u64,
-            ],
+            packet_word(
+                TAG_SEND,
+                first.0,
+                transit.lost as u64 | (offline as u64) << 1,
+                items,
+            ),
+            &[now, ends(from, to), first.1, transit.latency],
         );
         if self.trace.on() {
             self.trace_send(now, (from, to), &packet, bytes, transit);
@@ -1852,9 +1876,26 @@ impl<'p> Sim<'p> {
             if let Wire::Sync(p) = packet {
                 self.step_buffers.recycle(p);
             }
+        } else if offline {
+            // The arrival's event, counted now (at its own tick).
+            self.events += 1;
+            self.last_event_tick = self.last_event_tick.max(Some(arrive));
+            self.metrics.links[link].lost_offline += 1;
+            let metrics = &mut self.metrics;
+            packet.for_each_kind(|k| metrics.kind(k).lost_offline += 1);
+            if self.trace.on() {
+                // Only its trace line waits for the arrival's tick.
+                self.queue.push(
+                    arrive,
+                    Phase::Arrival,
+                    Event::OfflineArrival { from, to, packet },
+                );
+            } else if let Wire::Sync(p) = packet {
+                self.step_buffers.recycle(p);
+            }
         } else {
             self.queue.push(
-                now.saturating_add(transit.latency),
+                arrive,
                 Phase::Arrival,
                 Event::Arrival {
                     link: link as u32,
@@ -2153,6 +2194,80 @@ mod tests {
             Some(EngineError::Invariant(m)) => m.clone(),
             other => panic!("expected a violation, got {other:?}"),
         }
+    }
+
+    /// A always on; B online in [0, 20) and [60, 100) only; one message from A at tick 25,
+    /// resent to B on a doubling backoff while B is away; latency 1–3 ticks.
+    fn away_plan(trace: bool) -> Plan {
+        let text = r#"{"name": "away", "duration": 100,
+            "nodes": [{"name": "A"},
+                      {"name": "B", "availability": {"kind": "intervals", "spans": [[0, 20], [60, 100]]}}],
+            "groups": [{"name": "g", "members": ["A", "B"]}],
+            "links": {"latency": {"kind": "uniform", "min": 1, "max": 3}},
+            "sync": {"backoff": {"kind": "exponential", "base": 2, "factor": 2, "max": 8}},
+            "workload": {"appends": [{"node": "A", "tick": 25, "group": "g", "body": "hi"}]},
+            "outputs": {"trace": TRACE}}"#
+            .replace("TRACE", if trace { "true" } else { "false" });
+        crate::scenario::parse("away.json", &text, &[], None).unwrap()
+    }
+
+    #[test]
+    fn a_packet_to_a_receiver_offline_at_its_arrival_is_settled_at_its_send_and_queues_nothing() {
+        // Without a trace: after each of A's steps while B is away, no arrival waits in the
+        // queue for the packets it sent.
+        let plan = away_plan(false);
+        let mut s = Sim::new(&plan, None);
+        let mut arrivals_queued_while_away = 0;
+        while let Some((now, _, event)) = s.queue.pop_before(plan.duration) {
+            let stepped = matches!(event, Event::Step(_));
+            match event {
+                Event::Arrival {
+                    link,
+                    from,
+                    to,
+                    packet,
+                } => s.on_arrival(now, link as usize, from, to, packet),
+                Event::Step(node) => s.on_step(now, node),
+                Event::Append(i) => s.on_append(now, i as usize),
+                Event::OfflineArrival { .. } => panic!("queued only with a trace"),
+                _ => {}
+            }
+            if stepped && (22..57).contains(&now) {
+                arrivals_queued_while_away += s
+                    .queue
+                    .iter()
+                    .filter(|e| matches!(e, Event::Arrival { .. }))
+                    .count();
+            }
+        }
+        assert_eq!(arrivals_queued_while_away, 0);
+        let quiet = s.finish().unwrap();
+        let lost =
+            quiet.metrics.by_kind[crate::protocol::sync::Kind::Message as usize].lost_offline;
+        assert!(lost >= 3, "A kept sending while B was away: {lost}");
+        // With a trace, each of them has its arrival line at its own tick, processed false, at
+        // a tick B is offline; every count and the fingerprint are those of the run without.
+        let traced = run(&away_plan(true)).unwrap();
+        assert_eq!(traced.fingerprint, quiet.fingerprint);
+        assert_eq!(traced.events, quiet.events);
+        assert_eq!(traced.last_event_tick, quiet.last_event_tick);
+        assert_eq!(traced.metrics.links, quiet.metrics.links);
+        assert_eq!(traced.metrics.deliveries, quiet.metrics.deliveries);
+        let trace = String::from_utf8(traced.trace.unwrap()).unwrap();
+        let unprocessed: Vec<u64> = trace
+            .lines()
+            .filter(|l| l.contains(r#""event":"arrive""#) && l.contains(r#""processed":false"#))
+            .map(|l| l[8..l.find(',').unwrap()].parse().unwrap())
+            .collect();
+        assert_eq!(unprocessed.len() as u64, lost);
+        assert!(
+            unprocessed.iter().all(|t| (20..60).contains(t)),
+            "{unprocessed:?}"
+        );
+        assert!(unprocessed.is_sorted(), "trace lines in tick order");
+        // B got the message once back online.
+        assert_eq!(quiet.metrics.deliveries.len(), 1);
+        assert!(quiet.metrics.deliveries[0].tick >= 60);
     }
 
     #[test]

@@ -156,6 +156,26 @@ impl AvailabilityState {
         }
     }
 
+    /// Whether a packet sent at the current tick `now` and arriving at `t` (not before `now`)
+    /// will find the node offline, as [`AvailabilityState::receives`] at `t` would answer: known
+    /// already at `now` for every model but `Reliability` (which draws at arrival, and so
+    /// answers false here).
+    #[inline]
+    pub fn offline_at(&mut self, now: Tick, t: Tick) -> bool {
+        match self.model {
+            Availability::Reliability { .. } | Availability::Always => false,
+            Availability::Markov { .. } => {
+                if let Some(online) = self.remembered(t) {
+                    return !online;
+                }
+                // Nothing asks about ticks before `now` any more.
+                self.forget_before(now);
+                !self.online_at(t)
+            }
+            _ => !self.online_at(t),
+        }
+    }
+
     /// Whether a packet arriving at the current tick `now` is processed.
     #[inline]
     pub fn receives(&mut self, now: Tick) -> bool {
@@ -399,6 +419,62 @@ mod tests {
         let mean = |v: &[u64]| v.iter().sum::<u64>() as f64 / v.len() as f64;
         assert!((mean(&on_runs) - 20.0).abs() < 1.0, "{}", mean(&on_runs));
         assert!((mean(&off_runs) - 80.0).abs() < 4.0, "{}", mean(&off_runs));
+    }
+
+    #[test]
+    fn offline_at_a_later_tick_is_what_receives_answers_there() {
+        let models = [
+            Availability::Always,
+            Availability::Periodic {
+                on: 7,
+                off: 5,
+                phase: 3,
+            },
+            Availability::Bernoulli {
+                p: Probability::new(0.4),
+            },
+            Availability::Markov {
+                mean_on: 6.0,
+                mean_off: 4.0,
+            },
+            Availability::Intervals {
+                spans: vec![(3, 9), (20, 21), (40, 90)],
+            },
+            Availability::Crash { at: 30, back: 45 },
+        ];
+        for model in models {
+            // One state asks ahead at each send (now, now + d) as the engine does; another only
+            // receives at each tick: they must agree, and asking ahead changes nothing after.
+            let (mut ahead, mut plain) = (state(model.clone()), state(model.clone()));
+            let mut said = std::collections::BTreeMap::new();
+            for now in 0..400u64 {
+                for d in [1, 3, 17] {
+                    let off = ahead.offline_at(now, now + d);
+                    assert_eq!(
+                        *said.entry(now + d).or_insert(off),
+                        off,
+                        "{model:?} at {}",
+                        now + d
+                    );
+                }
+                let received = plain.receives(now);
+                if let Some(&off) = said.get(&now) {
+                    assert_eq!(off, !received, "{model:?} at {now}");
+                }
+                assert_eq!(ahead.receives(now), received, "{model:?} at {now}");
+            }
+            // Markov: asking ahead still forgets what is past.
+            assert!(
+                ahead.sojourns.len() < 20,
+                "{model:?}: {}",
+                ahead.sojourns.len()
+            );
+        }
+        // Reliability decides at arrival: never known offline ahead.
+        let mut r = state(Availability::Reliability {
+            p: Probability::new(0.0),
+        });
+        assert!((0..50).all(|t| !r.offline_at(t, t + 2)));
     }
 
     #[test]
