@@ -2020,19 +2020,16 @@ impl<'p> Sim<'p> {
     fn reschedule_poll(&mut self, node: NodeId, now: Tick) {
         let duration = self.plan.duration;
         let rt = &mut self.nodes[node.idx()];
-        let Some(due) = rt.sync.poll_timeout() else {
-            return;
-        };
-        let epoch = rt.sync.config().epoch;
         let not_before = if rt.last_step == Some(now) {
             now + 1
         } else {
             now
         };
-        let Some(t) = rt
-            .availability
-            .next_step_tick(due.max(not_before), epoch, duration)
-        else {
+        let Some(due) = rt.sync.poll_timeout_from(not_before) else {
+            return;
+        };
+        let epoch = rt.sync.config().epoch;
+        let Some(t) = rt.availability.next_step_tick(due, epoch, duration) else {
             return;
         };
         if rt.next_step.is_none_or(|s| t < s) {

@@ -1276,6 +1276,17 @@ impl SyncNode {
         earliest(due, self.work_since)
     }
 
+    /// `poll_timeout`'s answer raised to `not_before`: the first tick at or after `not_before`
+    /// at which a step would have work, if any. When work is pending since `not_before` or
+    /// earlier (ACKs owed, offers), that is `not_before`, without searching the calendar.
+    #[inline]
+    pub fn poll_timeout_from(&mut self, not_before: Tick) -> Option<Tick> {
+        if self.work_since.is_some_and(|w| w <= not_before) {
+            return Some(not_before);
+        }
+        self.poll_timeout().map(|t| t.max(not_before))
+    }
+
     /// A tick before which no step has work, in O(1): at most [`SyncNode::poll_timeout`]'s
     /// answer (`None` means `poll_timeout` would say `None`). A caller that already has a step
     /// scheduled at or before it need not poll.

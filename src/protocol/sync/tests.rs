@@ -159,6 +159,16 @@ fn a_step_says_it_had_work_exactly_when_polling_would_have() {
             _ => {}
         }
         let expected = a.poll_timeout().is_some_and(|t| t <= now);
+        // Raised to any tick, the poll is the same with or without searching the calendar
+        // (owed work answers at once).
+        for not_before in [now.saturating_sub(1), now, now + 1, now + 5] {
+            let mut b = a.clone();
+            assert_eq!(
+                b.poll_timeout_from(not_before),
+                a.clone().poll_timeout().map(|t| t.max(not_before)),
+                "tick {now}, from {not_before}"
+            );
+        }
         let mut out = Vec::new();
         let did = a.step(now, &cat, &mut out);
         assert_eq!(did, expected, "tick {now}");
