@@ -153,6 +153,7 @@ pub fn write_run_dir_with<E: From<OutputError>>(
     let staging = parent.join(format!(".{base}.staging-{pid}"));
     let old = parent.join(format!(".{base}.old-{pid}"));
     let _ = fs::remove_dir_all(&staging);
+    remove_stale_staging(&parent, &base);
     let result = (|| {
         write_synced(&staging, files, more)?;
         let replacing = dir.exists();
@@ -174,6 +175,32 @@ pub fn write_run_dir_with<E: From<OutputError>>(
         let _ = fs::remove_dir_all(&staging);
     }
     result
+}
+
+/// Removes the staging folders of `base` (`.<base>.staging-<pid>`) that runs killed mid-way left
+/// in `parent`: those of processes no longer running. Only where the running processes can be
+/// told (Linux's `/proc`); elsewhere they stay, for the user to remove.
+fn remove_stale_staging(parent: &Path, base: &str) {
+    if !cfg!(target_os = "linux") || !Path::new("/proc/self").exists() {
+        return;
+    }
+    let prefix = format!(".{base}.staging-");
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// Threads that sync written files to disk while the next ones are written: each mostly waits
@@ -409,6 +436,34 @@ mod tests {
         );
         assert_eq!(read_run_dir(&dir).unwrap(), back);
         only_the_run_folder_is_left(tmp.path());
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn staging_folders_left_by_dead_runs_are_removed_and_a_live_ones_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("run-s1");
+        // A pid above Linux's largest (2^22) runs nowhere; the parent of this test runs.
+        let dead = tmp.path().join(".run-s1.staging-4294967295");
+        let live = tmp.path().join(format!(
+            ".run-s1.staging-{}",
+            std::os::unix::process::parent_id()
+        ));
+        let other = tmp.path().join(".other-s1.staging-4294967295");
+        for d in [&dead, &live, &other] {
+            fs::create_dir_all(d.join("sync_state")).unwrap();
+            fs::write(d.join("sync_state/A.csv"), "x").unwrap();
+        }
+        write_run_dir(&dir, &files("one")).unwrap();
+        assert_eq!(fs::read(dir.join("summary.json")).unwrap(), b"one");
+        if cfg!(target_os = "linux") {
+            assert!(!dead.exists(), "a dead run's staging folder is removed");
+        }
+        assert!(live.exists(), "a running process's staging folder is kept");
+        assert!(
+            other.exists(),
+            "another run folder's staging is not touched"
+        );
     }
 
     #[test]
