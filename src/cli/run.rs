@@ -59,89 +59,72 @@ pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
         threads,
     };
     let nodes = plan.nodes.len();
-    // The sync-state tables (most of a large run's folder) go into the folder being made as
-    // each component of the run ends, and deliveries.csv is streamed to it: a run never holds
-    // all of its tables at once. Kept from them: the end tables the report shows, the ones
-    // `--tables` prints, and with `--check-determinism` a digest of every table file.
-    let shown_count = if plan.tables {
-        nodes.min(report::data::TABLES_KEPT)
-    } else {
-        0
-    };
-    let mut shown = vec![String::new(); shown_count];
-    let mut printed = vec![String::new(); if args.tables { nodes } else { 0 }];
-    let mut digests: BTreeMap<String, [u8; 32]> = BTreeMap::new();
     let label = dir.display().to_string();
     let mut done: Option<(crate::metrics::Summary, usize, std::time::Duration)> = None;
+    let mut printed: Vec<String> = Vec::new();
     report::write_run_dir_with(&dir, &report::RunFiles::new(), &mut |folder| {
-        let mut failed: Option<report::OutputError> = None;
-        // Time spent writing tables between components, left out of the result line's time
-        // on one thread (there the run waits for it; on more, components go on meanwhile).
-        let mut writing = std::time::Duration::ZERO;
-        #[allow(clippy::disallowed_methods)] // wall time of the run, for the report line only
-        let started = std::time::Instant::now();
-        let output = crate::engine::run_streaming(
-            &plan,
-            &options,
-            &mut |tick| {
-                if let Some(b) = &bar {
-                    b.set_position(tick);
-                }
-            },
-            &mut |part| {
-                #[allow(clippy::disallowed_methods)] // see `writing`
-                let begun = std::time::Instant::now();
-                let _count = Counted(&mut writing, begun);
-                for nf in report::part_files(&plan, &part) {
-                    let i = nf.node.idx();
-                    if i < shown.len() {
-                        shown[i] = nf.end_text().to_string();
+        // The sync-state tables (most of a large run's folder) go into the folder being made as
+        // each component of the run ends, rendered and written by a thread of their own while
+        // the run goes on (at most a few components' tables wait for it), and deliveries.csv is
+        // streamed there after the run: a run never holds all of its tables at once.
+        let (output, wall, kept) = std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<report::PartFiles>(2);
+            let (plan, args) = (&plan, &args);
+            let writer = scope.spawn(move || write_tables(plan, args, folder, rx));
+            // Time the run spent waiting for the writer, left out of the result line's time on
+            // one thread (on more, other components go on meanwhile).
+            let mut waiting = std::time::Duration::ZERO;
+            #[allow(clippy::disallowed_methods)] // wall time of the run, for the report line only
+            let started = std::time::Instant::now();
+            let output = crate::engine::run_streaming(
+                plan,
+                &options,
+                &mut |tick| {
+                    if let Some(b) = &bar {
+                        b.set_position(tick);
                     }
-                    if args.tables {
-                        printed[i] = nf.end_text().to_string();
-                    }
-                    for (path, bytes) in &nf.files {
-                        if args.check_determinism {
-                            digests.insert(path.clone(), digest(bytes));
-                        }
-                        if let Err(e) = folder.write(path, bytes) {
-                            failed = Some(e);
-                            return false;
-                        }
-                    }
-                }
-                if args.tables && !plan.tables {
-                    for (node, text) in report::part_end_texts(&plan, &part) {
-                        printed[node.idx()] = text;
-                    }
-                }
-                true
-            },
-        );
-        let wall = if threads < 2 {
-            started.elapsed().saturating_sub(writing)
-        } else {
-            started.elapsed()
-        };
+                },
+                &mut |part| {
+                    let part = report::PartFiles::of(part);
+                    #[allow(clippy::disallowed_methods)] // see `waiting`
+                    let begun = std::time::Instant::now();
+                    let _count = Counted(&mut waiting, begun);
+                    // A writer that stopped at an error has hung up: the run stops too.
+                    tx.send(part).is_ok()
+                },
+            );
+            let wall = if threads < 2 {
+                started.elapsed().saturating_sub(waiting)
+            } else {
+                started.elapsed()
+            };
+            drop(tx);
+            let kept = writer.join().expect("the table writer does not panic");
+            (output, wall, kept)
+        });
         if let Some(b) = &bar {
             b.finish_and_clear();
         }
-        let output = match output {
-            Err(crate::engine::EngineError::Stopped) => {
-                return Err(failed
-                    .take()
-                    .expect("the sink stops a run only on an error")
-                    .into());
-            }
-            other => other?,
+        let (output, kept) = match (output, kept) {
+            // The writer's error is why the run stopped.
+            (Err(crate::engine::EngineError::Stopped), Err(e)) => return Err(e.into()),
+            (Err(e), _) => return Err(e.into()),
+            (Ok(_), Err(e)) => return Err(e.into()),
+            (Ok(output), Ok(kept)) => (output, kept),
         };
-        let tables = report::TableFiles::streamed(&plan, &output, std::mem::take(&mut shown));
+        let Kept {
+            shown,
+            printed: end_texts,
+            digests,
+        } = kept;
+        printed = end_texts;
+        let tables = report::TableFiles::streamed(&plan, &output, shown);
         let (summary, files) = render(&plan, &tables, &label)?;
 
         if args.check_determinism {
             let mut differs: Option<String> = None;
             let again = crate::engine::run_streaming(&plan, &options, &mut |_| {}, &mut |part| {
-                for nf in report::part_files(&plan, &part) {
+                for nf in report::part_files(&plan, part) {
                     for (path, bytes) in &nf.files {
                         if digests.get(path) != Some(&digest(bytes)) {
                             differs = Some(path.clone());
@@ -264,6 +247,54 @@ fn render(
     let mut files = report::render_data_without_tables_or_deliveries(tables, &summary);
     report::add_pictures_with(label, &mut files, tables)?;
     Ok((summary, files))
+}
+
+/// What `sim run` keeps of the tables it writes: the end tables the report shows (of the first
+/// nodes), those `--tables` prints (every node's, only then), and with `--check-determinism` a
+/// SHA-256 of every table file, by path.
+struct Kept {
+    shown: Vec<String>,
+    printed: Vec<String>,
+    digests: BTreeMap<String, [u8; 32]>,
+}
+
+/// Renders and writes into `folder` the tables of each component that `parts` brings, until
+/// the run hangs up or a write fails (then it returns at once, which tells the run to stop).
+fn write_tables(
+    plan: &crate::scenario::Plan,
+    args: &RunArgs,
+    folder: &report::output::Folder<'_>,
+    parts: std::sync::mpsc::Receiver<report::PartFiles>,
+) -> Result<Kept, report::OutputError> {
+    let nodes = plan.nodes.len();
+    let mut kept = Kept {
+        shown: vec![String::new(); tables_shown(plan)],
+        printed: vec![String::new(); if args.tables { nodes } else { 0 }],
+        digests: BTreeMap::new(),
+    };
+    for part in parts {
+        for nf in part.files(plan) {
+            let i = nf.node.idx();
+            if i < kept.shown.len() {
+                kept.shown[i] = nf.end_text().to_string();
+            }
+            if args.tables {
+                kept.printed[i] = nf.end_text().to_string();
+            }
+            for (path, bytes) in &nf.files {
+                if args.check_determinism {
+                    kept.digests.insert(path.clone(), digest(bytes));
+                }
+                folder.write(path, bytes)?;
+            }
+        }
+        if args.tables && !plan.tables {
+            for (node, text) in part.end_texts(plan) {
+                kept.printed[node.idx()] = text;
+            }
+        }
+    }
+    Ok(kept)
 }
 
 /// Adds the time since its start to a total when dropped (on every way out of a closure).

@@ -6,8 +6,9 @@
 //! (see [`add_pictures`]), so `sim plot` can redraw them from a finished run folder.
 //!
 //! `sim run` renders the same files without holding the largest in memory: the sync-state
-//! tables go into the folder being made as each independent component of the run ends
-//! ([`crate::engine::run_streaming`], [`part_files`]), so a run never holds all of them at once,
+//! tables go into the folder being made as each independent component of the run ends, rendered
+//! and written by a thread of their own while the run goes on ([`crate::engine::run_streaming`],
+//! [`PartFiles`]), so a run never holds all of them at once,
 //! and `deliveries.csv` is streamed ([`output::Folder::stream`]), the plots then taking the
 //! deliveries from the run and the report's tables from those kept ([`TableFiles::streamed`],
 //! [`add_pictures_with`]); the folder it writes is byte for byte what [`render_data`] and
@@ -514,34 +515,57 @@ impl NodeFiles {
     }
 }
 
-/// The sync-state files of each node of one finished component (see
-/// [`crate::engine::run_streaming`]), byte for byte those that [`TableFiles::of_node`] renders
-/// from the whole run's output (tested); none when `outputs.tables` is false.
-pub fn part_files(plan: &Plan, part: &PartTables<'_>) -> Vec<NodeFiles> {
-    if !plan.tables {
-        return Vec::new();
-    }
-    let ids = MessageIds::of_messages(part.messages);
-    part.nodes
-        .iter()
-        .enumerate()
-        .map(|(k, &node)| {
-            let at: Vec<(Tick, &NodeTable)> =
-                part.at.iter().map(|(t, tables)| (*t, &tables[k])).collect();
-            node_files(plan, &ids, node, &part.end[k], &at)
-        })
-        .collect()
+/// One finished component's tables taken out of the run (see
+/// [`crate::engine::run_streaming`]) with its messages' ids, owning all it needs to be rendered
+/// on another thread while the run goes on.
+pub struct PartFiles {
+    nodes: Vec<NodeId>,
+    ids: MessageIds,
+    end: Vec<NodeTable>,
+    at: Vec<(Tick, Vec<NodeTable>)>,
 }
 
-/// The end-of-run text table of each node of one finished component, whatever
-/// `outputs.tables` says (for `sim run --tables`).
-pub fn part_end_texts(plan: &Plan, part: &PartTables<'_>) -> Vec<(NodeId, String)> {
-    let ids = MessageIds::of_messages(part.messages);
-    part.nodes
-        .iter()
-        .zip(&part.end)
-        .map(|(&node, end)| (node, table_text(plan, &ids, node, end, plan.duration)))
-        .collect()
+impl PartFiles {
+    /// Takes `part`'s tables.
+    pub fn of(part: PartTables<'_>) -> Self {
+        Self {
+            nodes: part.nodes.to_vec(),
+            ids: MessageIds::of_messages(part.messages),
+            end: part.end,
+            at: part.at,
+        }
+    }
+
+    /// The sync-state files of each of its nodes, byte for byte those that
+    /// [`TableFiles::of_node`] renders from the whole run's output (tested); none when
+    /// `outputs.tables` is false.
+    pub fn files(&self, plan: &Plan) -> Vec<NodeFiles> {
+        if !plan.tables {
+            return Vec::new();
+        }
+        (0..self.nodes.len())
+            .map(|k| {
+                let at: Vec<(Tick, &NodeTable)> =
+                    self.at.iter().map(|(t, tables)| (*t, &tables[k])).collect();
+                node_files(plan, &self.ids, self.nodes[k], &self.end[k], &at)
+            })
+            .collect()
+    }
+
+    /// The end-of-run text table of each of its nodes, whatever `outputs.tables` says (for
+    /// `sim run --tables`).
+    pub fn end_texts(&self, plan: &Plan) -> Vec<(NodeId, String)> {
+        self.nodes
+            .iter()
+            .zip(&self.end)
+            .map(|(&node, end)| (node, table_text(plan, &self.ids, node, end, plan.duration)))
+            .collect()
+    }
+}
+
+/// The sync-state files of each node of one finished component: [`PartFiles::files`].
+pub fn part_files(plan: &Plan, part: PartTables<'_>) -> Vec<NodeFiles> {
+    PartFiles::of(part).files(plan)
 }
 
 /// `node`'s files from its table at the end, `end`, and at the ticks of `at`.
