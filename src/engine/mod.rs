@@ -11,8 +11,15 @@
 //!
 //! # Packets
 //! sender → link (latency drawn, then loss decided) → arrival event at the receiver. A packet
-//! that arrives while the receiver is offline is lost and counted as such. Packets still in
-//! flight when the run ends are counted as `in_flight`.
+//! that arrives while the receiver is offline is lost and counted as such; since availability is
+//! a function of the tick (but for `reliability`, which decides at arrival), such a packet is
+//! settled when it is sent, counted then and queued as no event. Packets still in flight when
+//! the run ends are counted as `in_flight`.
+//!
+//! # Tables
+//! The sync-state tables at the end (and at `outputs.tables_at`) are either kept in the output
+//! ([`run_with`]) or handed to a sink as each independent component of the run ends
+//! ([`run_streaming`]), so that a run of many components never holds all of them.
 //!
 //! # Generated traffic
 //! Each (generator, node) pair is a Poisson process with its own stream
