@@ -328,6 +328,32 @@ fn sim_plot_refuses_what_is_not_a_complete_run_folder() {
     plot_refused(&out, "sync_state/C.txt is missing");
 }
 
+/// Reads the run folder `out` back and checks it holds exactly the files of `expected`, byte
+/// for byte, `tables` of them under `sync_state/`; `label` names the case in failures.
+fn same_folder(
+    out: &Path,
+    expected: &syncsim::report::RunFiles,
+    tables: usize,
+    label: &str,
+) -> syncsim::report::RunFiles {
+    let on_disk = syncsim::report::output::read_run_dir(out).unwrap();
+    assert_eq!(
+        on_disk.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>(),
+        "{label}"
+    );
+    assert!(on_disk == *expected, "{label}: some file differs");
+    assert_eq!(
+        on_disk
+            .keys()
+            .filter(|k| k.starts_with("sync_state/"))
+            .count(),
+        tables,
+        "{label}"
+    );
+    on_disk
+}
+
 /// `sim run` renders the sync-state tables one node at a time as it writes the folder; the
 /// folder is exactly what the library renders all at once (`syncsim::execute`), for a run of
 /// more nodes than the report shows tables of, with table snapshots.
@@ -349,19 +375,7 @@ fn the_folder_of_sim_run_is_what_the_library_renders_in_memory() {
     run(scenario.to_str().unwrap(), &out, &[]);
     let plan = syncsim::scenario::parse("many.json", &doc.to_string(), &[], None).expect("valid");
     let expected = syncsim::execute(&plan).files;
-    let on_disk = syncsim::report::output::read_run_dir(&out).unwrap();
-    assert_eq!(
-        on_disk.keys().collect::<Vec<_>>(),
-        expected.keys().collect::<Vec<_>>()
-    );
-    assert!(on_disk == expected, "some file differs");
-    assert_eq!(
-        on_disk
-            .keys()
-            .filter(|k| k.starts_with("sync_state/"))
-            .count(),
-        45 * 4
-    );
+    let on_disk = same_folder(&out, &expected, 45 * 4, "");
     let html = String::from_utf8(on_disk["report.html"].clone()).unwrap();
     assert!(
         html.contains("… and 5 more nodes"),
@@ -419,19 +433,6 @@ fn a_split_run_writes_each_components_tables_as_it_ends_and_the_folder_is_the_sa
     for jobs in ["1", "2"] {
         let out = tmp.path().join(format!("r{jobs}"));
         run(scenario.to_str().unwrap(), &out, &["-j", jobs]);
-        let on_disk = syncsim::report::output::read_run_dir(&out).unwrap();
-        assert_eq!(
-            on_disk.keys().collect::<Vec<_>>(),
-            expected.keys().collect::<Vec<_>>(),
-            "-j {jobs}"
-        );
-        assert!(on_disk == expected, "-j {jobs}: some file differs");
-        assert_eq!(
-            on_disk
-                .keys()
-                .filter(|k| k.starts_with("sync_state/"))
-                .count(),
-            groups * size * 4
-        );
+        same_folder(&out, &expected, groups * size * 4, &format!("-j {jobs}"));
     }
 }

@@ -60,8 +60,14 @@ pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
     };
     let nodes = plan.nodes.len();
     let label = dir.display().to_string();
-    let mut done: Option<(crate::metrics::Summary, usize, std::time::Duration)> = None;
-    let mut printed: Vec<String> = Vec::new();
+    // What the folder's writing hands back: the summary, how many files besides the tables and
+    // deliveries.csv, the run's time and the tables `--tables` prints.
+    let mut done: Option<(
+        crate::metrics::Summary,
+        usize,
+        std::time::Duration,
+        Vec<String>,
+    )> = None;
     report::write_run_dir_with(&dir, &report::RunFiles::new(), &mut |folder| {
         // The sync-state tables (most of a large run's folder) go into the folder being made as
         // each component of the run ends, rendered and written by a thread of their own while
@@ -88,9 +94,10 @@ pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
                     let part = report::PartFiles::of(part);
                     #[allow(clippy::disallowed_methods)] // see `waiting`
                     let begun = std::time::Instant::now();
-                    let _count = Counted(&mut waiting, begun);
                     // A writer that stopped at an error has hung up: the run stops too.
-                    tx.send(part).is_ok()
+                    let sent = tx.send(part).is_ok();
+                    waiting += begun.elapsed();
+                    sent
                 },
             );
             let wall = if threads < 2 {
@@ -114,10 +121,9 @@ pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
         };
         let Kept {
             shown,
-            printed: end_texts,
+            printed,
             digests,
         } = kept;
-        printed = end_texts;
         let tables = report::TableFiles::streamed(&plan, &output, shown);
         let (summary, files) = render(&plan, &tables, &label)?;
 
@@ -169,10 +175,11 @@ pub(super) fn run(args: RunArgs) -> Result<(), CliError> {
             folder.write(rel, bytes)?;
         }
         folder.stream("deliveries.csv", |w| tables.write_deliveries(w))?;
-        done = Some((summary, files.len(), wall));
+        done = Some((summary, files.len(), wall, printed));
         Ok::<(), CliError>(())
     })?;
-    let (summary, file_count, wall) = done.expect("the folder is written only after the run");
+    let (summary, file_count, wall, printed) =
+        done.expect("the folder is written only after the run");
 
     if args.quiet {
         return Ok(());
@@ -295,15 +302,6 @@ fn write_tables(
         }
     }
     Ok(kept)
-}
-
-/// Adds the time since its start to a total when dropped (on every way out of a closure).
-struct Counted<'a>(&'a mut std::time::Duration, std::time::Instant);
-
-impl Drop for Counted<'_> {
-    fn drop(&mut self) {
-        *self.0 += self.1.elapsed();
-    }
 }
 
 /// How many end tables the report shows.

@@ -38,7 +38,7 @@
 
 use super::fingerprint::Fingerprint;
 use super::time::Tick;
-use super::{EngineError, NodeTable, RunOptions, RunOutput, TableRow};
+use super::{EngineError, NodeTable, RunOptions, RunOutput};
 use crate::ids::{GroupId, MsgRef, NodeId};
 use crate::metrics::Collector;
 use crate::scenario::Plan;
@@ -390,17 +390,9 @@ fn combined_fingerprint(parts: &[Part], outs: &[RunOutput]) -> String {
 
 /// Puts one component's table rows into global ids.
 fn globalize(rows: &mut NodeTable, part: &Part, msgs: &[MsgRef]) {
-    for TableRow {
-        msg,
-        group,
-        records,
-    } in rows
-    {
-        *msg = msgs[msg.idx()];
-        *group = part.groups[group.idx()];
-        for r in records {
-            r.set_peer(part.nodes[r.peer().idx()]);
-        }
+    globalize_but_messages(rows, part);
+    for row in rows {
+        row.msg = msgs[row.msg.idx()];
     }
 }
 
@@ -589,7 +581,7 @@ pub(super) fn merge(plan: &Plan, parts: &[Part], mut outs: Vec<RunOutput>) -> Ru
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{RunOptions, Sim, run, run_with};
+    use crate::engine::{RunOptions, Sim, TableRow, run, run_with};
     use std::collections::BTreeMap;
 
     /// Three islands (groups a, b, c sharing along their own links, nodes interleaved in the

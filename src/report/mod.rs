@@ -421,12 +421,6 @@ impl<'a> TableFiles<'a> {
         self.run
     }
 
-    /// How many files each node has: its table at the end and at each tick of
-    /// `outputs.tables_at`, as text and as CSV; none when `outputs.tables` is false.
-    pub fn per_node(&self) -> usize {
-        files_per_node(self.plan)
-    }
-
     /// Writes `deliveries.csv` to `w`, a few dozen kilobytes at a time.
     pub fn write_deliveries(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
         write_deliveries_csv(self.plan, self.run, &self.ids, w)
