@@ -624,17 +624,24 @@ fn group_sharing(sharing: &[Sharing], group: GroupId) -> Option<&Sharing> {
     }
 }
 
-/// Where a live due entry goes in a step: 0 a request (step 3), 1 a requested message (step 4),
-/// 2 any other record (step 5); `None` if the entry is dead (its record is gone, was sent since,
-/// or no longer needs sending). With it, the message and where the record is: `(index in
-/// messages, index in records)` for a record, `(0, 0)` for a request.
+/// The sort key of a live due entry, `None` if the entry is dead (its record is gone, was sent
+/// since, or no longer needs sending): `rank << 62 | message << 30 | where`, rank first (0 a
+/// request, step 3; 1 a requested message, step 4; 2 any other record, step 5), then message,
+/// then peer, as the step's order wants. `where` is, for a request, the peer's id; for a record,
+/// its position in the message's records, which are sorted by peer, so that positions order a
+/// message's records as their peers do (node ids and positions fit in 30 bits). Sorting and
+/// deduplicating compare one integer, and the record is found again without a search.
 #[inline(always)]
-fn due_rank(
+fn due_key(
     node: (&Messages, &[Sharing], &BTreeMap<MsgRef, Wanted>),
     t: Tick,
     d: Due,
-) -> Option<(u8, MsgRef, u32, u32)> {
+) -> Option<u64> {
     let (messages, sharing, wanted) = node;
+    let key = |rank: u64, msg: MsgRef, at: usize| {
+        debug_assert!(at < 1 << 30, "node ids and record positions fit in 30 bits");
+        (rank << 62) | (u64::from(msg.0) << 30) | at as u64
+    };
     match d.kind() {
         DueKind::Record => {
             let (&msg, held) = messages.get_index(d.key as usize)?;
@@ -644,32 +651,24 @@ fn due_rank(
             };
             let r = &held.records[i];
             let rank = if r.request() { 1 } else { 2 };
-            (r.send_time == t && r.is_due_candidate()).then_some((rank, msg, d.key, i as u32))
+            (r.send_time == t && r.is_due_candidate()).then(|| key(rank, msg, i))
         }
         DueKind::Request => {
             let msg = MsgRef(d.key);
             let w = wanted.get(&msg)?;
             let i = w.requests.binary_search_by_key(&d.peer, |r| r.peer).ok()?;
-            (w.requests[i].send_time == t).then_some((0, msg, 0, 0))
+            (w.requests[i].send_time == t).then(|| key(0, msg, d.peer.idx()))
         }
     }
 }
 
-/// The sort key of a ready entry: `rank << 62 | message << 30 | peer` (rank first, then message,
-/// then peer, as the step's order wants; node ids fit in 30 bits).
+/// The `(rank, message, where)` of a [`due_key`].
 #[inline]
-fn ready_key(rank: u8, msg: MsgRef, peer: NodeId) -> u64 {
-    debug_assert!(peer.0 < 1 << 30, "node ids fit in 30 bits");
-    (u64::from(rank) << 62) | (u64::from(msg.0) << 30) | u64::from(peer.0)
-}
-
-/// The `(rank, message, peer)` of a [`ready_key`].
-#[inline]
-fn from_ready_key(key: u64) -> (u8, MsgRef, NodeId) {
+fn from_due_key(key: u64) -> (u8, MsgRef, u32) {
     (
         (key >> 62) as u8,
         MsgRef((key >> 30) as u32),
-        NodeId((key & ((1 << 30) - 1)) as u32),
+        (key & ((1 << 30) - 1)) as u32,
     )
 }
 
@@ -695,17 +694,101 @@ fn earliest(a: Option<Tick>, b: Option<Tick>) -> Option<Tick> {
 /// Working buffers of [`SyncNode::step_with`]; their contents do not outlive a step.
 #[derive(Debug, Default)]
 pub struct StepBuffers {
-    /// `(peer, item)` to send, in step order.
+    /// `(peer, item)` to send, in step order (`record` packing).
     items: Vec<(NodeId, Item)>,
     /// The once-per-offer requests of step 3.
     requests: Vec<(NodeId, Item)>,
-    /// Due entries taken out: `(ready_key(rank, message, peer), message index << 32 | record
-    /// index)` (see [`due_rank`]); sorting and deduplicating compare one integer.
-    ready: Vec<(u64, u64)>,
-    /// Sort keys of payload packing: `peer << 34 | receive rank << 32 | position in items`.
-    keys: Vec<u64>,
+    /// Due entries taken out, as [`due_key`]s.
+    ready: Vec<u64>,
+    /// The payloads being filled (`payload` packing).
+    open: OpenPayloads,
     /// Empty payload vectors handed back by [`StepBuffers::recycle`], reused for new payloads.
     payloads: Vec<Vec<Item>>,
+}
+
+/// The payloads of one step being filled, one per peer, items appended in step order.
+#[derive(Debug, Default)]
+struct OpenPayloads {
+    /// Per node id, one more than the position in `open` of its payload (0: none open). Reset
+    /// to 0 for every peer used when the step ends; grows to the highest peer id seen.
+    slot: Vec<u32>,
+    /// `(peer, payload)` in the order the step first gave each peer an item.
+    open: Vec<(NodeId, Vec<Item>)>,
+}
+
+impl OpenPayloads {
+    /// Appends `item` to `peer`'s payload, opening one (with a vector from `spare`) if it has none.
+    #[inline(always)]
+    fn push(&mut self, spare: &mut Vec<Vec<Item>>, peer: NodeId, item: Item) {
+        let p = peer.idx();
+        if p >= self.slot.len() {
+            self.slot.resize(p + 1, 0);
+        }
+        match self.slot[p] {
+            0 => {
+                let mut payload = spare.pop().unwrap_or_default();
+                payload.push(item);
+                self.open.push((peer, payload));
+                self.slot[p] = self.open.len() as u32;
+            }
+            k => self.open[k as usize - 1].1.push(item),
+        }
+    }
+
+    /// Sends every open payload, peers in id order, each payload's items in receive order
+    /// (acks, requests, offers, messages) and, within a kind, in step order: a stable sort by
+    /// kind of what the step appended. Nothing is left open.
+    fn send_all(&mut self, out: &mut Vec<Output>) {
+        for &(peer, _) in &self.open {
+            self.slot[peer.idx()] = 0;
+        }
+        // Peers are distinct: the unstable sort is a total order.
+        self.open.sort_unstable_by_key(|&(peer, _)| peer);
+        out.extend(self.open.drain(..).map(|(to, mut payload)| {
+            let in_order = payload
+                .windows(2)
+                .all(|w| w[0].kind().receive_rank() <= w[1].kind().receive_rank());
+            if !in_order {
+                payload.sort_by_key(|i| i.kind().receive_rank());
+            }
+            Output::Send {
+                to,
+                packet: Packet::Payload(payload),
+            }
+        }));
+    }
+}
+
+/// Where a step's items go: to `items` in step order (`record` packing), or into one payload
+/// per peer (`payload` packing).
+struct Outbox<'a> {
+    payload: bool,
+    items: &'a mut Vec<(NodeId, Item)>,
+    open: &'a mut OpenPayloads,
+    spare: &'a mut Vec<Vec<Item>>,
+}
+
+impl Outbox<'_> {
+    #[inline(always)]
+    fn push(&mut self, peer: NodeId, item: Item) {
+        if self.payload {
+            self.open.push(self.spare, peer, item);
+        } else {
+            self.items.push((peer, item));
+        }
+    }
+
+    /// Hands what the step gave to `out`: packets of one item in step order, or the payloads.
+    fn send(self, out: &mut Vec<Output>) {
+        if self.payload {
+            self.open.send_all(out);
+        } else {
+            out.extend(self.items.drain(..).map(|(to, item)| Output::Send {
+                to,
+                packet: Packet::Record(item),
+            }));
+        }
+    }
 }
 
 /// Payload vectors kept for reuse, at most (each holds its capacity).
@@ -1271,7 +1354,7 @@ impl SyncNode {
         let node = (&self.messages, self.sharing.as_slice(), &self.wanted);
         let due = self.due.first_live(
             #[inline(always)]
-            |t, d| due_rank(node, t, d).is_some(),
+            |t, d| due_key(node, t, d).is_some(),
         );
         earliest(due, self.work_since)
     }
@@ -1310,8 +1393,13 @@ impl SyncNode {
         out: &mut Vec<Output>,
         buffers: &mut StepBuffers,
     ) -> bool {
-        let items = &mut buffers.items;
-        items.clear();
+        buffers.items.clear();
+        let mut items = Outbox {
+            payload: self.config.packing == Packing::Payload,
+            items: &mut buffers.items,
+            open: &mut buffers.open,
+            spare: &mut buffers.payloads,
+        };
         // Acks owed, offers and ephemerals all mark work; without it, only the calendar can
         // have something due.
         let pending = self.work_since.take().is_some();
@@ -1376,13 +1464,15 @@ impl SyncNode {
                 && r.ack()
             {
                 r.set_ack(false);
-                items.push((owed.peer, Item::Ack(owed.msg)));
+                items.push(owed.peer, Item::Ack(owed.msg));
             }
         }
         acks.clear();
         self.acks_due = acks;
         // 3. REQUEST (the once-per-offer requests; retransmitted ones come off the due calendar below).
-        items.append(requests_now);
+        for (peer, item) in requests_now.drain(..) {
+            items.push(peer, item);
+        }
 
         // Everything due whose time has come, ranked: requests (step 3) first, then requested
         // messages (step 4), then the rest (step 5); by message and peer within a rank.
@@ -1394,25 +1484,22 @@ impl SyncNode {
             now,
             #[inline(always)]
             |t, d| {
-                if let Some((rank, msg, m, r)) = due_rank(node, t, d) {
-                    ready.push((
-                        ready_key(rank, msg, d.peer),
-                        (u64::from(m) << 32) | u64::from(r),
-                    ));
+                if let Some(key) = due_key(node, t, d) {
+                    ready.push(key);
                 }
             },
         );
-        // Positions are functions of (message, peer), so they change neither order nor dedup;
-        // nothing inserts into `messages` or any record list before they are used below.
+        // Nothing inserts into `messages` or any record list before the positions in the keys
+        // are used below.
         if !pending && ready.is_empty() {
             return false;
         }
-        ready.sort_unstable_by_key(|&(key, _)| key);
-        ready.dedup_by_key(|&mut (key, _)| key);
-        for &(key, at) in ready.iter() {
-            let (rank, msg, peer) = from_ready_key(key);
-            let (m, ri) = ((at >> 32) as u32, at as u32);
+        ready.sort_unstable();
+        ready.dedup();
+        for &key in ready.iter() {
+            let (rank, msg, at) = from_due_key(key);
             if rank == 0 {
+                let peer = NodeId(at);
                 let shared = self.shares(catalog[msg.idx()].group, peer);
                 let w = self.wanted.get_mut(&msg).expect("live");
                 if !shared {
@@ -1431,25 +1518,26 @@ impl SyncNode {
                 if retransmit {
                     self.due.push(r.send_time, Due::request(msg, peer));
                 }
-                items.push((peer, Item::Request(msg)));
+                items.push(peer, Item::Request(msg));
             } else {
-                let held = self.messages.get_index_mut(m as usize).expect("live");
-                let r = &mut held.records[ri as usize];
-                debug_assert_eq!(r.peer(), peer);
+                let m = self.messages.position(msg).expect("live");
+                let held = self.messages.get_index_mut(m).expect("live");
+                let ri = at as usize;
+                let r = &mut held.records[ri];
+                let peer = r.peer();
                 let requested = r.request();
                 let (count, time) = (&mut r.send_count, &mut r.send_time);
                 self.schedule.count_send(count, time, now, &mut self.rng);
                 r.set_request(false);
                 if !r.hold() {
-                    self.due
-                        .push(r.send_time, Due::record(m as usize, peer, ri as usize));
+                    self.due.push(r.send_time, Due::record(m, peer, ri));
                 }
                 let item = if requested || self.config.mode == Mode::Batch {
                     Item::Message(msg)
                 } else {
                     Item::Offer(msg)
                 };
-                items.push((peer, item));
+                items.push(peer, item);
             }
         }
 
@@ -1457,45 +1545,13 @@ impl SyncNode {
         let mut ephemeral = std::mem::take(&mut self.ephemeral_out);
         for &msg in &ephemeral {
             for &peer in self.sharing(catalog[msg.idx()].group) {
-                items.push((peer, Item::Message(msg)));
+                items.push(peer, Item::Message(msg));
             }
         }
         ephemeral.clear();
         self.ephemeral_out = ephemeral;
 
-        match self.config.packing {
-            Packing::Record => out.extend(items.drain(..).map(|(to, item)| Output::Send {
-                to,
-                packet: Packet::Record(item),
-            })),
-            Packing::Payload => {
-                // One payload per peer (peers in id order), items in receive order, items of
-                // one rank in step order: the order of a stable sort by (peer, rank), got by
-                // sorting integer keys (peer, rank, step position) instead.
-                let keys = &mut buffers.keys;
-                keys.clear();
-                keys.extend(items.iter().enumerate().map(|(i, &(peer, item))| {
-                    debug_assert!(peer.0 < 1 << 30, "node ids fit in 30 bits");
-                    (u64::from(peer.0) << 34)
-                        | (u64::from(item.kind().receive_rank()) << 32)
-                        | i as u64
-                }));
-                keys.sort_unstable();
-                for one_peer in keys.chunk_by(|a, b| a >> 34 == b >> 34) {
-                    let mut payload = buffers.payloads.pop().unwrap_or_default();
-                    payload.extend(
-                        one_peer
-                            .iter()
-                            .map(|&k| items[(k & 0xFFFF_FFFF) as usize].1),
-                    );
-                    out.push(Output::Send {
-                        to: NodeId((one_peer[0] >> 34) as u32),
-                        packet: Packet::Payload(payload),
-                    });
-                }
-                items.clear();
-            }
-        }
+        items.send(out);
         true
     }
 }
