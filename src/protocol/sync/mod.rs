@@ -737,25 +737,29 @@ impl OpenPayloads {
 
     /// Sends every open payload, peers in id order, each payload's items in receive order
     /// (acks, requests, offers, messages) and, within a kind, in step order: a stable sort by
-    /// kind of what the step appended. Nothing is left open.
-    fn send_all(&mut self, out: &mut Vec<Output>) {
+    /// kind of what the step appended, skipped when `in_order` (batch mode appends acks,
+    /// requests and messages in that order). Nothing is left open.
+    fn send_all(&mut self, out: &mut Vec<Output>, in_order: bool) {
         for &(peer, _) in &self.open {
             self.slot[peer.idx()] = 0;
         }
         // Peers are distinct: the unstable sort is a total order.
         self.open.sort_unstable_by_key(|&(peer, _)| peer);
-        out.extend(self.open.drain(..).map(|(to, mut payload)| {
-            let in_order = payload
-                .windows(2)
-                .all(|w| w[0].kind().receive_rank() <= w[1].kind().receive_rank());
+        out.reserve(self.open.len());
+        for (to, mut payload) in self.open.drain(..) {
             if !in_order {
                 payload.sort_by_key(|i| i.kind().receive_rank());
             }
-            Output::Send {
+            debug_assert!(
+                payload
+                    .windows(2)
+                    .all(|w| w[0].kind().receive_rank() <= w[1].kind().receive_rank())
+            );
+            out.push(Output::Send {
                 to,
                 packet: Packet::Payload(payload),
-            }
-        }));
+            });
+        }
     }
 }
 
@@ -763,6 +767,8 @@ impl OpenPayloads {
 /// per peer (`payload` packing).
 struct Outbox<'a> {
     payload: bool,
+    /// Items reach each payload in receive order (batch mode).
+    in_order: bool,
     items: &'a mut Vec<(NodeId, Item)>,
     open: &'a mut OpenPayloads,
     spare: &'a mut Vec<Vec<Item>>,
@@ -781,7 +787,7 @@ impl Outbox<'_> {
     /// Hands what the step gave to `out`: packets of one item in step order, or the payloads.
     fn send(self, out: &mut Vec<Output>) {
         if self.payload {
-            self.open.send_all(out);
+            self.open.send_all(out, self.in_order);
         } else {
             out.extend(self.items.drain(..).map(|(to, item)| Output::Send {
                 to,
@@ -1396,6 +1402,7 @@ impl SyncNode {
         buffers.items.clear();
         let mut items = Outbox {
             payload: self.config.packing == Packing::Payload,
+            in_order: self.config.mode == Mode::Batch,
             items: &mut buffers.items,
             open: &mut buffers.open,
             spare: &mut buffers.payloads,
