@@ -448,6 +448,9 @@ struct Sim<'p> {
     /// Current members of each group, sorted.
     members: Vec<Vec<NodeId>>,
     messages: Vec<MessageInfo>,
+    /// Per message, the encoded size of its entry in a `Payload` (`wire::message_entry_len` of
+    /// its `encoded_len`), kept apart from the messages for the packet path's byte counts.
+    entry_lens: Vec<u64>,
     catalog: Vec<MessageMeta>,
     ids: HashMap<[u8; 32], MsgRef, crate::ids::IdBuildHasher>,
     append_msg: Vec<Option<MsgRef>>,
@@ -779,6 +782,7 @@ impl<'p> Sim<'p> {
             mesh,
             members,
             messages: Vec::with_capacity(plan.appends.len()),
+            entry_lens: Vec::with_capacity(plan.appends.len()),
             catalog: Vec::with_capacity(plan.appends.len()),
             ids: HashMap::default(),
             append_msg: vec![None; plan.appends.len()],
@@ -1070,12 +1074,15 @@ impl<'p> Sim<'p> {
         let wire_msg = wire::message_with(&g.id, timestamp, body, &parent_ids, ephemeral);
         let msg = MsgRef(self.messages.len() as u32);
         self.ids.insert(id, msg);
+        let encoded_len = wire::message_len(&wire_msg);
+        self.entry_lens
+            .push(wire::message_entry_len(encoded_len) as u64);
         self.messages.push(MessageInfo {
             id,
             group,
             author: node,
             authored: now,
-            encoded_len: wire::message_len(&wire_msg),
+            encoded_len,
             ephemeral,
             parents: parents.into(),
         });
@@ -1827,14 +1834,12 @@ impl<'p> Sim<'p> {
                 let items = p.items();
                 for &item in items {
                     let bytes = match item {
-                        Item::Ack(_) => wire::ack_entry_len(),
-                        Item::Offer(_) => wire::offer_entry_len(),
-                        Item::Request(_) => wire::request_entry_len(),
-                        Item::Message(m) => {
-                            wire::message_entry_len(self.messages[m.idx()].encoded_len)
-                        }
+                        Item::Ack(_) => wire::ack_entry_len() as u64,
+                        Item::Offer(_) => wire::offer_entry_len() as u64,
+                        Item::Request(_) => wire::request_entry_len() as u64,
+                        Item::Message(m) => self.entry_lens[m.idx()],
                     };
-                    count(item.kind() as usize, bytes as u64);
+                    count(item.kind() as usize, bytes);
                 }
                 Wire::first_item(items)
             }
