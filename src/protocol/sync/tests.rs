@@ -547,6 +547,43 @@ fn payload_packing_sends_one_packet_per_peer_per_step() {
     );
 }
 
+/// In interactive mode a step can give one peer a requested message before an offer (step 4
+/// before step 5): the payload still carries them in receive order (offers before messages),
+/// and payloads leave in peer order even when the step first gave an item to a later peer.
+#[test]
+fn interactive_payloads_carry_items_in_receive_order_and_leave_in_peer_order() {
+    let mut b = node(
+        B,
+        SyncConfig {
+            packing: Packing::Payload,
+            ..interactive()
+        },
+    );
+    append(&mut b, 0, M);
+    append(&mut b, 0, M1);
+    // Tick 0 offers both messages to A and C; fixed backoff makes them due again at 2.
+    let first = step(&mut b, 0);
+    assert_eq!(first.len(), 2);
+    // At 2, before the step: A requests M, and C sends M1 again (B owes C an ACK, which the
+    // step gives first, so C's payload is opened before A's).
+    receive(&mut b, 2, A, Item::Request(M));
+    receive(&mut b, 2, C, Item::Message(M1));
+    let out = step(&mut b, 2);
+    assert_eq!(
+        out,
+        [
+            Output::Send {
+                to: A,
+                packet: Packet::Payload(Vec::from([Item::Offer(M1), Item::Message(M)])),
+            },
+            Output::Send {
+                to: C,
+                packet: Packet::Payload(Vec::from([Item::Ack(M1), Item::Offer(M)])),
+            },
+        ]
+    );
+}
+
 // ---- consistent delivery ----
 
 #[test]
