@@ -700,10 +700,8 @@ pub struct StepBuffers {
     requests: Vec<(NodeId, Item)>,
     /// Due entries taken out, as [`due_key`]s.
     ready: Vec<u64>,
-    /// The payloads being filled (`payload` packing).
+    /// The payloads being filled (`payload` packing), and the spare vectors they are made of.
     open: OpenPayloads,
-    /// Empty payload vectors handed back by [`StepBuffers::recycle`], reused for new payloads.
-    payloads: Vec<Vec<Item>>,
 }
 
 /// The payloads of one step being filled, one per peer, items appended in step order.
@@ -714,19 +712,21 @@ struct OpenPayloads {
     slot: Vec<u32>,
     /// `(peer, payload)` in the order the step first gave each peer an item.
     open: Vec<(NodeId, Vec<Item>)>,
+    /// Empty payload vectors handed back by [`StepBuffers::recycle`], reused for new payloads.
+    spare: Vec<Vec<Item>>,
 }
 
 impl OpenPayloads {
-    /// Appends `item` to `peer`'s payload, opening one (with a vector from `spare`) if it has none.
+    /// Appends `item` to `peer`'s payload, opening one (with a spare vector) if it has none.
     #[inline(always)]
-    fn push(&mut self, spare: &mut Vec<Vec<Item>>, peer: NodeId, item: Item) {
+    fn push(&mut self, peer: NodeId, item: Item) {
         let p = peer.idx();
         if p >= self.slot.len() {
             self.slot.resize(p + 1, 0);
         }
         match self.slot[p] {
             0 => {
-                let mut payload = spare.pop().unwrap_or_default();
+                let mut payload = self.spare.pop().unwrap_or_default();
                 payload.push(item);
                 self.open.push((peer, payload));
                 self.slot[p] = self.open.len() as u32;
@@ -771,14 +771,13 @@ struct Outbox<'a> {
     in_order: bool,
     items: &'a mut Vec<(NodeId, Item)>,
     open: &'a mut OpenPayloads,
-    spare: &'a mut Vec<Vec<Item>>,
 }
 
 impl Outbox<'_> {
     #[inline(always)]
     fn push(&mut self, peer: NodeId, item: Item) {
         if self.payload {
-            self.open.push(self.spare, peer, item);
+            self.open.push(peer, item);
         } else {
             self.items.push((peer, item));
         }
@@ -805,10 +804,10 @@ impl StepBuffers {
     /// carries the next payload (no allocation per packet in a steady run).
     pub fn recycle(&mut self, packet: Packet) {
         if let Packet::Payload(mut items) = packet
-            && self.payloads.len() < SPARE_PAYLOADS
+            && self.open.spare.len() < SPARE_PAYLOADS
         {
             items.clear();
-            self.payloads.push(items);
+            self.open.spare.push(items);
         }
     }
 }
@@ -1405,7 +1404,6 @@ impl SyncNode {
             in_order: self.config.mode == Mode::Batch,
             items: &mut buffers.items,
             open: &mut buffers.open,
-            spare: &mut buffers.payloads,
         };
         // Acks owed, offers and ephemerals all mark work; without it, only the calendar can
         // have something due.
