@@ -25,6 +25,10 @@ pub(super) enum DueKind {
     Request,
     /// A record of a held message.
     Record,
+    /// Every record of a held message that is due at the entry's tick: one entry for the
+    /// records of a message that fall due together (a message's records are created together
+    /// and, sent together, get the same next send time), instead of one per record.
+    Message,
 }
 
 /// One candidate send.
@@ -35,14 +39,21 @@ pub(super) struct Due {
     /// surfaces). [`DueKind::Request`]: the wanted message's [`MsgRef`] number.
     pub key: u32,
     pub peer: NodeId,
-    /// The kind in the top bit (set: [`DueKind::Request`]); below it, for a record, the record's
-    /// position in the message's records when queued: a hint checked against `peer` when the
-    /// entry surfaces (records inserted since move it). Packed to keep an entry at 12 bytes.
+    /// The kind in the top two bits ([`REQUEST`], [`MESSAGE`]; neither: [`DueKind::Record`]);
+    /// below them, for a record, the record's position in the message's records when queued: a
+    /// hint checked against `peer` when the entry surfaces (records inserted since move it).
+    /// Packed to keep an entry at 12 bytes.
     kind_pos: u32,
 }
 
 /// The bit of [`Due::kind_pos`] that marks a request entry.
 const REQUEST: u32 = 1 << 31;
+
+/// The bit of [`Due::kind_pos`] that marks a message entry.
+const MESSAGE: u32 = 1 << 30;
+
+/// The bits of [`Due::kind_pos`] that hold a record's position hint.
+const POS: u32 = MESSAGE - 1;
 
 impl Due {
     /// An entry for the record of `peer`, at position `pos` of its records, on the held message
@@ -51,7 +62,17 @@ impl Due {
         Self {
             key: held as u32,
             peer,
-            kind_pos: (pos as u32).min(REQUEST - 1),
+            kind_pos: (pos as u32).min(POS),
+        }
+    }
+
+    /// An entry for every record of the held message at position `held` due at the entry's
+    /// tick.
+    pub fn message(held: usize) -> Self {
+        Self {
+            key: held as u32,
+            peer: NodeId(0),
+            kind_pos: MESSAGE,
         }
     }
 
@@ -60,6 +81,8 @@ impl Due {
     pub fn kind(self) -> DueKind {
         if self.kind_pos & REQUEST != 0 {
             DueKind::Request
+        } else if self.kind_pos & MESSAGE != 0 {
+            DueKind::Message
         } else {
             DueKind::Record
         }
@@ -68,7 +91,7 @@ impl Due {
     /// A record entry's position hint (see [`Due::record`]).
     #[inline]
     pub fn pos(self) -> usize {
-        (self.kind_pos & !REQUEST) as usize
+        (self.kind_pos & POS) as usize
     }
 
     /// An entry for the request record of `peer` on the wanted message `msg`.
@@ -210,8 +233,26 @@ impl DueQueue {
     }
 
     /// Queues, at its send time, every record of the held message at position `held` whose peer
-    /// is not known to hold it.
+    /// is not known to hold it: one [`DueKind::Message`] entry when there are several and they
+    /// share a send time (a new message's records do), else one entry each.
     pub fn push_unheld(&mut self, held: usize, records: &[super::Record]) {
+        let mut unheld = records.iter().filter(|r| !r.hold());
+        let Some(first) = unheld.next() else {
+            return;
+        };
+        let t = first.send_time;
+        let mut together = 1;
+        for r in unheld {
+            if r.send_time != t {
+                together = 0;
+                break;
+            }
+            together += 1;
+        }
+        if together >= 2 {
+            self.push(t, Due::message(held));
+            return;
+        }
         for (i, r) in records.iter().enumerate().filter(|(_, r)| !r.hold()) {
             self.push(r.send_time, Due::record(held, r.peer(), i));
         }
@@ -416,6 +457,63 @@ mod tests {
         want.sort();
         reference.retain(|&(t, _)| t > now);
         (got, want)
+    }
+
+    #[test]
+    fn a_message_whose_unheld_records_share_a_send_time_gets_one_entry() {
+        use super::super::Record;
+        let record = |p: u32, t: Tick, hold: bool| {
+            let mut r = Record::new(NodeId(p), t);
+            r.set_hold(hold);
+            r
+        };
+        let mut taken = Vec::new();
+        let mut take = |q: &mut DueQueue| {
+            taken.clear();
+            q.take_until(100, |t, d| taken.push((t, d.kind(), d.key, d.peer)));
+            taken.sort_by_key(|&(t, _, _, p)| (t, p));
+            taken.clone()
+        };
+        // Two unheld records due at 4 (the held one aside): one message entry.
+        let mut q = DueQueue::default();
+        q.push_unheld(
+            7,
+            &[record(1, 4, false), record(2, 0, true), record(3, 4, false)],
+        );
+        assert_eq!(q.len(), 1);
+        assert_eq!(take(&mut q), [(4, DueKind::Message, 7, NodeId(0))]);
+        // Send times apart: an entry per unheld record, with its peer.
+        q.push_unheld(
+            7,
+            &[record(1, 4, false), record(2, 5, false), record(3, 4, true)],
+        );
+        assert_eq!(
+            take(&mut q),
+            [
+                (4, DueKind::Record, 7, NodeId(1)),
+                (5, DueKind::Record, 7, NodeId(2)),
+            ]
+        );
+        // A single unheld record: its own entry; none unheld: nothing.
+        q.push_unheld(7, &[record(1, 6, true), record(2, 6, false)]);
+        assert_eq!(take(&mut q), [(6, DueKind::Record, 7, NodeId(2))]);
+        q.push_unheld(7, &[record(1, 6, true)]);
+        assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn an_entry_s_kind_and_position_hint_do_not_touch_each_other() {
+        let r = Due::record(5, NodeId(9), (1 << 30) - 1);
+        assert_eq!(
+            (r.kind(), r.key, r.peer, r.pos()),
+            (DueKind::Record, 5, NodeId(9), (1 << 30) - 1)
+        );
+        // A hint too large to keep is clamped below the kind bits (checked against the peer).
+        assert_eq!(Due::record(5, NodeId(9), 1 << 31).kind(), DueKind::Record);
+        assert_eq!(Due::message(5).kind(), DueKind::Message);
+        assert_eq!(Due::message(5).key, 5);
+        let q = Due::request(MsgRef(3), NodeId(2));
+        assert_eq!((q.kind(), q.key, q.peer), (DueKind::Request, 3, NodeId(2)));
     }
 
     #[test]

@@ -624,45 +624,120 @@ fn group_sharing(sharing: &[Sharing], group: GroupId) -> Option<&Sharing> {
     }
 }
 
-/// The sort key of a live due entry, `None` if the entry is dead (its record is gone, was sent
-/// since, or no longer needs sending): `rank << 62 | message << 30 | where`, rank first (0 a
-/// request, step 3; 1 a requested message, step 4; 2 any other record, step 5), then message,
-/// then peer, as the step's order wants. `where` is, for a request, the peer's id; for a record,
-/// its position in the message's records, which are sorted by peer, so that positions order a
-/// message's records as their peers do (node ids and positions fit in 30 bits). Sorting and
-/// deduplicating compare one integer, and the record is found again without a search.
+/// Calls `emit` with the sort key of every record or request a live due entry stands for
+/// (nothing if the entry is dead: its record is gone, was sent since, or no longer needs
+/// sending; a message entry stands for each of its records due at `t`): `rank << 62 |
+/// message << 30 | where`, rank first (0 a request, step 3; 1 a requested message, step 4; 2
+/// any other record, step 5), then message, then peer, as the step's order wants. `where` is,
+/// for a request, the peer's id; for a record, its position in the message's records, which
+/// are sorted by peer, so that positions order a message's records as their peers do (node ids
+/// and positions fit in 30 bits). Sorting and deduplicating compare one integer, and the record
+/// is found again without a search.
 #[inline(always)]
-fn due_key(
+fn due_keys(
     node: (&Messages, &[Sharing], &BTreeMap<MsgRef, Wanted>),
     t: Tick,
     d: Due,
-) -> Option<u64> {
+    mut emit: impl FnMut(u64),
+) {
     let (messages, sharing, wanted) = node;
     let key = |rank: u64, msg: MsgRef, at: usize| {
         debug_assert!(at < 1 << 30, "node ids and record positions fit in 30 bits");
         (rank << 62) | (u64::from(msg.0) << 30) | at as u64
     };
+    let rank = |r: &Record| if r.request() { 1 } else { 2 };
     match d.kind() {
         DueKind::Record => {
-            let (&msg, held) = messages.get_index(d.key as usize)?;
+            let Some((&msg, held)) = messages.get_index(d.key as usize) else {
+                return;
+            };
             let i = match held.records.get(d.pos()) {
                 Some(r) if r.peer() == d.peer => d.pos(),
-                _ => record_index(sharing, held, d.peer)?,
+                _ => match record_index(sharing, held, d.peer) {
+                    Some(i) => i,
+                    None => return,
+                },
             };
             let r = &held.records[i];
-            let rank = if r.request() { 1 } else { 2 };
-            (r.send_time == t && r.is_due_candidate()).then(|| key(rank, msg, i))
+            if r.send_time == t && r.is_due_candidate() {
+                emit(key(rank(r), msg, i));
+            }
+        }
+        DueKind::Message => {
+            let Some((&msg, held)) = messages.get_index(d.key as usize) else {
+                return;
+            };
+            for (i, r) in held.records.iter().enumerate() {
+                if r.send_time == t && r.is_due_candidate() {
+                    emit(key(rank(r), msg, i));
+                }
+            }
         }
         DueKind::Request => {
             let msg = MsgRef(d.key);
-            let w = wanted.get(&msg)?;
-            let i = w.requests.binary_search_by_key(&d.peer, |r| r.peer).ok()?;
-            (w.requests[i].send_time == t).then(|| key(0, msg, d.peer.idx()))
+            let Some(w) = wanted.get(&msg) else {
+                return;
+            };
+            if let Ok(i) = w.requests.binary_search_by_key(&d.peer, |r| r.peer)
+                && w.requests[i].send_time == t
+            {
+                emit(key(0, msg, d.peer.idx()));
+            }
         }
     }
 }
 
-/// The `(rank, message, where)` of a [`due_key`].
+/// Whether a due entry is live: stands for at least one record or request due at `t` (see
+/// [`due_keys`]).
+#[inline(always)]
+fn due_live(node: (&Messages, &[Sharing], &BTreeMap<MsgRef, Wanted>), t: Tick, d: Due) -> bool {
+    if d.kind() == DueKind::Message {
+        let (messages, _, _) = node;
+        return messages.get_index(d.key as usize).is_some_and(|(_, held)| {
+            held.records
+                .iter()
+                .any(|r| r.send_time == t && r.is_due_candidate())
+        });
+    }
+    let mut live = false;
+    due_keys(node, t, d, |_| live = true);
+    live
+}
+
+/// Queues the next sends of the records of one message that a step just sent (the held
+/// message at position `m`; `sent` are the `(send time, peer, position)` of those still
+/// unheld): one message entry for the records that share a send time (records in step; all of
+/// them, as a rule), one entry each for the others. `sent` is left empty.
+#[inline]
+fn queue_sent(due: &mut DueQueue, m: usize, sent: &mut Vec<(Tick, NodeId, u32)>) {
+    if let [(t, _, _), rest @ ..] = sent.as_slice()
+        && rest.iter().all(|&(u, _, _)| u == *t)
+    {
+        match rest {
+            [] => due.push(*t, Due::record(m, sent[0].1, sent[0].2 as usize)),
+            _ => due.push(*t, Due::message(m)),
+        }
+        sent.clear();
+        return;
+    }
+    queue_apart(due, m, sent);
+}
+
+/// [`queue_sent`] of records whose send times differ (after different send counts or with
+/// jitter): by send time, a message entry for each time two or more share.
+#[inline(never)]
+fn queue_apart(due: &mut DueQueue, m: usize, sent: &mut Vec<(Tick, NodeId, u32)>) {
+    sent.sort_unstable();
+    for same in sent.chunk_by(|a, b| a.0 == b.0) {
+        match same {
+            [(t, peer, ri)] => due.push(*t, Due::record(m, *peer, *ri as usize)),
+            _ => due.push(same[0].0, Due::message(m)),
+        }
+    }
+    sent.clear();
+}
+
+/// The `(rank, message, where)` of a key of [`due_keys`].
 #[inline]
 fn from_due_key(key: u64) -> (u8, MsgRef, u32) {
     (
@@ -698,8 +773,10 @@ pub struct StepBuffers {
     items: Vec<(NodeId, Item)>,
     /// The once-per-offer requests of step 3.
     requests: Vec<(NodeId, Item)>,
-    /// Due entries taken out, as [`due_key`]s.
+    /// Due entries taken out, as keys of [`due_keys`].
     ready: Vec<u64>,
+    /// The records of one message just sent, waiting to be queued again ([`queue_sent`]).
+    sent: Vec<(Tick, NodeId, u32)>,
     /// The payloads being filled (`payload` packing), and the spare vectors they are made of.
     open: OpenPayloads,
 }
@@ -1359,7 +1436,7 @@ impl SyncNode {
         let node = (&self.messages, self.sharing.as_slice(), &self.wanted);
         let due = self.due.first_live(
             #[inline(always)]
-            |t, d| due_key(node, t, d).is_some(),
+            |t, d| due_live(node, t, d),
         );
         earliest(due, self.work_since)
     }
@@ -1488,11 +1565,7 @@ impl SyncNode {
         self.due.take_until(
             now,
             #[inline(always)]
-            |t, d| {
-                if let Some(key) = due_key(node, t, d) {
-                    ready.push(key);
-                }
-            },
+            |t, d| due_keys(node, t, d, |key| ready.push(key)),
         );
         // Nothing inserts into `messages` or any record list before the positions in the keys
         // are used below.
@@ -1501,8 +1574,18 @@ impl SyncNode {
         }
         ready.sort_unstable();
         ready.dedup();
+        // The message (rank and id) whose records are being sent, and its position.
+        let sent = &mut buffers.sent;
+        sent.clear();
+        let mut run: Option<(u64, usize)> = None;
         for &key in ready.iter() {
             let (rank, msg, at) = from_due_key(key);
+            if let Some((k, m)) = run
+                && k != key >> 30
+            {
+                queue_sent(&mut self.due, m, sent);
+                run = None;
+            }
             if rank == 0 {
                 let peer = NodeId(at);
                 let shared = self.shares(catalog[msg.idx()].group, peer);
@@ -1525,7 +1608,14 @@ impl SyncNode {
                 }
                 items.push(peer, Item::Request(msg));
             } else {
-                let m = self.messages.position(msg).expect("live");
+                let m = match run {
+                    Some((_, m)) => m,
+                    None => {
+                        let m = self.messages.position(msg).expect("live");
+                        run = Some((key >> 30, m));
+                        m
+                    }
+                };
                 let held = self.messages.get_index_mut(m).expect("live");
                 let ri = at as usize;
                 let r = &mut held.records[ri];
@@ -1535,7 +1625,7 @@ impl SyncNode {
                 self.schedule.count_send(count, time, now, &mut self.rng);
                 r.set_request(false);
                 if !r.hold() {
-                    self.due.push(r.send_time, Due::record(m, peer, ri));
+                    sent.push((r.send_time, peer, at));
                 }
                 let item = if requested || self.config.mode == Mode::Batch {
                     Item::Message(msg)
@@ -1544,6 +1634,9 @@ impl SyncNode {
                 };
                 items.push(peer, item);
             }
+        }
+        if let Some((_, m)) = run {
+            queue_sent(&mut self.due, m, sent);
         }
 
         // Ephemeral messages: once, outright, to every peer sharing the group.

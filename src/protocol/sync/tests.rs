@@ -132,6 +132,74 @@ fn fixed_backoff_resends_every_interval_until_acked() {
 }
 
 #[test]
+fn records_sent_together_are_queued_as_one_entry_and_apart_as_one_each() {
+    // A shares G with B and C; fixed backoff of 2. M's two records fall due together: one
+    // calendar entry stands for both, at append and after each step that sends both.
+    let mut a = node(A, seed_config());
+    append(&mut a, 0, M);
+    assert_eq!(a.due.len(), 1);
+    assert_eq!(
+        step(&mut a, 0),
+        [send(B, Item::Message(M)), send(C, Item::Message(M))]
+    );
+    assert_eq!(a.due.len(), 1);
+    // C's ACK: the entry still stands for B alone.
+    receive(&mut a, 1, C, Item::Ack(M));
+    assert_eq!(step(&mut a, 2), [send(B, Item::Message(M))]);
+    // B alone is sent: its next send gets an entry of its own.
+    assert_eq!(a.due.len(), 1);
+    assert_eq!(a.poll_timeout(), Some(4));
+    // B asks (a request at tick 3 makes B due at once); an entry for B at 3 joins the one at 4.
+    receive(&mut a, 3, B, Item::Request(M));
+    assert_eq!(a.due.len(), 2);
+    assert_eq!(step(&mut a, 3), [send(B, Item::Message(M))]);
+    // The entry at 4 is dead now (B's send time is 5) and is dropped when polled.
+    assert_eq!(a.poll_timeout(), Some(5));
+    assert_eq!(a.due.len(), 1);
+    assert_eq!(step(&mut a, 4), []);
+    assert_eq!(step(&mut a, 5), [send(B, Item::Message(M))]);
+    assert_eq!(a.record(M, B).unwrap().send_count, 4);
+    assert_eq!(a.record(M, C).unwrap().send_count, 1);
+}
+
+#[test]
+fn records_of_one_message_that_fall_apart_are_each_sent_at_their_own_time() {
+    // Doubling backoff from 1: B's and C's records, sent together, get the same next times
+    // until D joins the group with a record of its own (send count 0), due at once.
+    const D: NodeId = NodeId(3);
+    let config = SyncConfig {
+        backoff: Backoff::Exponential {
+            base: 1,
+            factor: 2.0,
+            max: 64,
+            jitter: 0,
+        },
+        ..seed_config()
+    };
+    let mut a = node(A, config);
+    append(&mut a, 0, M);
+    let msg = |to| send(to, Item::Message(M));
+    assert_eq!(step(&mut a, 0), [msg(B), msg(C)]); // next at 1
+    assert_eq!(step(&mut a, 1), [msg(B), msg(C)]); // next at 3
+    a.set_sharing(2, G, vec![B, C, D]);
+    assert_eq!(step(&mut a, 2), [msg(D)]); // D next at 3
+    // All three due at 3; then B and C at 3 + 4 = 7, D at 3 + 2 = 5.
+    assert_eq!(step(&mut a, 3), [msg(B), msg(C), msg(D)]);
+    assert_eq!(a.due.len(), 2, "one entry for B and C, one for D");
+    assert_eq!(step(&mut a, 4), []);
+    assert_eq!(step(&mut a, 5), [msg(D)]); // D next at 9
+    assert_eq!(step(&mut a, 6), []);
+    assert_eq!(step(&mut a, 7), [msg(B), msg(C)]); // next at 15
+    assert_eq!(step(&mut a, 9), [msg(D)]); // next at 17
+    assert_eq!(a.poll_timeout(), Some(15));
+    let counts: Vec<u32> = [B, C, D]
+        .iter()
+        .map(|&p| a.record(M, p).unwrap().send_count)
+        .collect();
+    assert_eq!(counts, [4, 4, 4]);
+}
+
+#[test]
 fn a_step_says_it_had_work_exactly_when_polling_would_have() {
     // Tick by tick: whether the step worked is whether `poll_timeout` answered `now` or earlier
     // just before it (calendar entries, owed ACKs and ephemerals alike).
@@ -713,26 +781,48 @@ mod arbitrary {
             prop::bool::ANY,
             prop::bool::ANY,
             prop::bool::ANY,
+            0u8..3,
+            prop::bool::ANY,
         )
-            .prop_map(|(interactive, payload, immediate, forwarding)| SyncConfig {
-                mode: if interactive {
-                    Mode::Interactive
-                } else {
-                    Mode::Batch
+            .prop_map(
+                |(interactive, payload, immediate, forwarding, backoff, reset)| SyncConfig {
+                    mode: if interactive {
+                        Mode::Interactive
+                    } else {
+                        Mode::Batch
+                    },
+                    packing: if payload {
+                        Packing::Payload
+                    } else {
+                        Packing::Record
+                    },
+                    ack: if immediate {
+                        AckTiming::Immediate
+                    } else {
+                        AckTiming::Step
+                    },
+                    forwarding,
+                    // Records of one message in step (fixed), apart after different send counts
+                    // (doubling, when a peer joins later) and apart at every send (jitter).
+                    backoff: match backoff {
+                        0 => Backoff::Fixed { interval: 2 },
+                        1 => Backoff::Exponential {
+                            base: 1,
+                            factor: 2.0,
+                            max: 8,
+                            jitter: 0,
+                        },
+                        _ => Backoff::Exponential {
+                            base: 1,
+                            factor: 2.0,
+                            max: 8,
+                            jitter: 3,
+                        },
+                    },
+                    reset_on_contact: reset.then_some(3),
+                    ..SyncConfig::default()
                 },
-                packing: if payload {
-                    Packing::Payload
-                } else {
-                    Packing::Record
-                },
-                ack: if immediate {
-                    AckTiming::Immediate
-                } else {
-                    AckTiming::Step
-                },
-                forwarding,
-                ..SyncConfig::default()
-            })
+            )
     }
 
     proptest! {
@@ -740,8 +830,10 @@ mod arbitrary {
 
         /// Any sequence of appends, packets (from sharing peers or strangers, any items, any
         /// order), steps and sharing changes: no panic; sends go only to peers sharing the
-        /// group; a message is never sent to a peer known to hold it unless it asked; records
-        /// exist only for current sharing peers.
+        /// group; a message is never sent to a peer known to hold it unless it asked; a step
+        /// sends (or offers) exactly the records due by then, each once (what the due calendar,
+        /// its lazily deleted entries and its entries for a whole message must add up to);
+        /// records exist only for current sharing peers.
         #[test]
         fn the_state_machine_keeps_its_invariants(config in config(), ops in prop::collection::vec(op(), 1..60)) {
             let mut n = node(A, config);
@@ -782,7 +874,38 @@ mod arbitrary {
                                 rs.iter().map(move |r| (m, r.peer(), r.hold() && !r.request()))
                             })
                             .collect();
+                        // The records due: not known to hold the message (or asking for it),
+                        // send time come, and not offered by their peer at the step (which then
+                        // learns it holds the message) unless asking.
+                        let mut due: Vec<(MsgRef, NodeId)> = n
+                            .table()
+                            .flat_map(|(m, _, rs)| rs.iter().map(move |r| (m, r)))
+                            .filter(|(m, r)| {
+                                r.send_time <= now
+                                    && (r.request()
+                                        || (!r.hold() && !n.offered(r.peer()).contains(m)))
+                            })
+                            .map(|(m, r)| (m, r.peer()))
+                            .collect();
+                        due.sort();
                         n.step(now, &cat, &mut out);
+                        let mut sent: Vec<(MsgRef, NodeId)> = out
+                            .iter()
+                            .flat_map(|o| match o {
+                                Output::Send { to, packet } => packet
+                                    .items()
+                                    .iter()
+                                    .filter_map(|i| match *i {
+                                        Item::Message(m) | Item::Offer(m)
+                                            if !cat[m.idx()].ephemeral => Some((m, *to)),
+                                        _ => None,
+                                    })
+                                    .collect(),
+                                _ => Vec::new(),
+                            })
+                            .collect();
+                        sent.sort();
+                        prop_assert_eq!(&sent, &due, "the step at {} sent other records than were due", now);
                         for o in &out {
                             if let Output::Send { to, packet } = o {
                                 for item in packet.items() {
