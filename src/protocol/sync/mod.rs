@@ -708,7 +708,7 @@ fn due_live(node: (&Messages, &[Sharing], &BTreeMap<MsgRef, Wanted>), t: Tick, d
 /// message at position `m`; `sent` are the `(send time, peer, position)` of those still
 /// unheld): one message entry for the records that share a send time (records in step; all of
 /// them, as a rule), one entry each for the others. `sent` is left empty.
-#[inline]
+#[inline(always)]
 fn queue_sent(due: &mut DueQueue, m: usize, sent: &mut Vec<(Tick, NodeId, u32)>) {
     if let [(t, _, _), rest @ ..] = sent.as_slice()
         && rest.iter().all(|&(u, _, _)| u == *t)
