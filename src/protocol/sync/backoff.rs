@@ -179,6 +179,16 @@ impl Schedule {
         }
     }
 
+    /// Whether a send draws from the node's stream (jitter): then records sent together get
+    /// send times of their own.
+    pub fn draws(&self) -> bool {
+        match *self {
+            Schedule::Doubling { jitter, .. } => jitter > 1,
+            Schedule::Other(Backoff::Exponential { jitter, .. }) => jitter > 1,
+            Schedule::Other(_) => false,
+        }
+    }
+
     /// Counts one more send at `now` and sets the next send time (see [`Backoff::count_send`]).
     /// Doubling without jitter (the sync workloads' backoff) and a fixed interval (the seed's)
     /// are a few instructions, inlined where records are sent; jitter and the other policies
@@ -242,6 +252,35 @@ fn doubled(base: Tick, max: Tick, cap: u64, send_count: &mut u32) -> Tick {
 mod tests {
     use super::*;
     use crate::engine::rng::stream;
+
+    #[test]
+    fn only_jitter_makes_a_schedule_draw() {
+        let exp = |jitter| Backoff::Exponential {
+            base: 2,
+            factor: 2.0,
+            max: 600,
+            jitter,
+        };
+        // Doubling (the precomputed schedule) and a factor that is not 2 (the general rule).
+        let odd = |jitter| Backoff::Exponential {
+            base: 2,
+            factor: 1.5,
+            max: 600,
+            jitter,
+        };
+        for (backoff, draws) in [
+            (exp(0), false),
+            (exp(1), false),
+            (exp(2), true),
+            (odd(0), false),
+            (odd(3), true),
+            (Backoff::Fixed { interval: 2 }, false),
+            (Backoff::Linear { step: 3 }, false),
+            (Backoff::Accumulating, false),
+        ] {
+            assert_eq!(Schedule::new(&backoff).draws(), draws, "{backoff:?}");
+        }
+    }
 
     #[test]
     fn integer_doubling_gives_the_f64_rule_s_delays() {

@@ -233,9 +233,15 @@ impl DueQueue {
     }
 
     /// Queues, at its send time, every record of the held message at position `held` whose peer
-    /// is not known to hold it: one [`DueKind::Message`] entry when there are several and they
-    /// share a send time (a new message's records do), else one entry each.
-    pub fn push_unheld(&mut self, held: usize, records: &[super::Record]) {
+    /// is not known to hold it: with `together`, one [`DueKind::Message`] entry when there are
+    /// several and they share a send time (a new message's records do), else one entry each.
+    pub fn push_unheld(&mut self, held: usize, records: &[super::Record], together: bool) {
+        if !together {
+            for (i, r) in records.iter().enumerate().filter(|(_, r)| !r.hold()) {
+                self.push(r.send_time, Due::record(held, r.peer(), i));
+            }
+            return;
+        }
         let mut unheld = records.iter().filter(|r| !r.hold());
         let Some(first) = unheld.next() else {
             return;
@@ -479,13 +485,28 @@ mod tests {
         q.push_unheld(
             7,
             &[record(1, 4, false), record(2, 0, true), record(3, 4, false)],
+            true,
         );
         assert_eq!(q.len(), 1);
         assert_eq!(take(&mut q), [(4, DueKind::Message, 7, NodeId(0))]);
+        // Not `together` (a backoff with jitter): an entry each.
+        q.push_unheld(
+            7,
+            &[record(1, 4, false), record(2, 0, true), record(3, 4, false)],
+            false,
+        );
+        assert_eq!(
+            take(&mut q),
+            [
+                (4, DueKind::Record, 7, NodeId(1)),
+                (4, DueKind::Record, 7, NodeId(3)),
+            ]
+        );
         // Send times apart: an entry per unheld record, with its peer.
         q.push_unheld(
             7,
             &[record(1, 4, false), record(2, 5, false), record(3, 4, true)],
+            true,
         );
         assert_eq!(
             take(&mut q),
@@ -495,9 +516,9 @@ mod tests {
             ]
         );
         // A single unheld record: its own entry; none unheld: nothing.
-        q.push_unheld(7, &[record(1, 6, true), record(2, 6, false)]);
+        q.push_unheld(7, &[record(1, 6, true), record(2, 6, false)], true);
         assert_eq!(take(&mut q), [(6, DueKind::Record, 7, NodeId(2))]);
-        q.push_unheld(7, &[record(1, 6, true)]);
+        q.push_unheld(7, &[record(1, 6, true)], true);
         assert_eq!(q.len(), 0);
     }
 

@@ -570,6 +570,10 @@ pub struct SyncNode {
     config: SyncConfig,
     /// `config.backoff`, made ready for sends.
     schedule: Schedule,
+    /// Records of one message that fall due together share one calendar entry: so whenever the
+    /// backoff draws nothing (records created together and sent together stay in step). With
+    /// jitter every send draws its own time, and each record keeps an entry of its own.
+    together: bool,
     rng: Stream,
     /// Per group, the peers we share it with (sorted); sorted by group.
     sharing: Vec<Sharing>,
@@ -706,32 +710,20 @@ fn due_live(node: (&Messages, &[Sharing], &BTreeMap<MsgRef, Wanted>), t: Tick, d
 
 /// Queues the next sends of the records of one message that a step just sent (the held
 /// message at position `m`; `sent` are the `(send time, peer, position)` of those still
-/// unheld): one message entry for the records that share a send time (records in step; all of
-/// them, as a rule), one entry each for the others. `sent` is left empty.
+/// unheld): one message entry if there are several and they share their send time (records in
+/// step: without jitter, records created together and sent together), else one entry each
+/// (with jitter every send draws its own time; sorting them to find the few that agree costs
+/// more than their entries). `sent` is left empty.
 #[inline(always)]
 fn queue_sent(due: &mut DueQueue, m: usize, sent: &mut Vec<(Tick, NodeId, u32)>) {
     if let [(t, _, _), rest @ ..] = sent.as_slice()
+        && !rest.is_empty()
         && rest.iter().all(|&(u, _, _)| u == *t)
     {
-        match rest {
-            [] => due.push(*t, Due::record(m, sent[0].1, sent[0].2 as usize)),
-            _ => due.push(*t, Due::message(m)),
-        }
-        sent.clear();
-        return;
-    }
-    queue_apart(due, m, sent);
-}
-
-/// [`queue_sent`] of records whose send times differ (after different send counts or with
-/// jitter): by send time, a message entry for each time two or more share.
-#[inline(never)]
-fn queue_apart(due: &mut DueQueue, m: usize, sent: &mut Vec<(Tick, NodeId, u32)>) {
-    sent.sort_unstable();
-    for same in sent.chunk_by(|a, b| a.0 == b.0) {
-        match same {
-            [(t, peer, ri)] => due.push(*t, Due::record(m, *peer, *ri as usize)),
-            _ => due.push(same[0].0, Due::message(m)),
+        due.push(*t, Due::message(m));
+    } else {
+        for &(t, peer, ri) in sent.iter() {
+            due.push(t, Due::record(m, peer, ri as usize));
         }
     }
     sent.clear();
@@ -892,8 +884,10 @@ impl StepBuffers {
 impl SyncNode {
     /// A node with no messages and no sharing; `rng` is its protocol stream (backoff jitter).
     pub fn new(config: SyncConfig, rng: Stream) -> Self {
+        let schedule = Schedule::new(&config.backoff);
         Self {
-            schedule: Schedule::new(&config.backoff),
+            together: !schedule.draws(),
+            schedule,
             config,
             rng,
             sharing: Vec::new(),
@@ -1137,7 +1131,8 @@ impl SyncNode {
             .iter()
             .map(|&p| Record::new(p, now))
             .collect();
-        self.due.push_unheld(self.messages.len(), &records);
+        self.due
+            .push_unheld(self.messages.len(), &records, self.together);
         self.wanted.remove(&msg);
         self.messages
             .insert(Held::new(msg, group, true, Records::from_vec(records)));
@@ -1366,7 +1361,8 @@ impl SyncNode {
         } else {
             Records::One(record(from))
         };
-        self.due.push_unheld(self.messages.len(), &records);
+        self.due
+            .push_unheld(self.messages.len(), &records, self.together);
         let missing: Vec<MsgRef> = match self.config.delivery {
             Delivery::Eventual => Vec::new(),
             Delivery::Consistent => meta
@@ -1574,9 +1570,45 @@ impl SyncNode {
         }
         ready.sort_unstable();
         ready.dedup();
-        // The message (rank and id) whose records are being sent, and its position.
         let sent = &mut buffers.sent;
+        if self.together {
+            self.send_ready::<true>(now, catalog, ready, sent, &mut items);
+        } else {
+            self.send_ready::<false>(now, catalog, ready, sent, &mut items);
+        }
+
+        // Ephemeral messages: once, outright, to every peer sharing the group.
+        let mut ephemeral = std::mem::take(&mut self.ephemeral_out);
+        for &msg in &ephemeral {
+            for &peer in self.sharing(catalog[msg.idx()].group) {
+                items.push(peer, Item::Message(msg));
+            }
+        }
+        ephemeral.clear();
+        self.ephemeral_out = ephemeral;
+
+        items.send(out);
+        true
+    }
+
+    /// Steps 3 to 5 of a step: sends what `ready` (the step's sorted, deduplicated due keys)
+    /// names and queues each record's next send. With `TOGETHER` (the node's backoff draws
+    /// nothing) the records of one message that get the same next send time share one calendar
+    /// entry; without, each record gets its own (the step's two layouts, each compiled for
+    /// its case).
+    #[inline(always)]
+    fn send_ready<const TOGETHER: bool>(
+        &mut self,
+        now: Tick,
+        catalog: &[MessageMeta],
+        ready: &[u64],
+        sent: &mut Vec<(Tick, NodeId, u32)>,
+        items: &mut Outbox<'_>,
+    ) {
         sent.clear();
+        let retransmit = self.config.request_retransmit;
+        // The message (rank and id) whose records are being sent, and its position (only with
+        // `TOGETHER`).
         let mut run: Option<(u64, usize)> = None;
         for &key in ready.iter() {
             let (rank, msg, at) = from_due_key(key);
@@ -1612,7 +1644,9 @@ impl SyncNode {
                     Some((_, m)) => m,
                     None => {
                         let m = self.messages.position(msg).expect("live");
-                        run = Some((key >> 30, m));
+                        if TOGETHER {
+                            run = Some((key >> 30, m));
+                        }
                         m
                     }
                 };
@@ -1625,7 +1659,11 @@ impl SyncNode {
                 self.schedule.count_send(count, time, now, &mut self.rng);
                 r.set_request(false);
                 if !r.hold() {
-                    sent.push((r.send_time, peer, at));
+                    if TOGETHER {
+                        sent.push((r.send_time, peer, at));
+                    } else {
+                        self.due.push(r.send_time, Due::record(m, peer, ri));
+                    }
                 }
                 let item = if requested || self.config.mode == Mode::Batch {
                     Item::Message(msg)
@@ -1638,19 +1676,6 @@ impl SyncNode {
         if let Some((_, m)) = run {
             queue_sent(&mut self.due, m, sent);
         }
-
-        // Ephemeral messages: once, outright, to every peer sharing the group.
-        let mut ephemeral = std::mem::take(&mut self.ephemeral_out);
-        for &msg in &ephemeral {
-            for &peer in self.sharing(catalog[msg.idx()].group) {
-                items.push(peer, Item::Message(msg));
-            }
-        }
-        ephemeral.clear();
-        self.ephemeral_out = ephemeral;
-
-        items.send(out);
-        true
     }
 }
 

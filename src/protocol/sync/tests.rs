@@ -183,9 +183,10 @@ fn records_of_one_message_that_fall_apart_are_each_sent_at_their_own_time() {
     assert_eq!(step(&mut a, 1), [msg(B), msg(C)]); // next at 3
     a.set_sharing(2, G, vec![B, C, D]);
     assert_eq!(step(&mut a, 2), [msg(D)]); // D next at 3
-    // All three due at 3; then B and C at 3 + 4 = 7, D at 3 + 2 = 5.
+    // All three due at 3; then B and C at 3 + 4 = 7, D at 3 + 2 = 5: their send times differ,
+    // so each gets an entry of its own.
     assert_eq!(step(&mut a, 3), [msg(B), msg(C), msg(D)]);
-    assert_eq!(a.due.len(), 2, "one entry for B and C, one for D");
+    assert_eq!(a.due.len(), 3);
     assert_eq!(step(&mut a, 4), []);
     assert_eq!(step(&mut a, 5), [msg(D)]); // D next at 9
     assert_eq!(step(&mut a, 6), []);
@@ -197,6 +198,50 @@ fn records_of_one_message_that_fall_apart_are_each_sent_at_their_own_time() {
         .map(|&p| a.record(M, p).unwrap().send_count)
         .collect();
     assert_eq!(counts, [4, 4, 4]);
+}
+
+#[test]
+fn with_jitter_each_record_keeps_an_entry_of_its_own() {
+    // Doubling with jitter: every send draws its own time, so records sent together fall apart
+    // at once and never share an entry, from the append on.
+    let config = SyncConfig {
+        backoff: Backoff::Exponential {
+            base: 2,
+            factor: 2.0,
+            max: 64,
+            jitter: 5,
+        },
+        ..seed_config()
+    };
+    let mut a = node(A, config);
+    append(&mut a, 0, M);
+    assert_eq!(a.due.len(), 2);
+    assert_eq!(
+        step(&mut a, 0),
+        [send(B, Item::Message(M)), send(C, Item::Message(M))]
+    );
+    assert_eq!(a.due.len(), 2);
+    // Each record is sent at its own drawn time, in 2..=6, and only then.
+    for p in [B, C] {
+        let t = a.record(M, p).unwrap().send_time;
+        assert!((2..=6).contains(&t), "{p:?} due at {t}");
+    }
+    for now in 1..=6 {
+        let due: Vec<NodeId> = [B, C]
+            .into_iter()
+            .filter(|&p| a.record(M, p).unwrap().send_time == now)
+            .collect();
+        let sent: Vec<NodeId> = step(&mut a, now)
+            .into_iter()
+            .map(|o| match o {
+                Output::Send { to, .. } => to,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(sent, due, "tick {now}");
+    }
+    assert_eq!(a.record(M, B).unwrap().send_count, 2);
+    assert_eq!(a.record(M, C).unwrap().send_count, 2);
 }
 
 #[test]
