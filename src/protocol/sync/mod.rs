@@ -364,7 +364,15 @@ impl Record {
     }
 
     fn is_due_candidate(&self) -> bool {
-        !self.hold() || self.request()
+        // (`|`, not `||`: no branch.)
+        !self.hold() | self.request()
+    }
+
+    /// The rank of a due record in a step ([`due_keys`]): 1 if the peer asked for it (step 4),
+    /// else 2 (step 5).
+    #[inline(always)]
+    fn rank(&self) -> u64 {
+        2 - u64::from(self.request())
     }
 }
 
@@ -642,52 +650,65 @@ fn due_keys(
     node: (&Messages, &[Sharing], &BTreeMap<MsgRef, Wanted>),
     t: Tick,
     d: Due,
-    mut emit: impl FnMut(u64),
+    ready: &mut Vec<u64>,
 ) {
-    let (messages, sharing, wanted) = node;
-    let key = |rank: u64, msg: MsgRef, at: usize| {
-        debug_assert!(at < 1 << 30, "node ids and record positions fit in 30 bits");
-        (rank << 62) | (u64::from(msg.0) << 30) | at as u64
+    if d.kind() != DueKind::Message {
+        if let Some(key) = one_due_key(node, t, d) {
+            ready.push(key);
+        }
+        return;
+    }
+    let (messages, _, _) = node;
+    let Some((&msg, held)) = messages.get_index(d.key as usize) else {
+        return;
     };
-    let rank = |r: &Record| if r.request() { 1 } else { 2 };
+    // Without a branch per record: which of a message's records are still due (others were
+    // acked, or sent since) follows no pattern a branch predictor could learn. Every record's
+    // key is written and the count moves on only past the live ones.
+    let records: &[Record] = &held.records;
+    let base = ready.len();
+    ready.resize(base + records.len(), 0);
+    let slots = &mut ready[base..];
+    let mut live = 0;
+    for (i, r) in records.iter().enumerate() {
+        slots[live] = due_key(r.rank(), msg, i);
+        live += usize::from((r.send_time == t) & r.is_due_candidate());
+    }
+    ready.truncate(base + live);
+}
+
+/// The key of [`due_keys`] of rank `rank`, message `msg` and position or peer `at`.
+#[inline(always)]
+fn due_key(rank: u64, msg: MsgRef, at: usize) -> u64 {
+    debug_assert!(at < 1 << 30, "node ids and record positions fit in 30 bits");
+    (rank << 62) | (u64::from(msg.0) << 30) | at as u64
+}
+
+/// The key of a live record or request entry ([`due_keys`]), `None` if it is dead.
+#[inline(always)]
+fn one_due_key(
+    node: (&Messages, &[Sharing], &BTreeMap<MsgRef, Wanted>),
+    t: Tick,
+    d: Due,
+) -> Option<u64> {
+    let (messages, sharing, wanted) = node;
     match d.kind() {
         DueKind::Record => {
-            let Some((&msg, held)) = messages.get_index(d.key as usize) else {
-                return;
-            };
+            let (&msg, held) = messages.get_index(d.key as usize)?;
             let i = match held.records.get(d.pos()) {
                 Some(r) if r.peer() == d.peer => d.pos(),
-                _ => match record_index(sharing, held, d.peer) {
-                    Some(i) => i,
-                    None => return,
-                },
+                _ => record_index(sharing, held, d.peer)?,
             };
             let r = &held.records[i];
-            if r.send_time == t && r.is_due_candidate() {
-                emit(key(rank(r), msg, i));
-            }
-        }
-        DueKind::Message => {
-            let Some((&msg, held)) = messages.get_index(d.key as usize) else {
-                return;
-            };
-            for (i, r) in held.records.iter().enumerate() {
-                if r.send_time == t && r.is_due_candidate() {
-                    emit(key(rank(r), msg, i));
-                }
-            }
+            (r.send_time == t && r.is_due_candidate()).then(|| due_key(r.rank(), msg, i))
         }
         DueKind::Request => {
             let msg = MsgRef(d.key);
-            let Some(w) = wanted.get(&msg) else {
-                return;
-            };
-            if let Ok(i) = w.requests.binary_search_by_key(&d.peer, |r| r.peer)
-                && w.requests[i].send_time == t
-            {
-                emit(key(0, msg, d.peer.idx()));
-            }
+            let w = wanted.get(&msg)?;
+            let i = w.requests.binary_search_by_key(&d.peer, |r| r.peer).ok()?;
+            (w.requests[i].send_time == t).then(|| due_key(0, msg, d.peer.idx()))
         }
+        DueKind::Message => unreachable!("message entries stand for several keys"),
     }
 }
 
@@ -703,9 +724,7 @@ fn due_live(node: (&Messages, &[Sharing], &BTreeMap<MsgRef, Wanted>), t: Tick, d
                 .any(|r| r.send_time == t && r.is_due_candidate())
         });
     }
-    let mut live = false;
-    due_keys(node, t, d, |_| live = true);
-    live
+    one_due_key(node, t, d).is_some()
 }
 
 /// Queues the next sends of the records of one message that a step just sent (the held
@@ -1561,7 +1580,7 @@ impl SyncNode {
         self.due.take_until(
             now,
             #[inline(always)]
-            |t, d| due_keys(node, t, d, |key| ready.push(key)),
+            |t, d| due_keys(node, t, d, ready),
         );
         // Nothing inserts into `messages` or any record list before the positions in the keys
         // are used below.
