@@ -1,9 +1,12 @@
 //! The candidate sends of one node, keyed by the tick they fall due.
 //!
-//! An entry names a record (or a request record) and the send time it had when it was queued.
-//! Records change after they are queued (an ACK arrives, the record is sent and gets a new send
-//! time), so entries are deleted lazily: the owner says which entries are still live when they
-//! surface, and dead ones are dropped then. Entries of one tick come out in no particular order;
+//! An entry names a record (or a request record) and the send time it had when it was queued,
+//! or a held message: then it stands for every record of that message due at the entry's tick
+//! (the records of a message created together and sent together keep the same send times when
+//! the backoff draws nothing, and share one entry instead of one each). Records change after
+//! they are queued (an ACK arrives, the record is sent and gets a new send time), so entries
+//! are deleted lazily: the owner says which entries are still live when they surface, and dead
+//! ones are dropped then; a message entry is live while any of its records is due at its tick. Entries of one tick come out in no particular order;
 //! the step sorts what it takes out, so the order in which entries surface never reaches an
 //! output.
 //!

@@ -578,9 +578,9 @@ pub struct SyncNode {
     config: SyncConfig,
     /// `config.backoff`, made ready for sends.
     schedule: Schedule,
-    /// Records of one message that fall due together share one calendar entry: so whenever the
-    /// backoff draws nothing (records created together and sent together stay in step). With
-    /// jitter every send draws its own time, and each record keeps an entry of its own.
+    /// Whether the records of one message that fall due together share one calendar entry: so
+    /// whenever the backoff draws nothing (records created together and sent together stay in
+    /// step). With jitter every send draws its own time, and each record keeps its own entry.
     together: bool,
     rng: Stream,
     /// Per group, the peers we share it with (sorted); sorted by group.
