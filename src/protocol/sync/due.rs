@@ -485,19 +485,12 @@ mod tests {
         };
         // Two unheld records due at 4 (the held one aside): one message entry.
         let mut q = DueQueue::default();
-        q.push_unheld(
-            7,
-            &[record(1, 4, false), record(2, 0, true), record(3, 4, false)],
-            true,
-        );
+        let in_step = [record(1, 4, false), record(2, 0, true), record(3, 4, false)];
+        q.push_unheld(7, &in_step, true);
         assert_eq!(q.len(), 1);
         assert_eq!(take(&mut q), [(4, DueKind::Message, 7, NodeId(0))]);
         // Not `together` (a backoff with jitter): an entry each.
-        q.push_unheld(
-            7,
-            &[record(1, 4, false), record(2, 0, true), record(3, 4, false)],
-            false,
-        );
+        q.push_unheld(7, &in_step, false);
         assert_eq!(
             take(&mut q),
             [

@@ -47,6 +47,19 @@ fn seed_config() -> SyncConfig {
     }
 }
 
+/// The seed model with doubling backoff from `base` (at most 64 ticks) and `jitter`.
+fn doubling(base: Tick, jitter: Tick) -> SyncConfig {
+    SyncConfig {
+        backoff: Backoff::Exponential {
+            base,
+            factor: 2.0,
+            max: 64,
+            jitter,
+        },
+        ..seed_config()
+    }
+}
+
 fn interactive() -> SyncConfig {
     SyncConfig {
         mode: Mode::Interactive,
@@ -167,16 +180,7 @@ fn records_of_one_message_that_fall_apart_are_each_sent_at_their_own_time() {
     // Doubling backoff from 1: B's and C's records, sent together, get the same next times
     // until D joins the group with a record of its own (send count 0), due at once.
     const D: NodeId = NodeId(3);
-    let config = SyncConfig {
-        backoff: Backoff::Exponential {
-            base: 1,
-            factor: 2.0,
-            max: 64,
-            jitter: 0,
-        },
-        ..seed_config()
-    };
-    let mut a = node(A, config);
+    let mut a = node(A, doubling(1, 0));
     append(&mut a, 0, M);
     let msg = |to| send(to, Item::Message(M));
     assert_eq!(step(&mut a, 0), [msg(B), msg(C)]); // next at 1
@@ -204,16 +208,7 @@ fn records_of_one_message_that_fall_apart_are_each_sent_at_their_own_time() {
 fn with_jitter_each_record_keeps_an_entry_of_its_own() {
     // Doubling with jitter: every send draws its own time, so records sent together fall apart
     // at once and never share an entry, from the append on.
-    let config = SyncConfig {
-        backoff: Backoff::Exponential {
-            base: 2,
-            factor: 2.0,
-            max: 64,
-            jitter: 5,
-        },
-        ..seed_config()
-    };
-    let mut a = node(A, config);
+    let mut a = node(A, doubling(2, 5));
     append(&mut a, 0, M);
     assert_eq!(a.due.len(), 2);
     assert_eq!(
