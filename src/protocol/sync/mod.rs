@@ -814,10 +814,14 @@ impl OpenPayloads {
         }
         match self.slot[p] {
             0 => {
-                let mut payload = self.spare.pop().unwrap_or_default();
-                payload.push(item);
-                self.open.push((peer, payload));
-                self.slot[p] = self.open.len() as u32;
+                // The spare vector goes into its place first and gets the item there: a
+                // vector filled on the stack and then moved is copied with wide loads that
+                // straddle the narrow stores just made, which stalls the processor.
+                self.open
+                    .push((peer, self.spare.pop().unwrap_or_default()));
+                let k = self.open.len();
+                self.slot[p] = k as u32;
+                self.open[k - 1].1.push(item);
             }
             k => self.open[k as usize - 1].1.push(item),
         }
