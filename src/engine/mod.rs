@@ -339,13 +339,73 @@ impl Wire {
             ),
         }
     }
+}
+
+/// A packet [`Sim::send`] puts on a link: a sync packet still in the list of commands the step
+/// made (taken from it only if it must travel or be recycled), or any [`Wire`] message. Moving
+/// a sync packet out of that list before reading it made the compiler copy it to the stack
+/// with narrow stores and read it back with wider loads: a store-forwarding stall on every
+/// packet.
+trait Outgoing: Sized {
+    /// The items of a sync packet, `None` for any other message.
+    fn sync_items(&self) -> Option<&[Item]>;
+    /// The message, when it is not a sync packet.
+    fn wire(&self) -> &Wire;
+    /// The packet that travels.
+    fn into_wire(self) -> Wire;
 
     /// Calls `f` with the kind index of each item, without allocating.
+    #[inline(always)]
     fn for_each_kind(&self, mut f: impl FnMut(usize)) {
-        match self {
-            Wire::Sync(p) => p.items().iter().for_each(|i| f(i.kind() as usize)),
-            other => f(other.single_kind().0),
+        match self.sync_items() {
+            Some(items) => items.iter().for_each(|i| f(i.kind() as usize)),
+            None => f(self.wire().single_kind().0),
         }
+    }
+
+    /// Done with a packet that does not travel: a payload's vector goes back to `buffers`.
+    #[inline(always)]
+    fn discard(self, buffers: &mut StepBuffers) {
+        if let Wire::Sync(p) = self.into_wire() {
+            buffers.recycle(p);
+        }
+    }
+}
+
+impl Outgoing for &mut Packet {
+    #[inline(always)]
+    fn sync_items(&self) -> Option<&[Item]> {
+        Some(self.items())
+    }
+
+    fn wire(&self) -> &Wire {
+        unreachable!("a sync packet is counted by its items")
+    }
+
+    /// Takes the packet, leaving an empty record in the list (dropped with it).
+    #[inline(always)]
+    fn into_wire(self) -> Wire {
+        Wire::Sync(std::mem::replace(self, Packet::Payload(Vec::new())))
+    }
+}
+
+impl Outgoing for Wire {
+    #[inline(always)]
+    fn sync_items(&self) -> Option<&[Item]> {
+        match self {
+            Wire::Sync(p) => Some(p.items()),
+            _ => None,
+        }
+    }
+
+    #[inline(always)]
+    fn wire(&self) -> &Wire {
+        self
+    }
+
+    #[inline(always)]
+    fn into_wire(self) -> Wire {
+        self
     }
 }
 
@@ -1722,10 +1782,10 @@ impl<'p> Sim<'p> {
         if self.check {
             self.check_outputs(now, node, out, requested);
         }
-        for o in out.drain(..) {
+        for o in out.iter_mut() {
             match o {
-                Output::Send { to, packet } => self.send(now, node, to, Wire::Sync(packet)),
-                Output::Deliver { msg, from: _ } => {
+                Output::Send { to, packet } => self.send(now, node, *to, packet),
+                &mut Output::Deliver { msg, from: _ } => {
                     self.fp
                         .event(TAG_DELIVER | (node.0 as u64) << 32, &[now, msg.0 as u64]);
                     self.trace
@@ -1738,6 +1798,8 @@ impl<'p> Sim<'p> {
                 }
             }
         }
+        // (What is left of sent packets are empty vectors: nothing to free.)
+        out.clear();
     }
 
     /// The trace line of a packet put on a link (kept out of the packet path).
@@ -1747,25 +1809,27 @@ impl<'p> Sim<'p> {
         &mut self,
         now: Tick,
         (from, to): (NodeId, NodeId),
-        packet: &Wire,
+        packet: &impl Outgoing,
         bytes: u64,
         transit: Transit,
     ) {
-        match packet {
-            Wire::Sync(p) => {
-                let messages = &self.messages;
-                let id = |i: Item| messages[i.msg().idx()].id;
-                self.trace.send(
-                    self.plan,
-                    now,
-                    (from, to),
-                    p.items(),
-                    &id,
-                    bytes,
-                    transit.latency,
-                    transit.lost,
-                );
-            }
+        if let Some(items) = packet.sync_items() {
+            let messages = &self.messages;
+            let id = |i: Item| messages[i.msg().idx()].id;
+            self.trace.send(
+                self.plan,
+                now,
+                (from, to),
+                items,
+                &id,
+                bytes,
+                transit.latency,
+                transit.lost,
+            );
+            return;
+        }
+        match packet.wire() {
+            Wire::Sync(_) => unreachable!("sync items are traced above"),
             Wire::Rpc(m) => self.trace.rpc(self.plan, now, "send", (from, to), m, None),
             Wire::Discovery(m) => self
                 .trace
@@ -1817,7 +1881,7 @@ impl<'p> Sim<'p> {
     /// Puts a packet on the link from `from` to `to`: counts it, draws its fate, fingerprints
     /// it and queues its arrival (inlined where sync packets go out, the hot path).
     #[inline(always)]
-    fn send(&mut self, now: Tick, from: NodeId, to: NodeId, packet: Wire) {
+    fn send(&mut self, now: Tick, from: NodeId, to: NodeId, packet: impl Outgoing) {
         let link = self.link_index(from, to);
         // Each item's kind and encoded size, counted as it goes (no allocation per packet).
         let mut payload_bytes = 0u64;
@@ -1829,9 +1893,8 @@ impl<'p> Sim<'p> {
             b.item_bytes[k] += bytes;
         };
         // The packet's first item and item count, for the fingerprint (its items read once).
-        let (first, items) = match &packet {
-            Wire::Sync(p) => {
-                let items = p.items();
+        let (first, items) = match packet.sync_items() {
+            Some(items) => {
                 for &item in items {
                     let bytes = match item {
                         Item::Ack(_) => wire::ack_entry_len() as u64,
@@ -1843,7 +1906,8 @@ impl<'p> Sim<'p> {
                 }
                 Wire::first_item(items)
             }
-            other => {
+            None => {
+                let other = packet.wire();
                 let (kind, bytes) = other.kind_and_len();
                 count(kind, bytes);
                 (other.single_kind(), 1)
@@ -1892,9 +1956,7 @@ impl<'p> Sim<'p> {
         if transit.lost {
             self.metrics.links[link].lost_link += 1;
             packet.for_each_kind(|k| self.metrics.kind(k).lost_link += 1);
-            if let Wire::Sync(p) = packet {
-                self.step_buffers.recycle(p);
-            }
+            packet.discard(&mut self.step_buffers);
         } else if offline {
             // The arrival's event, counted now (at its own tick).
             self.events += 1;
@@ -1904,13 +1966,14 @@ impl<'p> Sim<'p> {
             packet.for_each_kind(|k| metrics.kind(k).lost_offline += 1);
             if self.trace.on() {
                 // Only its trace line waits for the arrival's tick.
+                let packet = packet.into_wire();
                 self.queue.push(
                     arrive,
                     Phase::Arrival,
                     Event::OfflineArrival { from, to, packet },
                 );
-            } else if let Wire::Sync(p) = packet {
-                self.step_buffers.recycle(p);
+            } else {
+                packet.discard(&mut self.step_buffers);
             }
         } else {
             self.queue.push(
@@ -1920,7 +1983,7 @@ impl<'p> Sim<'p> {
                     link: link as u32,
                     from,
                     to,
-                    packet,
+                    packet: packet.into_wire(),
                 },
             );
         }
