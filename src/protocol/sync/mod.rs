@@ -817,8 +817,7 @@ impl OpenPayloads {
                 // The spare vector goes into its place first and gets the item there: a
                 // vector filled on the stack and then moved is copied with wide loads that
                 // straddle the narrow stores just made, which stalls the processor.
-                self.open
-                    .push((peer, self.spare.pop().unwrap_or_default()));
+                self.open.push((peer, self.spare.pop().unwrap_or_default()));
                 let k = self.open.len();
                 self.slot[p] = k as u32;
                 self.open[k - 1].1.push(item);
