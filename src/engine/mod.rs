@@ -382,7 +382,7 @@ impl Outgoing for &mut Packet {
         unreachable!("a sync packet is counted by its items")
     }
 
-    /// Takes the packet, leaving an empty record in the list (dropped with it).
+    /// Takes the packet, leaving an empty payload (no allocation) in the list.
     #[inline(always)]
     fn into_wire(self) -> Wire {
         Wire::Sync(std::mem::replace(self, Packet::Payload(Vec::new())))

@@ -588,7 +588,6 @@ pub(super) fn merge(plan: &Plan, parts: &[Part], mut outs: Vec<RunOutput>) -> Ru
     }
     let lists: Vec<&[Delivery]> = outs.iter().map(|o| &o.metrics.deliveries[..]).collect();
     metrics.deliveries = by_tick(&lists, DENSE_TICKS);
-    drop(lists);
     metrics.sort_links();
     let on = plan.scenario.outputs.trace;
     RunOutput {
