@@ -283,6 +283,37 @@ enum Event {
     Snapshot,
 }
 
+impl Event {
+    /// The order of the events of [`Phase::Step`] inside a tick: by node id, and for one node
+    /// its request-cache wake-up, discovery round, peer-store wake-up, then its sync step. The
+    /// order does not depend on when an event was scheduled, so how the engine polls a node (how
+    /// early it wakes it, how often it reschedules) cannot change what happens. Two events with
+    /// one key are equal (the same kind for the same node), and only the first of them does
+    /// anything (each checks that it is the node's scheduled one). No other event is queued in
+    /// that phase.
+    fn step_order(&self) -> u64 {
+        let (node, rank) = match self {
+            Event::RpcWake(n) => (n, 0),
+            Event::DiscoveryWalk(n) => (n, 1),
+            Event::PeerWake(n) => (n, 2),
+            Event::Step(n) => (n, 3),
+            _ => unreachable!("only a node's wake-ups and steps are queued in the step phase"),
+        };
+        u64::from(node.0) << 2 | rank
+    }
+
+    /// The event of a [`Event::step_order`] key.
+    fn from_step_order(key: u64) -> Self {
+        let node = NodeId((key >> 2) as u32);
+        match key & 3 {
+            0 => Event::RpcWake(node),
+            1 => Event::DiscoveryWalk(node),
+            2 => Event::PeerWake(node),
+            _ => Event::Step(node),
+        }
+    }
+}
+
 /// What travels in a packet: a sync packet or a request/response message.
 enum Wire {
     Sync(Packet),
@@ -543,6 +574,13 @@ struct Sim<'p> {
     check: bool,
     /// With `check`: (node, message) pairs delivered so far.
     delivered_pairs: std::collections::HashSet<(NodeId, MsgRef), crate::ids::IdBuildHasher>,
+    /// Tests only: wake a node at the exact first tick it has work
+    /// ([`SyncNode::poll_timeout_from`]) instead of [`SyncNode::wake_from`]'s lower bound.
+    #[cfg(test)]
+    exact_wake: bool,
+    /// Tests only: steps woken that found no work.
+    #[cfg(test)]
+    idle_steps: u64,
 }
 
 /// Runs with at most this many nodes keep a dense table of link directions (at most 4 MiB).
@@ -765,7 +803,8 @@ impl<'p> Sim<'p> {
             }
         }
         let members: Vec<Vec<NodeId>> = plan.groups.iter().map(|g| g.members.clone()).collect();
-        let mut queue = EventQueue::default();
+        let mut queue =
+            EventQueue::with_order(Phase::Step, Event::step_order, Event::from_step_order);
         for (gi, g) in plan.groups.iter().enumerate() {
             for (ci, c) in g.changes.iter().enumerate() {
                 queue.push(
@@ -868,6 +907,10 @@ impl<'p> Sim<'p> {
             error: None,
             check: false,
             delivered_pairs: Default::default(),
+            #[cfg(test)]
+            exact_wake: false,
+            #[cfg(test)]
+            idle_steps: 0,
         };
         if plan.rpc.enabled {
             for (i, n) in plan.nodes.iter().enumerate() {
@@ -1658,6 +1701,10 @@ impl<'p> Sim<'p> {
         if !worked {
             // The work it was woken for went away (an ACK arrived first): no step.
             debug_assert!(out.is_empty());
+            #[cfg(test)]
+            {
+                self.idle_steps += 1;
+            }
             self.out = out;
             self.reschedule(node, now);
             return;
@@ -2101,13 +2148,26 @@ impl<'p> Sim<'p> {
     #[inline(never)]
     fn reschedule_poll(&mut self, node: NodeId, now: Tick) {
         let duration = self.plan.duration;
+        #[cfg(test)]
+        let exact = self.exact_wake;
+        #[cfg(not(test))]
+        let exact = false;
         let rt = &mut self.nodes[node.idx()];
         let not_before = if rt.last_step == Some(now) {
             now + 1
         } else {
             now
         };
-        let Some(due) = rt.sync.poll_timeout_from(not_before) else {
+        // A lower bound of the first tick with work, without reading the records the calendar's
+        // first entries name: a step woken too early finds nothing, says so, and the node is
+        // rescheduled from there. Steps inside a tick run in node order, so waking early changes
+        // nothing but the work of finding the tick.
+        let due = if exact {
+            rt.sync.poll_timeout_from(not_before)
+        } else {
+            rt.sync.wake_from(not_before)
+        };
+        let Some(due) = due else {
             return;
         };
         let epoch = rt.sync.config().epoch;
@@ -2540,6 +2600,110 @@ mod tests {
         assert!(
             dense.metrics.links.iter().all(|c| c.sent > 0),
             "a direction exists only once it carried a packet"
+        );
+    }
+}
+
+#[cfg(test)]
+mod wake_tests {
+    use super::*;
+
+    fn shipped(name: &str, sets: &[&str]) -> Plan {
+        let path = format!("{}/scenarios/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        crate::scenario::parse(&path, &text, &sets, None).unwrap()
+    }
+
+    fn run_waking(plan: &Plan, exact: bool) -> (RunOutput, u64) {
+        let mut sim = Sim::new(plan, None);
+        sim.exact_wake = exact;
+        sim.run(&mut |_| {});
+        let idle = sim.idle_steps;
+        (sim.finish().unwrap(), idle)
+    }
+
+    #[test]
+    fn waking_nodes_early_changes_nothing_but_the_steps_that_find_no_work() {
+        // The engine wakes a node at a lower bound of its first tick with work; a step there
+        // may find only entries an ACK made dead. Nodes' steps inside a tick run in node order,
+        // whenever they were scheduled, so the run is the one of exact wake-ups, event for
+        // event (the fingerprint hashes the ordered event stream).
+        let mut idle_total = 0;
+        for name in [
+            "batch_payload",
+            "interactive_payload",
+            "backoff_exponential",
+            "mobile_desktop",
+            "published_batch",
+        ] {
+            let plan = shipped(name, &[]);
+            let (early, idle_early) = run_waking(&plan, false);
+            let (exact, idle_exact) = run_waking(&plan, true);
+            eprintln!("{name}: idle steps {idle_early} early, {idle_exact} exact");
+            assert_eq!(early.fingerprint, exact.fingerprint, "{name}");
+            assert_eq!(early.metrics.deliveries, exact.metrics.deliveries, "{name}");
+            assert_eq!(early.metrics.by_kind, exact.metrics.by_kind, "{name}");
+            assert_eq!(early.events, exact.events, "{name}");
+            assert!(idle_early >= idle_exact, "{name}");
+            idle_total += idle_early - idle_exact;
+        }
+        // The early wake-ups happened (else the comparison shows nothing).
+        assert!(idle_total > 100, "{idle_total} early wake-ups");
+    }
+
+    #[test]
+    fn a_step_phase_key_gives_back_its_event_and_orders_by_node_then_kind() {
+        let events = |n: u32| {
+            let n = NodeId(n);
+            [
+                Event::RpcWake(n),
+                Event::DiscoveryWalk(n),
+                Event::PeerWake(n),
+                Event::Step(n),
+            ]
+        };
+        let mut keys = Vec::new();
+        for n in [0, 1, 7, u32::MAX] {
+            for e in events(n) {
+                let k = e.step_order();
+                let back = Event::from_step_order(k);
+                assert_eq!(std::mem::discriminant(&back), std::mem::discriminant(&e));
+                assert_eq!(back.step_order(), k);
+                keys.push(k);
+            }
+        }
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+    }
+
+    #[test]
+    fn the_steps_of_one_tick_run_in_node_order() {
+        // Every node of the scenario steps at many ticks, woken by arrivals, retransmissions
+        // and appends at different times: the trace's steps of each tick are by node id.
+        let plan = shipped("batch_payload", &["outputs.trace=true"]);
+        let out = run(&plan).unwrap();
+        let index: std::collections::BTreeMap<&str, u32> = plan
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name.as_str(), i as u32))
+            .collect();
+        let trace = String::from_utf8(out.trace.unwrap()).unwrap();
+        let steps: Vec<(Tick, u32)> = trace
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["event"] == "step")
+            .map(|v| {
+                let node = index[v["node"].as_str().unwrap()];
+                (v["tick"].as_u64().unwrap(), node)
+            })
+            .collect();
+        assert!(steps.len() > 100);
+        let shared_ticks = steps.windows(2).filter(|w| w[0].0 == w[1].0).count();
+        assert!(shared_ticks > 50, "{shared_ticks} ticks with several steps");
+        assert!(
+            steps.windows(2).all(|w| w[0] < w[1]),
+            "steps out of node order"
         );
     }
 }

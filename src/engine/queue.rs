@@ -1,8 +1,11 @@
-//! The event queue: events come out ordered by `(tick, phase, sequence number)`.
+//! The event queue: events come out ordered by `(tick, phase, key)`.
 //!
-//! The sequence number is the push order, so two events at the same tick and phase come out in
-//! the order they were pushed. Phases fix the order of kinds of work within one tick (see
-//! [`Phase`]). Integer ticks allow a bucket queue instead of a heap (see [`EventQueue`]).
+//! Phases fix the order of kinds of work within one tick (see [`Phase`]). Inside a phase the key
+//! is the push order, so two events at the same tick and phase come out in the order they were
+//! pushed, except in the one phase a queue may be given an order of its own
+//! ([`EventQueue::with_order`]): there events come out by a key that stands for the event, so
+//! their order does not depend on when they were scheduled. Integer ticks allow a bucket queue
+//! instead of a heap (see [`EventQueue`]).
 
 use super::time::Tick;
 use std::collections::{BTreeMap, VecDeque};
@@ -25,18 +28,24 @@ pub enum Phase {
 /// Number of phases.
 const PHASES: usize = 5;
 
-/// The events of one tick, one FIFO per phase.
+/// The events of one tick, one FIFO per phase; the ordered phase's as keys.
 struct Slot<E> {
     phases: [VecDeque<E>; PHASES],
-    /// Bit `p` is set iff phase `p`'s FIFO holds events (the first one is a bit scan).
+    /// The ordered phase's events, as keys; once sorted, largest first (the next is the last).
+    keys: Vec<u64>,
+    /// Bit `p` is set iff phase `p` holds events (the first one is a bit scan).
     mask: u8,
+    /// Whether keys were pushed since `keys` was last sorted.
+    unsorted: bool,
 }
 
 impl<E> Slot<E> {
     fn new() -> Self {
         Self {
             phases: std::array::from_fn(|_| VecDeque::new()),
+            keys: Vec::new(),
             mask: 0,
+            unsorted: false,
         }
     }
 
@@ -44,11 +53,25 @@ impl<E> Slot<E> {
         self.mask == 0
     }
 
-    #[inline]
-    fn push(&mut self, phase: Phase, event: E) {
-        self.phases[phase as usize].push_back(event);
+    /// Queues `event` in `phase`: in its FIFO, or as its key if `phase` is the ordered one.
+    #[inline(always)]
+    fn push(&mut self, phase: Phase, event: E, order: &Order<E>) {
+        if order.phase == Some(phase) {
+            self.keys.push((order.key)(&event));
+            self.unsorted = true;
+        } else {
+            self.phases[phase as usize].push_back(event);
+        }
         self.mask |= 1 << phase as u8;
     }
+}
+
+/// The phase whose events come out by key, and the two halves of the correspondence between an
+/// event and its key.
+struct Order<E> {
+    phase: Option<Phase>,
+    key: fn(&E) -> u64,
+    event: fn(u64) -> E,
 }
 
 /// Ticks held in the ring: the current tick and the next `RING - 1` (where arrivals, steps and
@@ -56,7 +79,8 @@ impl<E> Slot<E> {
 const RING: u64 = 64;
 
 /// A min-queue of events keyed by `(tick, phase, seq)`: a bucket per pending tick, a FIFO per
-/// phase inside it. Buckets of the next `RING` ticks sit in a ring indexed by `tick % RING`
+/// phase inside it (for the ordered phase, if any, `(tick, phase, key(event))`: see
+/// [`EventQueue::with_order`]). Buckets of the next `RING` ticks sit in a ring indexed by `tick % RING`
 /// with a bitmap of the non-empty ones (finding the next tick is one bit scan); later ticks wait
 /// in a B-tree and move into the ring, whole, as the window reaches them, before any event can
 /// be pushed to them there. Idle stretches cost nothing: with the ring empty, the window jumps
@@ -74,6 +98,7 @@ pub struct EventQueue<E> {
     /// Emptied far buckets, kept for reuse (their queues keep their capacity).
     spare: Vec<Slot<E>>,
     len: usize,
+    order: Order<E>,
 }
 
 impl<E> Default for EventQueue<E> {
@@ -85,18 +110,41 @@ impl<E> Default for EventQueue<E> {
             far: BTreeMap::new(),
             spare: Vec::new(),
             len: 0,
+            order: Order {
+                phase: None,
+                key: |_| 0,
+                event: |_| unreachable!("no ordered phase"),
+            },
         }
     }
 }
 
 impl<E> EventQueue<E> {
+    /// A queue whose events of `phase` come out, within a tick, in increasing `key(event)`
+    /// instead of push order: as from a heap on `(tick, phase, key)`. `event` must give back
+    /// the event of a key (`event(key(e))` is `e`): the phase keeps keys only, 8 bytes an
+    /// event, sorted as integers. An event pushed into the current tick's `phase` while it is
+    /// being popped joins the ones not yet popped in key order. Equal keys are equal events. The
+    /// keys are sorted when the phase is first popped after a push: once a tick when nothing is
+    /// pushed into it while it runs.
+    pub fn with_order(phase: Phase, key: fn(&E) -> u64, event: fn(u64) -> E) -> Self {
+        Self {
+            order: Order {
+                phase: Some(phase),
+                key,
+                event,
+            },
+            ..Self::default()
+        }
+    }
+
     /// Schedules `event` at `tick` in `phase`. `tick` must not be before the last popped tick.
     #[inline(always)]
     pub fn push(&mut self, tick: Tick, phase: Phase, event: E) {
         assert!(tick >= self.base, "event pushed into the past");
         if tick - self.base < RING {
             let i = (tick % RING) as usize;
-            self.ring[i].push(phase, event);
+            self.ring[i].push(phase, event, &self.order);
             self.occupied |= 1 << i;
         } else {
             self.push_far(tick, phase, event);
@@ -111,7 +159,7 @@ impl<E> EventQueue<E> {
         self.far
             .entry(tick)
             .or_insert_with(|| spare.pop().unwrap_or_else(Slot::new))
-            .push(phase, event);
+            .push(phase, event, &self.order);
     }
 
     /// The tick of the next event, if any.
@@ -150,8 +198,11 @@ impl<E> EventQueue<E> {
             for (r, f) in ring.phases.iter_mut().zip(far.phases.iter_mut()) {
                 r.append(f);
             }
+            ring.keys.append(&mut far.keys);
             ring.mask = far.mask;
+            ring.unsorted = far.unsorted;
             far.mask = 0;
+            far.unsorted = false;
             self.occupied |= 1 << i;
             if self.spare.len() < 64 {
                 self.spare.push(far);
@@ -184,11 +235,24 @@ impl<E> EventQueue<E> {
         let slot = &mut self.ring[i];
         debug_assert!(!slot.is_empty(), "occupied buckets are never empty");
         let p = slot.mask.trailing_zeros() as usize;
-        let queue = &mut slot.phases[p];
-        let event = queue
-            .pop_front()
-            .expect("a phase bit is set iff its FIFO holds events");
-        if queue.is_empty() {
+        let (event, emptied) = if self.order.phase.is_some_and(|o| o as usize == p) {
+            if slot.unsorted {
+                slot.unsorted = false;
+                slot.keys.sort_unstable_by(|a, b| b.cmp(a));
+            }
+            let key = slot
+                .keys
+                .pop()
+                .expect("a phase bit is set iff it holds events");
+            ((self.order.event)(key), slot.keys.is_empty())
+        } else {
+            let queue = &mut slot.phases[p];
+            let event = queue
+                .pop_front()
+                .expect("a phase bit is set iff its FIFO holds events");
+            (event, queue.is_empty())
+        };
+        if emptied {
             slot.mask &= !(1 << p);
             if slot.mask == 0 {
                 self.occupied &= !(1 << i);
@@ -208,7 +272,8 @@ impl<E> EventQueue<E> {
         self.len == 0
     }
 
-    /// The queued events, in order.
+    /// The queued events of the phases kept in push order, tick by tick and phase by phase (the
+    /// ordered phase keeps keys, not events, and is not listed).
     pub fn iter(&self) -> impl Iterator<Item = &E> {
         let near = (self.base..self.base + RING).map(|t| &self.ring[(t % RING) as usize]);
         near.chain(self.far.values())
@@ -268,6 +333,93 @@ mod tests {
         let order: Vec<u32> = std::iter::from_fn(|| q.pop().map(|(_, _, e)| e)).collect();
         assert_eq!(order, (0..1000).collect::<Vec<_>>());
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn the_ordered_phase_comes_out_by_key_and_the_others_in_push_order() {
+        // Events are numbers; the Step phase's key is 1000 minus the number (so the order is
+        // the reverse of the numbers), and arrivals keep their push order.
+        let mut q = EventQueue::with_order(Phase::Step, |&e: &u64| 1000 - e, |k| 1000 - k);
+        q.push(4, Phase::Step, 1);
+        q.push(4, Phase::Arrival, 11);
+        q.push(4, Phase::Step, 8);
+        q.push(4, Phase::Arrival, 10);
+        q.push(4, Phase::Step, 5);
+        // Beyond the ring: ordered as well when its bucket comes in.
+        q.push(300, Phase::Step, 3);
+        q.push(300, Phase::Step, 7);
+        assert_eq!(
+            q.iter().copied().collect::<Vec<_>>(),
+            [11, 10],
+            "keys are not listed"
+        );
+        let order: Vec<u64> = std::iter::from_fn(|| q.pop().map(|(_, _, e)| e)).collect();
+        assert_eq!(order, [11, 10, 8, 5, 1, 7, 3]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn an_event_pushed_into_the_running_ordered_phase_joins_the_rest_in_key_order() {
+        let mut q = EventQueue::with_order(Phase::Step, |&k: &u64| k, |k| k);
+        for k in [50, 10, 40, 30] {
+            q.push(8, Phase::Step, k);
+        }
+        assert_eq!(q.pop(), Some((8, Phase::Step, 10)));
+        // Pushed while tick 8's steps run: one before the rest, one after, one equal to the
+        // next, one into a later tick.
+        q.push(8, Phase::Step, 35);
+        q.push(8, Phase::Step, 60);
+        q.push(8, Phase::Step, 5);
+        q.push(9, Phase::Step, 1);
+        let order: Vec<u64> = std::iter::from_fn(|| q.pop().map(|(_, _, e)| e)).collect();
+        assert_eq!(order, [5, 30, 35, 40, 50, 60, 1]);
+    }
+
+    #[test]
+    fn an_ordered_queue_matches_a_heap_on_tick_phase_key() {
+        // As the test below, with Step events keyed by a bijection of their number (so keys are
+        // distinct and unrelated to push order).
+        const ODD: u64 = 0x9E37_79B9_7F4A_7C15;
+        // The inverse of ODD modulo 2^64 (Newton's iteration doubles the correct bits).
+        const INVERSE: u64 = {
+            let mut x = ODD;
+            let mut i = 0;
+            while i < 6 {
+                x = x.wrapping_mul(2u64.wrapping_sub(ODD.wrapping_mul(x)));
+                i += 1;
+            }
+            x
+        };
+        assert_eq!(ODD.wrapping_mul(INVERSE), 1);
+        let key = |&s: &u64| s.wrapping_mul(ODD);
+        let mut q = EventQueue::with_order(Phase::Step, key, |k| k.wrapping_mul(INVERSE));
+        let mut reference: Vec<(Tick, Phase, u64, u64)> = Vec::new();
+        let mut x = 777u64;
+        let mut now = 0;
+        for seq in 0..20_000u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            if x >> 62 != 0 || reference.is_empty() {
+                let tick = match (x >> 8) % 16 {
+                    0 => now + 60 + (x >> 40) % 200,
+                    1 => now + 10_000 + (x >> 40) % 3,
+                    _ => now + (x >> 40) % 7,
+                };
+                let phase = PHASE_ORDER[((x >> 20) % 5) as usize];
+                q.push(tick, phase, seq);
+                let k = if phase == Phase::Step { key(&seq) } else { seq };
+                reference.push((tick, phase, k, seq));
+            } else {
+                reference.sort();
+                let (t, p, _, s) = reference.remove(0);
+                assert_eq!(q.pop(), Some((t, p, s)), "event {seq}");
+                now = t;
+            }
+        }
+        reference.sort();
+        let rest: Vec<u64> = std::iter::from_fn(|| q.pop().map(|(_, _, e)| e)).collect();
+        assert_eq!(rest, reference.iter().map(|r| r.3).collect::<Vec<_>>());
     }
 
     #[test]

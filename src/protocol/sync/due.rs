@@ -279,6 +279,30 @@ impl DueQueue {
         })
     }
 
+    /// The earliest tick with an entry, live or dead, in about O(1): a tick no live entry is due
+    /// before, found without reading what the entries name (the far bucket it may look into is
+    /// a list of slab entries). Also the new [`DueQueue::floor`].
+    pub fn first_queued(&mut self) -> Option<Tick> {
+        let first = if let Some(t) = self.past.iter().map(|&(t, _)| t).min() {
+            Some(t)
+        } else if let Some(t) = self.first_ring_tick() {
+            Some(t)
+        } else {
+            self.far.first_key_value().map(|(&span, &head)| {
+                let mut offset = u8::MAX;
+                let mut i = head;
+                while i != NIL {
+                    let link = self.slab[i as usize];
+                    offset = offset.min(link.offset);
+                    i = link.next;
+                }
+                span * SPAN + u64::from(offset)
+            })
+        };
+        self.floor = first.unwrap_or(Tick::MAX);
+        first
+    }
+
     /// The earliest tick with a live entry; dead entries met on the way are dropped.
     pub fn first_live(&mut self, live: impl FnMut(Tick, Due) -> bool) -> Option<Tick> {
         let first = self.find_first_live(live);

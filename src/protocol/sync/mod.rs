@@ -1470,6 +1470,21 @@ impl SyncNode {
         self.poll_timeout().map(|t| t.max(not_before))
     }
 
+    /// A tick at or after `not_before` before which no step has work, in about O(1), or `None`
+    /// if nothing is pending: [`SyncNode::poll_timeout_from`] without looking at whether the
+    /// first calendar entries are still live (an ACK may have made them dead). A step there may
+    /// find nothing to do (and says so); it drops the dead entries, and the next call answers a
+    /// later tick. A caller that wakes the node at this tick sees the same steps as one that
+    /// wakes it at `poll_timeout_from`'s, provided the order of nodes' steps within a tick does
+    /// not depend on when they were scheduled (the engine orders them by node id).
+    #[inline]
+    pub fn wake_from(&mut self, not_before: Tick) -> Option<Tick> {
+        if self.work_since.is_some_and(|w| w <= not_before) {
+            return Some(not_before);
+        }
+        earliest(self.due.first_queued(), self.work_since).map(|t| t.max(not_before))
+    }
+
     /// A tick before which no step has work, in O(1): at most [`SyncNode::poll_timeout`]'s
     /// answer (`None` means `poll_timeout` would say `None`). A caller that already has a step
     /// scheduled at or before it need not poll.

@@ -295,6 +295,55 @@ fn a_step_says_it_had_work_exactly_when_polling_would_have() {
 }
 
 #[test]
+fn wake_from_is_a_lower_bound_that_a_step_without_work_moves_on() {
+    // Tick by tick, with the fixed backoff of 2: `wake_from` never answers after
+    // `poll_timeout_from`, answers the same while the first entries are live, and answers the
+    // tick of an entry an ACK made dead; a step there finds no work and the next answer is later.
+    let mut a = node(
+        A,
+        SyncConfig {
+            ack: AckTiming::Step,
+            ..seed_config()
+        },
+    );
+    append(&mut a, 1, M);
+    assert_eq!(a.wake_from(0), Some(1));
+    assert_eq!(a.wake_from(2), Some(2), "raised to not_before");
+    assert_eq!(
+        step(&mut a, 1),
+        [send(B, Item::Message(M)), send(C, Item::Message(M))]
+    );
+    assert_eq!(a.wake_from(2), Some(3));
+    // Both ACKs arrive at tick 2: the entry at 3 is dead. Polling reads the records and finds
+    // nothing; the lower bound is still 3, and the floor of O(1) callers with it.
+    receive(&mut a, 2, B, Item::Ack(M));
+    receive(&mut a, 2, C, Item::Ack(M));
+    assert_eq!(a.clone().poll_timeout_from(2), None);
+    assert_eq!(a.wake_from(2), Some(3));
+    assert_eq!(a.timeout_floor(), Some(3));
+    let mut out = Vec::new();
+    assert!(!a.step(3, &catalog(), &mut out), "woken early: no work");
+    assert!(out.is_empty());
+    assert_eq!(a.wake_from(3), None, "the dead entry went with the step");
+    assert_eq!(a.timeout_floor(), None);
+    // Work owed since a tick (an ACK for C's message) answers at once, without the calendar.
+    receive(&mut a, 4, C, Item::Message(M1));
+    assert_eq!(a.wake_from(4), Some(4));
+    assert_eq!(a.wake_from(6), Some(6));
+    for now in 5..12 {
+        let exact = a.clone().poll_timeout_from(now);
+        let early = a.wake_from(now);
+        if let Some(e) = exact {
+            assert!(
+                early.is_some_and(|t| t <= e),
+                "tick {now}: {early:?} against {e}"
+            );
+        }
+        step(&mut a, now);
+    }
+}
+
+#[test]
 fn an_offered_list_of_capacity_zero_drops_every_offer_and_makes_no_work() {
     let mut b = node(
         B,
