@@ -375,6 +375,24 @@ mod tests {
         assert_eq!(order, [5, 30, 35, 40, 50, 60, 1]);
     }
 
+    /// The next move of a random schedule (`x` is its LCG state): `Some((tick, phase))` to push
+    /// there, at or after `now` as the engine does (mostly near, sometimes beyond the ring's
+    /// window, sometimes after a long idle stretch), or `None` to pop. Never a pop from an
+    /// `empty` queue.
+    fn next_move(x: &mut u64, now: Tick, empty: bool) -> Option<(Tick, Phase)> {
+        *x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (*x >> 62 != 0 || empty).then(|| {
+            let tick = match (*x >> 8) % 16 {
+                0 => now + 60 + (*x >> 40) % 200,
+                1 => now + 10_000 + (*x >> 40) % 3,
+                _ => now + (*x >> 40) % 7,
+            };
+            (tick, PHASE_ORDER[((*x >> 20) % 5) as usize])
+        })
+    }
+
     #[test]
     fn an_ordered_queue_matches_a_heap_on_tick_phase_key() {
         // As the test below, with Step events keyed by a bijection of their number (so keys are
@@ -397,16 +415,7 @@ mod tests {
         let mut x = 777u64;
         let mut now = 0;
         for seq in 0..20_000u64 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            if x >> 62 != 0 || reference.is_empty() {
-                let tick = match (x >> 8) % 16 {
-                    0 => now + 60 + (x >> 40) % 200,
-                    1 => now + 10_000 + (x >> 40) % 3,
-                    _ => now + (x >> 40) % 7,
-                };
-                let phase = PHASE_ORDER[((x >> 20) % 5) as usize];
+            if let Some((tick, phase)) = next_move(&mut x, now, reference.is_empty()) {
                 q.push(tick, phase, seq);
                 let k = if phase == Phase::Step { key(&seq) } else { seq };
                 reference.push((tick, phase, k, seq));
@@ -425,25 +434,13 @@ mod tests {
     #[test]
     fn matches_a_heap_on_tick_phase_seq_for_interleaved_pushes_and_pops() {
         // A reference: a sorted list of (tick, phase, seq).
-        let phases = PHASE_ORDER;
         let mut q = EventQueue::default();
         let mut reference: Vec<(Tick, Phase, u64)> = Vec::new();
         let mut x = 12345u64;
         let mut seq = 0u64;
         let mut now = 0;
         for round in 0..5000 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            if x >> 62 != 0 || reference.is_empty() {
-                // Push at or after the current tick (as the engine does): mostly near, sometimes
-                // beyond the ring's window, sometimes after a long idle stretch.
-                let tick = match (x >> 8) % 16 {
-                    0 => now + 60 + (x >> 40) % 200,
-                    1 => now + 10_000 + (x >> 40) % 3,
-                    _ => now + (x >> 40) % 7,
-                };
-                let phase = phases[((x >> 20) % 5) as usize];
+            if let Some((tick, phase)) = next_move(&mut x, now, reference.is_empty()) {
                 q.push(tick, phase, seq);
                 reference.push((tick, phase, seq));
                 seq += 1;

@@ -48,6 +48,14 @@ fn seed_config() -> SyncConfig {
 }
 
 /// The seed model with doubling backoff from `base` (at most 64 ticks) and `jitter`.
+/// The seed's configuration with ACKs owed until the next step.
+fn acks_at_step() -> SyncConfig {
+    SyncConfig {
+        ack: AckTiming::Step,
+        ..seed_config()
+    }
+}
+
 fn doubling(base: Tick, jitter: Tick) -> SyncConfig {
     SyncConfig {
         backoff: Backoff::Exponential {
@@ -243,13 +251,7 @@ fn with_jitter_each_record_keeps_an_entry_of_its_own() {
 fn a_step_says_it_had_work_exactly_when_polling_would_have() {
     // Tick by tick: whether the step worked is whether `poll_timeout` answered `now` or earlier
     // just before it (calendar entries, owed ACKs and ephemerals alike).
-    let mut a = node(
-        A,
-        SyncConfig {
-            ack: AckTiming::Step,
-            ..seed_config()
-        },
-    );
+    let mut a = node(A, acks_at_step());
     let cat = catalog();
     let mut worked = Vec::new();
     for now in 0..12 {
@@ -299,13 +301,7 @@ fn wake_from_is_a_lower_bound_that_a_step_without_work_moves_on() {
     // Tick by tick, with the fixed backoff of 2: `wake_from` never answers after
     // `poll_timeout_from`, answers the same while the first entries are live, and answers the
     // tick of an entry an ACK made dead; a step there finds no work and the next answer is later.
-    let mut a = node(
-        A,
-        SyncConfig {
-            ack: AckTiming::Step,
-            ..seed_config()
-        },
-    );
+    let mut a = node(A, acks_at_step());
     append(&mut a, 1, M);
     assert_eq!(a.wake_from(0), Some(1));
     assert_eq!(a.wake_from(2), Some(2), "raised to not_before");
