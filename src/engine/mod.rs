@@ -2609,10 +2609,11 @@ mod wake_tests {
     use super::*;
 
     fn shipped(name: &str, sets: &[&str]) -> Plan {
-        let path = format!("{}/scenarios/{name}.json", env!("CARGO_MANIFEST_DIR"));
-        let text = std::fs::read_to_string(&path).unwrap();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scenarios")
+            .join(format!("{name}.json"));
         let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-        crate::scenario::parse(&path, &text, &sets, None).unwrap()
+        crate::scenario::load(&path, &sets, None).unwrap()
     }
 
     fn run_waking(plan: &Plan, exact: bool) -> (RunOutput, u64) {

@@ -281,7 +281,10 @@ impl DueQueue {
 
     /// The earliest tick with an entry, live or dead, in about O(1): a tick no live entry is due
     /// before, found without reading what the entries name (the far bucket it may look into is
-    /// a list of slab entries). Also the new [`DueQueue::floor`].
+    /// a list of slab entries). Also the new [`DueQueue::floor`]. It answers what
+    /// `first_live(|_, _| true)` answers; it walks the calendar itself because it runs at every
+    /// wake-up, and going through `first_live` (its loops that drop dead entries) cost 0.4% more
+    /// instructions on two `medium` groups.
     pub fn first_queued(&mut self) -> Option<Tick> {
         let first = if let Some(t) = self.past.iter().map(|&(t, _)| t).min() {
             Some(t)
@@ -570,6 +573,28 @@ mod tests {
         assert_eq!(got, vec![(2, 2), (5, 1), (5, 3)]);
         assert_eq!(q.len(), 1);
         assert_eq!(q.first_live(|_, _| true), Some(9));
+    }
+
+    #[test]
+    fn first_queued_answers_as_first_live_with_every_entry_live() {
+        let mut q = DueQueue::default();
+        let both = |q: &mut DueQueue| (q.first_queued(), q.clone().first_live(|_, _| true));
+        assert_eq!(both(&mut q), (None, None));
+        // Far buckets only: the earliest offset of the first span.
+        q.push(1003, due(1, 0));
+        q.push(1001, due(2, 0));
+        q.push(5000, due(3, 0));
+        assert_eq!(both(&mut q), (Some(1001), Some(1001)));
+        // A ring tick comes first.
+        q.push(50, due(4, 0));
+        assert_eq!(both(&mut q), (Some(50), Some(50)));
+        // Past the ring's start, a tick pushed late is in the past list.
+        q.take_until(60, |_, _| {});
+        q.push(40, due(5, 0));
+        assert_eq!(q.past.len(), 1);
+        assert_eq!(both(&mut q), (Some(40), Some(40)));
+        assert_eq!(q.floor(), Some(40));
+        assert_eq!(q.len(), 4, "nothing dropped");
     }
 
     #[test]
