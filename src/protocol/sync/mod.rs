@@ -1459,12 +1459,20 @@ impl SyncNode {
         earliest(due, self.work_since)
     }
 
+    /// Whether work that needs no calendar (ACKs owed, offers, ephemerals) has been pending
+    /// since `not_before` or earlier: then a step at `not_before` has work whatever the calendar
+    /// holds.
+    #[inline(always)]
+    fn work_pending_by(&self, not_before: Tick) -> bool {
+        self.work_since.is_some_and(|w| w <= not_before)
+    }
+
     /// `poll_timeout`'s answer raised to `not_before`: the first tick at or after `not_before`
     /// at which a step would have work, if any. When work is pending since `not_before` or
     /// earlier (ACKs owed, offers), that is `not_before`, without searching the calendar.
     #[inline]
     pub fn poll_timeout_from(&mut self, not_before: Tick) -> Option<Tick> {
-        if self.work_since.is_some_and(|w| w <= not_before) {
+        if self.work_pending_by(not_before) {
             return Some(not_before);
         }
         self.poll_timeout().map(|t| t.max(not_before))
@@ -1479,7 +1487,7 @@ impl SyncNode {
     /// not depend on when they were scheduled (the engine orders them by node id).
     #[inline]
     pub fn wake_from(&mut self, not_before: Tick) -> Option<Tick> {
-        if self.work_since.is_some_and(|w| w <= not_before) {
+        if self.work_pending_by(not_before) {
             return Some(not_before);
         }
         earliest(self.due.first_queued(), self.work_since).map(|t| t.max(not_before))
