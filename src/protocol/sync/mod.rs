@@ -795,35 +795,35 @@ pub struct StepBuffers {
 /// The payloads of one step being filled, one per peer, items appended in step order.
 #[derive(Debug, Default)]
 struct OpenPayloads {
-    /// Per node id, one more than the position in `open` of its payload (0: none open). Reset
-    /// to 0 for every peer used when the step ends; grows to the highest peer id seen.
-    slot: Vec<u32>,
-    /// `(peer, payload)` in the order the step first gave each peer an item.
-    open: Vec<(NodeId, Vec<Item>)>,
+    /// Per node id, the payload being filled for that peer (empty: none open); grows to the
+    /// highest peer id seen. A payload handed out is replaced by a spare vector, so each slot
+    /// keeps memory for the next step and a push is one indexed append.
+    by_peer: Vec<Vec<Item>>,
+    /// Bit `p` is set iff peer `p` (below 64) has a payload open: those peers in id order
+    /// without a sort, one bit scan each (a split run's components have dense ids of their own,
+    /// so a group of up to 64 nodes needs nothing else).
+    low: u64,
+    /// Peers of id 64 or more with a payload open, in the order they got their first item.
+    high: Vec<NodeId>,
     /// Empty payload vectors handed back by [`StepBuffers::recycle`], reused for new payloads.
     spare: Vec<Vec<Item>>,
 }
 
 impl OpenPayloads {
-    /// Appends `item` to `peer`'s payload, opening one (with a spare vector) if it has none.
+    /// Appends `item` to `peer`'s payload, opening one if it has none.
     #[inline(always)]
     fn push(&mut self, peer: NodeId, item: Item) {
         let p = peer.idx();
-        if p >= self.slot.len() {
-            self.slot.resize(p + 1, 0);
+        if p >= self.by_peer.len() {
+            self.by_peer.resize_with(p + 1, Vec::new);
         }
-        match self.slot[p] {
-            0 => {
-                // The spare vector goes into its place first and gets the item there: a
-                // vector filled on the stack and then moved is copied with wide loads that
-                // straddle the narrow stores just made, which stalls the processor.
-                self.open.push((peer, self.spare.pop().unwrap_or_default()));
-                let k = self.open.len();
-                self.slot[p] = k as u32;
-                self.open[k - 1].1.push(item);
-            }
-            k => self.open[k as usize - 1].1.push(item),
+        let payload = &mut self.by_peer[p];
+        if p < 64 {
+            self.low |= 1 << p;
+        } else if payload.is_empty() {
+            self.high.push(peer);
         }
+        payload.push(item);
     }
 
     /// Sends every open payload, peers in id order, each payload's items in receive order
@@ -831,26 +831,49 @@ impl OpenPayloads {
     /// kind of what the step appended, skipped when `in_order` (batch mode appends acks,
     /// requests and messages in that order). Nothing is left open.
     fn send_all(&mut self, out: &mut Vec<Output>, in_order: bool) {
-        for &(peer, _) in &self.open {
-            self.slot[peer.idx()] = 0;
-        }
-        // Peers are distinct: the unstable sort is a total order.
-        self.open.sort_unstable_by_key(|&(peer, _)| peer);
-        out.reserve(self.open.len());
-        for (to, mut payload) in self.open.drain(..) {
-            if !in_order {
-                payload.sort_by_key(|i| i.kind().receive_rank());
+        let mut low = std::mem::take(&mut self.low);
+        if self.high.is_empty() {
+            out.reserve(low.count_ones() as usize);
+            while low != 0 {
+                let p = low.trailing_zeros() as usize;
+                low &= low - 1;
+                self.hand_over(out, p, in_order);
             }
-            debug_assert!(
-                payload
-                    .windows(2)
-                    .all(|w| w[0].kind().receive_rank() <= w[1].kind().receive_rank())
-            );
-            out.push(Output::Send {
-                to,
-                packet: Packet::Payload(payload),
-            });
+            return;
         }
+        // Some peer is 64 or more: all of them in one list, sorted (peers are distinct).
+        let mut peers = std::mem::take(&mut self.high);
+        while low != 0 {
+            peers.push(NodeId(low.trailing_zeros()));
+            low &= low - 1;
+        }
+        peers.sort_unstable();
+        out.reserve(peers.len());
+        for &peer in &peers {
+            self.hand_over(out, peer.idx(), in_order);
+        }
+        peers.clear();
+        self.high = peers;
+    }
+
+    /// Puts peer `p`'s payload in `out`, its items in receive order, and gives the peer's slot
+    /// a spare vector.
+    #[inline(always)]
+    fn hand_over(&mut self, out: &mut Vec<Output>, p: usize, in_order: bool) {
+        let spare = self.spare.pop().unwrap_or_default();
+        let mut payload = std::mem::replace(&mut self.by_peer[p], spare);
+        if !in_order {
+            payload.sort_by_key(|i| i.kind().receive_rank());
+        }
+        debug_assert!(
+            payload
+                .windows(2)
+                .all(|w| w[0].kind().receive_rank() <= w[1].kind().receive_rank())
+        );
+        out.push(Output::Send {
+            to: NodeId(p as u32),
+            packet: Packet::Payload(payload),
+        });
     }
 }
 
