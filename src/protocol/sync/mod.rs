@@ -605,6 +605,14 @@ pub struct SyncNode {
     /// Last tick each peer was heard from (only with `reset_on_contact`).
     last_heard: BTreeMap<NodeId, Tick>,
     stats: SyncStats,
+    /// Tests only: steps take the keys' way ([`SyncNode::send_ready`]) even with `together`,
+    /// to compare the two ways.
+    #[cfg(test)]
+    pub(crate) keys_only: bool,
+    /// Tests only: [`SyncNode::send_due_together`]'s steps that sent requested records in a
+    /// pass of their own, and those that met a message of more than 64 records.
+    #[cfg(test)]
+    pub(crate) walks: (u64, u64),
 }
 
 /// The position of `peer`'s record in `held.records` (sorted by peer). A record list made while
@@ -784,12 +792,44 @@ pub struct StepBuffers {
     items: Vec<(NodeId, Item)>,
     /// The once-per-offer requests of step 3.
     requests: Vec<(NodeId, Item)>,
-    /// Due entries taken out, as keys of [`due_keys`].
+    /// What the step takes off the due calendar.
+    due: DueBuffers,
+    /// The payloads being filled (`payload` packing), and the spare vectors they are made of.
+    open: OpenPayloads,
+}
+
+/// The working lists of a step's due entries.
+#[derive(Debug, Default)]
+struct DueBuffers {
+    /// Due entries taken out, as keys of [`due_keys`] (with `together`: request entries only).
     ready: Vec<u64>,
     /// The records of one message just sent, waiting to be queued again ([`queue_sent`]).
     sent: Vec<(Tick, NodeId, u32)>,
-    /// The payloads being filled (`payload` packing), and the spare vectors they are made of.
-    open: OpenPayloads,
+    /// With `together`: the record and message entries taken out, by message.
+    entries: Vec<TakenEntry>,
+    /// With `together`: per message with records due, which ([`DueRecords`]), in message order.
+    messages: Vec<DueRecords>,
+}
+
+/// A record or message entry taken off the due calendar, with its message and tick.
+#[derive(Clone, Copy, Debug)]
+struct TakenEntry {
+    msg: MsgRef,
+    t: Tick,
+    due: Due,
+}
+
+/// The records of one held message due in a step, as bits of their positions (a message has
+/// at most 64 records here: see [`SyncNode::send_due_together`]).
+#[derive(Clone, Copy, Debug)]
+struct DueRecords {
+    /// The message's position among the held messages.
+    m: u32,
+    msg: MsgRef,
+    /// Bit `i`: record `i` is due.
+    due: u64,
+    /// Bit `i`: record `i` is due and requested (step 4 sends it before step 5's).
+    requested: u64,
 }
 
 /// The payloads of one step being filled, one per peer, items appended in step order.
@@ -946,7 +986,20 @@ impl SyncNode {
             waiting: BTreeMap::new(),
             last_heard: BTreeMap::new(),
             stats: SyncStats::default(),
+            #[cfg(test)]
+            keys_only: false,
+            #[cfg(test)]
+            walks: (0, 0),
         }
+    }
+
+    /// Whether steps take the keys' way whatever `together` says (tests only).
+    #[inline(always)]
+    fn keys_only(&self) -> bool {
+        #[cfg(test)]
+        return self.keys_only;
+        #[cfg(not(test))]
+        false
     }
 
     /// Makes room for `additional` more held messages (a caller that knows how many the node
@@ -1622,27 +1675,37 @@ impl SyncNode {
 
         // Everything due whose time has come, ranked: requests (step 3) first, then requested
         // messages (step 4), then the rest (step 5); by message and peer within a rank.
-        let ready = &mut buffers.ready;
-        ready.clear();
-        let node = (&self.messages, self.sharing.as_slice(), &self.wanted);
-        // (`take_until` calls it from three loops; left to itself the compiler makes it a call.)
-        self.due.take_until(
-            now,
-            #[inline(always)]
-            |t, d| due_keys(node, t, d, ready),
-        );
-        // Nothing inserts into `messages` or any record list before the positions in the keys
-        // are used below.
-        if !pending && ready.is_empty() {
-            return false;
-        }
-        ready.sort_unstable();
-        ready.dedup();
-        let sent = &mut buffers.sent;
-        if self.together {
-            self.send_ready::<true>(now, catalog, ready, sent, &mut items);
+        let worked = if self.together && !self.keys_only() {
+            self.send_due_together(now, catalog, pending, &mut buffers.due, &mut items)
         } else {
-            self.send_ready::<false>(now, catalog, ready, sent, &mut items);
+            let ready = &mut buffers.due.ready;
+            ready.clear();
+            let node = (&self.messages, self.sharing.as_slice(), &self.wanted);
+            // (`take_until` calls it from three loops; left to itself the compiler makes it a
+            // call.)
+            self.due.take_until(
+                now,
+                #[inline(always)]
+                |t, d| due_keys(node, t, d, ready),
+            );
+            // Nothing inserts into `messages` or any record list before the positions in the
+            // keys are used below.
+            if !pending && ready.is_empty() {
+                false
+            } else {
+                ready.sort_unstable();
+                ready.dedup();
+                let sent = &mut buffers.due.sent;
+                if self.together {
+                    self.send_ready::<true>(now, catalog, ready, sent, &mut items);
+                } else {
+                    self.send_ready::<false>(now, catalog, ready, sent, &mut items);
+                }
+                true
+            }
+        };
+        if !worked {
+            return false;
         }
 
         // Ephemeral messages: once, outright, to every peer sharing the group.
@@ -1657,6 +1720,176 @@ impl SyncNode {
 
         items.send(out);
         true
+    }
+
+    /// Steps 3 to 5 of a step when the node's backoff draws nothing (`together`): takes every
+    /// entry due by `now` off the calendar, sends what the live ones name and queues each
+    /// record's next send; returns whether the step had work (`pending`, or anything due).
+    ///
+    /// It sends what [`SyncNode::send_ready`] sends for the sorted keys of [`due_keys`], and
+    /// each peer's items in the same order, without a key per record: the due records of a
+    /// message are found as bits of their positions (a message entry's records read once), and
+    /// the step sorts its few messages instead of its many records. Items to different peers
+    /// are made in another order than the keys', which nothing can see: the backoff draws
+    /// nothing, and each peer's payload still gets its items by rank (requested messages, step
+    /// 4, before the rest, step 5), then message. Requests (rank 0, step 3) and a message of
+    /// more than 64 records take the keys' way.
+    fn send_due_together(
+        &mut self,
+        now: Tick,
+        catalog: &[MessageMeta],
+        pending: bool,
+        bufs: &mut DueBuffers,
+        items: &mut Outbox<'_>,
+    ) -> bool {
+        let DueBuffers {
+            ready,
+            sent,
+            entries,
+            messages,
+        } = bufs;
+        ready.clear();
+        entries.clear();
+        messages.clear();
+        let node = (&self.messages, self.sharing.as_slice(), &self.wanted);
+        self.due.take_until(
+            now,
+            #[inline(always)]
+            |t, d| {
+                if d.kind() == DueKind::Request {
+                    if let Some(key) = one_due_key(node, t, d) {
+                        ready.push(key);
+                    }
+                } else if let Some((&msg, _)) = node.0.get_index(d.key as usize) {
+                    entries.push(TakenEntry { msg, t, due: d });
+                }
+            },
+        );
+        if entries.len() > 1 {
+            entries.sort_unstable_by_key(|e| e.msg);
+        }
+        let mut wide = false;
+        let mut any_requested = 0;
+        for group in entries.chunk_by(|a, b| a.msg == b.msg) {
+            let m = group[0].due.key as usize;
+            let (_, held) = node.0.get_index(m).expect("taken above");
+            let records: &[Record] = &held.records;
+            if records.len() > 64 {
+                wide = true;
+                break;
+            }
+            let (mut due, mut requested) = (0u64, 0u64);
+            for e in group {
+                if e.due.kind() == DueKind::Message {
+                    // Without a branch per record (which are due follows no pattern).
+                    // (Last record first, each a shift by one: bit `i` is record `i`.)
+                    let mut bits = 0u64;
+                    for r in records.iter().rev() {
+                        let live = (r.send_time == e.t) & r.is_due_candidate();
+                        bits = bits << 1 | u64::from(live);
+                    }
+                    due |= bits;
+                    continue;
+                }
+                let i = match records.get(e.due.pos()) {
+                    Some(r) if r.peer() == e.due.peer => Some(e.due.pos()),
+                    _ => record_index(node.1, held, e.due.peer),
+                };
+                if let Some(i) = i {
+                    let r = &records[i];
+                    if r.send_time == e.t && r.is_due_candidate() {
+                        due |= 1 << i;
+                    }
+                }
+            }
+            if due != 0 {
+                // Which of them were requested (read for the due ones only: few of a message's
+                // records are due at once).
+                let mut bits = due;
+                while bits != 0 {
+                    let i = bits.trailing_zeros();
+                    bits &= bits - 1;
+                    requested |= u64::from(records[i as usize].request()) << i;
+                }
+                messages.push(DueRecords {
+                    m: m as u32,
+                    msg: group[0].msg,
+                    due,
+                    requested,
+                });
+                any_requested |= requested;
+            }
+        }
+        if wide {
+            for e in entries.iter() {
+                due_keys(node, e.t, e.due, ready);
+            }
+            messages.clear();
+            #[cfg(test)]
+            {
+                self.walks.1 += 1;
+            }
+        }
+        if !pending && ready.is_empty() && messages.is_empty() {
+            return false;
+        }
+        if !ready.is_empty() {
+            ready.sort_unstable();
+            ready.dedup();
+            self.send_ready::<true>(now, catalog, ready, sent, items);
+        }
+        if any_requested != 0 {
+            #[cfg(test)]
+            {
+                self.walks.0 += 1;
+            }
+            self.send_due_records(now, messages, |d| d.requested, sent, items);
+            self.send_due_records(now, messages, |d| d.due & !d.requested, sent, items);
+        } else {
+            self.send_due_records(now, messages, |d| d.due, sent, items);
+        }
+        true
+    }
+
+    /// Sends, message by message, the records `which` picks of each [`DueRecords`], and queues
+    /// their next sends ([`queue_sent`]); as [`SyncNode::send_ready`] sends a record.
+    #[inline(always)]
+    fn send_due_records(
+        &mut self,
+        now: Tick,
+        due: &[DueRecords],
+        which: impl Fn(&DueRecords) -> u64,
+        sent: &mut Vec<(Tick, NodeId, u32)>,
+        items: &mut Outbox<'_>,
+    ) {
+        let batch = self.config.mode == Mode::Batch;
+        for d in due {
+            let mut bits = which(d);
+            if bits == 0 {
+                continue;
+            }
+            let held = self.messages.get_index_mut(d.m as usize).expect("live");
+            while bits != 0 {
+                let i = bits.trailing_zeros();
+                bits &= bits - 1;
+                let r = &mut held.records[i as usize];
+                let peer = r.peer();
+                let requested = r.request();
+                let (count, time) = (&mut r.send_count, &mut r.send_time);
+                self.schedule.count_send(count, time, now, &mut self.rng);
+                r.set_request(false);
+                if !r.hold() {
+                    sent.push((r.send_time, peer, i));
+                }
+                let item = if requested || batch {
+                    Item::Message(d.msg)
+                } else {
+                    Item::Offer(d.msg)
+                };
+                items.push(peer, item);
+            }
+            queue_sent(&mut self.due, d.m as usize, sent);
+        }
     }
 
     /// Steps 3 to 5 of a step: sends what `ready` (the step's sorted, deduplicated due keys)
