@@ -873,7 +873,6 @@ impl OpenPayloads {
     fn send_all(&mut self, out: &mut Vec<Output>, in_order: bool) {
         let mut low = std::mem::take(&mut self.low);
         if self.high.is_empty() {
-            out.reserve(low.count_ones() as usize);
             while low != 0 {
                 let p = low.trailing_zeros() as usize;
                 low &= low - 1;
@@ -1843,23 +1842,24 @@ impl SyncNode {
             {
                 self.walks.0 += 1;
             }
-            self.send_due_records(now, messages, |d| d.requested, sent, items);
-            self.send_due_records(now, messages, |d| d.due & !d.requested, sent, items);
+            self.send_due_records(now, messages, |d| d.requested, items);
+            self.send_due_records(now, messages, |d| d.due & !d.requested, items);
         } else {
-            self.send_due_records(now, messages, |d| d.due, sent, items);
+            self.send_due_records(now, messages, |d| d.due, items);
         }
         true
     }
 
     /// Sends, message by message, the records `which` picks of each [`DueRecords`], and queues
-    /// their next sends ([`queue_sent`]); as [`SyncNode::send_ready`] sends a record.
+    /// their next sends as [`queue_sent`] does: one message entry if two or more are still
+    /// unheld and share their send time, else one entry each; as [`SyncNode::send_ready`]
+    /// sends a record.
     #[inline(always)]
     fn send_due_records(
         &mut self,
         now: Tick,
         due: &[DueRecords],
         which: impl Fn(&DueRecords) -> u64,
-        sent: &mut Vec<(Tick, NodeId, u32)>,
         items: &mut Outbox<'_>,
     ) {
         let batch = self.config.mode == Mode::Batch;
@@ -1868,7 +1868,11 @@ impl SyncNode {
             if bits == 0 {
                 continue;
             }
-            let held = self.messages.get_index_mut(d.m as usize).expect("live");
+            let m = d.m as usize;
+            let held = self.messages.get_index_mut(m).expect("live");
+            // The sent records still unheld, as bits, and whether they share the first one's
+            // send time (no list of them).
+            let (mut unheld, mut first, mut together) = (0u64, 0, true);
             while bits != 0 {
                 let i = bits.trailing_zeros();
                 bits &= bits - 1;
@@ -1879,7 +1883,11 @@ impl SyncNode {
                 self.schedule.count_send(count, time, now, &mut self.rng);
                 r.set_request(false);
                 if !r.hold() {
-                    sent.push((r.send_time, peer, i));
+                    if unheld == 0 {
+                        first = r.send_time;
+                    }
+                    together &= r.send_time == first;
+                    unheld |= 1 << i;
                 }
                 let item = if requested || batch {
                     Item::Message(d.msg)
@@ -1888,7 +1896,17 @@ impl SyncNode {
                 };
                 items.push(peer, item);
             }
-            queue_sent(&mut self.due, d.m as usize, sent);
+            // (Two bits or more: clearing the lowest leaves some.)
+            if unheld & unheld.wrapping_sub(1) != 0 && together {
+                self.due.push(first, Due::message(m));
+                continue;
+            }
+            while unheld != 0 {
+                let i = unheld.trailing_zeros() as usize;
+                unheld &= unheld - 1;
+                let r = &held.records[i];
+                self.due.push(r.send_time, Due::record(m, r.peer(), i));
+            }
         }
     }
 
