@@ -604,6 +604,10 @@ pub struct SyncNode {
     waiting: BTreeMap<MsgRef, Vec<MsgRef>>,
     /// Last tick each peer was heard from (only with `reset_on_contact`).
     last_heard: BTreeMap<NodeId, Tick>,
+    /// At least the number of records with the request flag set: raised when a request sets
+    /// one, lowered when a send clears one (a record removed with its flag set stays counted).
+    /// While it is 0 a step need not look at the flag of what it sends.
+    requested: u32,
     stats: SyncStats,
     /// Tests only: steps take the keys' way ([`SyncNode::send_ready`]) even with `together`,
     /// to compare the two ways.
@@ -984,6 +988,7 @@ impl SyncNode {
             work_since: None,
             waiting: BTreeMap::new(),
             last_heard: BTreeMap::new(),
+            requested: 0,
             stats: SyncStats::default(),
             #[cfg(test)]
             keys_only: false,
@@ -1334,6 +1339,7 @@ impl SyncNode {
             }
         };
         let r = &mut held.records[i];
+        self.requested += u32::from(!r.request());
         r.set_request(true);
         r.send_time = r.send_time.min(now);
         self.due.push(r.send_time, Due::record(m, from, i));
@@ -1802,9 +1808,9 @@ impl SyncNode {
                 }
             }
             if due != 0 {
-                // Which of them were requested (read for the due ones only: few of a message's
-                // records are due at once).
-                let mut bits = due;
+                // Which of them were requested (read for the due ones only, and only if a
+                // record may have the flag: few of a message's records are due at once).
+                let mut bits = if self.requested == 0 { 0 } else { due };
                 while bits != 0 {
                     let i = bits.trailing_zeros();
                     bits &= bits - 1;
@@ -1882,6 +1888,7 @@ impl SyncNode {
                 let (count, time) = (&mut r.send_count, &mut r.send_time);
                 self.schedule.count_send(count, time, now, &mut self.rng);
                 r.set_request(false);
+                self.requested = self.requested.saturating_sub(u32::from(requested));
                 if !r.hold() {
                     if unheld == 0 {
                         first = r.send_time;
@@ -1977,6 +1984,7 @@ impl SyncNode {
                 let (count, time) = (&mut r.send_count, &mut r.send_time);
                 self.schedule.count_send(count, time, now, &mut self.rng);
                 r.set_request(false);
+                self.requested = self.requested.saturating_sub(u32::from(requested));
                 if !r.hold() {
                     if TOGETHER {
                         sent.push((r.send_time, peer, at));
