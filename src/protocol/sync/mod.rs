@@ -1869,13 +1869,23 @@ impl SyncNode {
         items: &mut Outbox<'_>,
     ) {
         let batch = self.config.mode == Mode::Batch;
+        // (Each field borrowed on its own: the schedule is read once, not after every store to
+        // a record.)
+        let Self {
+            messages,
+            schedule,
+            rng,
+            requested: flagged,
+            due: calendar,
+            ..
+        } = self;
         for d in due {
             let mut bits = which(d);
             if bits == 0 {
                 continue;
             }
             let m = d.m as usize;
-            let held = self.messages.get_index_mut(m).expect("live");
+            let held = messages.get_index_mut(m).expect("live");
             // The sent records still unheld, as bits, and whether they share the first one's
             // send time (no list of them).
             let (mut unheld, mut first, mut together) = (0u64, 0, true);
@@ -1886,9 +1896,9 @@ impl SyncNode {
                 let peer = r.peer();
                 let requested = r.request();
                 let (count, time) = (&mut r.send_count, &mut r.send_time);
-                self.schedule.count_send(count, time, now, &mut self.rng);
+                schedule.count_send(count, time, now, rng);
                 r.set_request(false);
-                self.requested = self.requested.saturating_sub(u32::from(requested));
+                *flagged = flagged.saturating_sub(u32::from(requested));
                 if !r.hold() {
                     if unheld == 0 {
                         first = r.send_time;
@@ -1905,14 +1915,14 @@ impl SyncNode {
             }
             // (Two bits or more: clearing the lowest leaves some.)
             if unheld & unheld.wrapping_sub(1) != 0 && together {
-                self.due.push(first, Due::message(m));
+                calendar.push(first, Due::message(m));
                 continue;
             }
             while unheld != 0 {
                 let i = unheld.trailing_zeros() as usize;
                 unheld &= unheld - 1;
                 let r = &held.records[i];
-                self.due.push(r.send_time, Due::record(m, r.peer(), i));
+                calendar.push(r.send_time, Due::record(m, r.peer(), i));
             }
         }
     }
