@@ -1307,26 +1307,21 @@ impl<'p> Sim<'p> {
         self.metrics.links[link].received += 1;
         match packet {
             Wire::Sync(packet) => {
-                let before = self.nodes[to.idx()].sync.stats().duplicates;
-                let mut out = std::mem::take(&mut self.out);
-                self.nodes[to.idx()].sync.handle_packet(
-                    now,
-                    from,
-                    &packet,
-                    &self.catalog,
-                    &mut out,
-                );
-                let dups = self.nodes[to.idx()].sync.stats().duplicates - before;
+                let sync = &mut self.nodes[to.idx()].sync;
+                let before = sync.stats().duplicates;
+                sync.handle_packet(now, from, &packet, &self.catalog, &mut self.out);
+                let dups = sync.stats().duplicates - before;
                 self.metrics
                     .kind(crate::protocol::sync::Kind::Message as usize)
                     .duplicates += dups;
                 self.step_buffers.recycle(packet);
                 // Most packets make no command (ACKs owed wait for the step): no call then,
                 // unless the invariants are checked after every packet.
-                if !out.is_empty() || self.check {
+                if !self.out.is_empty() || self.check {
+                    let mut out = std::mem::take(&mut self.out);
                     self.apply(now, to, &mut out);
+                    self.out = out;
                 }
-                self.out = out;
                 self.reschedule(to, now);
             }
             Wire::Rpc(msg) => {
