@@ -1885,20 +1885,20 @@ impl SyncNode {
                 continue;
             }
             let m = d.m as usize;
-            let held = messages.get_index_mut(m).expect("live");
+            let records: &mut [Record] = &mut messages.get_index_mut(m).expect("live").records;
             // The sent records still unheld, as bits, and whether they share the first one's
-            // send time (no list of them).
-            let (mut unheld, mut first, mut together) = (0u64, 0, true);
+            // send time (no list of them); how many had the request flag (cleared here).
+            let (mut unheld, mut first, mut together, mut cleared) = (0u64, 0, true, 0);
             while bits != 0 {
                 let i = bits.trailing_zeros();
                 bits &= bits - 1;
-                let r = &mut held.records[i as usize];
+                let r = &mut records[i as usize];
                 let peer = r.peer();
                 let requested = r.request();
                 let (count, time) = (&mut r.send_count, &mut r.send_time);
                 schedule.count_send(count, time, now, rng);
                 r.set_request(false);
-                *flagged = flagged.saturating_sub(u32::from(requested));
+                cleared += u32::from(requested);
                 if !r.hold() {
                     if unheld == 0 {
                         first = r.send_time;
@@ -1913,6 +1913,7 @@ impl SyncNode {
                 };
                 items.push(peer, item);
             }
+            *flagged = flagged.saturating_sub(cleared);
             // (Two bits or more: clearing the lowest leaves some.)
             if unheld & unheld.wrapping_sub(1) != 0 && together {
                 calendar.push(first, Due::message(m));
@@ -1921,7 +1922,7 @@ impl SyncNode {
             while unheld != 0 {
                 let i = unheld.trailing_zeros() as usize;
                 unheld &= unheld - 1;
-                let r = &held.records[i];
+                let r = &records[i];
                 calendar.push(r.send_time, Due::record(m, r.peer(), i));
             }
         }
