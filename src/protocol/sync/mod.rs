@@ -368,6 +368,13 @@ impl Record {
         !self.hold() | self.request()
     }
 
+    /// Whether a calendar entry of tick `t` finds this record due: it still needs sending and
+    /// its send time is `t` (no branch).
+    #[inline(always)]
+    fn due_at(&self, t: Tick) -> bool {
+        (self.send_time == t) & self.is_due_candidate()
+    }
+
     /// The rank of a due record in a step ([`due_keys`]): 1 if the peer asked for it (step 4),
     /// else 2 (step 5).
     #[inline(always)]
@@ -684,7 +691,7 @@ fn due_keys(
     let mut live = 0;
     for (i, r) in records.iter().enumerate() {
         slots[live] = due_key(r.rank(), msg, i);
-        live += usize::from((r.send_time == t) & r.is_due_candidate());
+        live += usize::from(r.due_at(t));
     }
     ready.truncate(base + live);
 }
@@ -707,12 +714,9 @@ fn one_due_key(
     match d.kind() {
         DueKind::Record => {
             let (&msg, held) = messages.get_index(d.key as usize)?;
-            let i = match held.records.get(d.pos()) {
-                Some(r) if r.peer() == d.peer => d.pos(),
-                _ => record_index(sharing, held, d.peer)?,
-            };
+            let i = entry_record(sharing, held, d)?;
             let r = &held.records[i];
-            (r.send_time == t && r.is_due_candidate()).then(|| due_key(r.rank(), msg, i))
+            r.due_at(t).then(|| due_key(r.rank(), msg, i))
         }
         DueKind::Request => {
             let msg = MsgRef(d.key);
@@ -724,17 +728,26 @@ fn one_due_key(
     }
 }
 
+/// The position in `held` of the record a record entry names: the entry's position hint if the
+/// record there is its peer's (records inserted since move the others), else the peer's record
+/// found again.
+#[inline(always)]
+fn entry_record(sharing: &[Sharing], held: &Held, d: Due) -> Option<usize> {
+    match held.records.get(d.pos()) {
+        Some(r) if r.peer() == d.peer => Some(d.pos()),
+        _ => record_index(sharing, held, d.peer),
+    }
+}
+
 /// Whether a due entry is live: stands for at least one record or request due at `t` (see
 /// [`due_keys`]).
 #[inline(always)]
 fn due_live(node: (&Messages, &[Sharing], &BTreeMap<MsgRef, Wanted>), t: Tick, d: Due) -> bool {
     if d.kind() == DueKind::Message {
         let (messages, _, _) = node;
-        return messages.get_index(d.key as usize).is_some_and(|(_, held)| {
-            held.records
-                .iter()
-                .any(|r| r.send_time == t && r.is_due_candidate())
-        });
+        return messages
+            .get_index(d.key as usize)
+            .is_some_and(|(_, held)| held.records.iter().any(|r| r.due_at(t)));
     }
     one_due_key(node, t, d).is_some()
 }
@@ -758,6 +771,29 @@ fn queue_sent(due: &mut DueQueue, m: usize, sent: &mut Vec<(Tick, NodeId, u32)>)
         }
     }
     sent.clear();
+}
+
+/// Sends record `r` of message `msg` at `now` (steps 4 and 5): counts the send and sets its
+/// next send time, clears its request flag, and gives whether it had been requested and the
+/// item that goes out (the message if requested or in batch mode, else an offer).
+#[inline(always)]
+fn send_record(
+    schedule: &Schedule,
+    rng: &mut Stream,
+    now: Tick,
+    r: &mut Record,
+    msg: MsgRef,
+    batch: bool,
+) -> (bool, Item) {
+    let requested = r.request();
+    schedule.count_send(&mut r.send_count, &mut r.send_time, now, rng);
+    r.set_request(false);
+    let item = if requested || batch {
+        Item::Message(msg)
+    } else {
+        Item::Offer(msg)
+    };
+    (requested, item)
 }
 
 /// The `(rank, message, where)` of a key of [`due_keys`].
@@ -1790,19 +1826,14 @@ impl SyncNode {
                     // (Last record first, each a shift by one: bit `i` is record `i`.)
                     let mut bits = 0u64;
                     for r in records.iter().rev() {
-                        let live = (r.send_time == e.t) & r.is_due_candidate();
-                        bits = bits << 1 | u64::from(live);
+                        bits = bits << 1 | u64::from(r.due_at(e.t));
                     }
                     due |= bits;
                     continue;
                 }
-                let i = match records.get(e.due.pos()) {
-                    Some(r) if r.peer() == e.due.peer => Some(e.due.pos()),
-                    _ => record_index(node.1, held, e.due.peer),
-                };
-                if let Some(i) = i {
+                if let Some(i) = entry_record(node.1, held, e.due) {
                     let r = &records[i];
-                    if r.send_time == e.t && r.is_due_candidate() {
+                    if r.due_at(e.t) {
                         due |= 1 << i;
                     }
                 }
@@ -1894,10 +1925,7 @@ impl SyncNode {
                 bits &= bits - 1;
                 let r = &mut records[i as usize];
                 let peer = r.peer();
-                let requested = r.request();
-                let (count, time) = (&mut r.send_count, &mut r.send_time);
-                schedule.count_send(count, time, now, rng);
-                r.set_request(false);
+                let (requested, item) = send_record(schedule, rng, now, r, d.msg, batch);
                 cleared += u32::from(requested);
                 if !r.hold() {
                     if unheld == 0 {
@@ -1906,11 +1934,6 @@ impl SyncNode {
                     together &= r.send_time == first;
                     unheld |= 1 << i;
                 }
-                let item = if requested || batch {
-                    Item::Message(d.msg)
-                } else {
-                    Item::Offer(d.msg)
-                };
                 items.push(peer, item);
             }
             *flagged = flagged.saturating_sub(cleared);
@@ -1944,6 +1967,7 @@ impl SyncNode {
     ) {
         sent.clear();
         let retransmit = self.config.request_retransmit;
+        let batch = self.config.mode == Mode::Batch;
         // The message (rank and id) whose records are being sent, and its position (only with
         // `TOGETHER`).
         let mut run: Option<(u64, usize)> = None;
@@ -1991,10 +2015,8 @@ impl SyncNode {
                 let ri = at as usize;
                 let r = &mut held.records[ri];
                 let peer = r.peer();
-                let requested = r.request();
-                let (count, time) = (&mut r.send_count, &mut r.send_time);
-                self.schedule.count_send(count, time, now, &mut self.rng);
-                r.set_request(false);
+                let (requested, item) =
+                    send_record(&self.schedule, &mut self.rng, now, r, msg, batch);
                 self.requested = self.requested.saturating_sub(u32::from(requested));
                 if !r.hold() {
                     if TOGETHER {
@@ -2003,11 +2025,6 @@ impl SyncNode {
                         self.due.push(r.send_time, Due::record(m, peer, ri));
                     }
                 }
-                let item = if requested || self.config.mode == Mode::Batch {
-                    Item::Message(msg)
-                } else {
-                    Item::Offer(msg)
-                };
                 items.push(peer, item);
             }
         }
