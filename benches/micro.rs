@@ -8,7 +8,7 @@ use syncsim::engine::fingerprint::Fingerprint;
 use syncsim::engine::queue::{EventQueue, Phase};
 use syncsim::engine::rng::{self, Probability};
 use syncsim::ids::{GroupId, MsgRef, NodeId};
-use syncsim::net::{Latency, Link, LinkStreams, Loss};
+use syncsim::net::{Direction, Latency, Link, Loss};
 use syncsim::protocol::sync::{
     Backoff, Item, MessageMeta, Mode, Output, Packet, Packing, StepBuffers, SyncConfig, SyncNode,
 };
@@ -142,7 +142,7 @@ fn packet_floor(c: &mut Criterion) {
                     p: Probability::new(0.01),
                 },
             );
-            let mut streams: LinkStreams = None;
+            let mut direction = Direction::new(&link);
             let mut fp = Fingerprint::default();
             let mut q = EventQueue::default();
             for i in 0..1_000u64 {
@@ -155,7 +155,7 @@ fn packet_floor(c: &mut Criterion) {
                     fp.event(1, &[now, e[0], e[1], e[2], e[3], e[4], 1]);
                 }
                 let latency = if draws {
-                    let t = link.transmit(&mut streams, &names);
+                    let t = direction.transmit(&mut link, &names);
                     if folds {
                         fp.event(
                             2,

@@ -42,7 +42,7 @@ pub mod trace;
 use crate::engine::rng::SmallStream;
 use crate::ids::{GroupId, MsgRef, NodeId};
 use crate::metrics::{Collector, Delivery};
-use crate::net::{AvailabilityState, Link, LinkStreams, Transit};
+use crate::net::{AvailabilityState, Direction, Link, LinkStreams, Transit};
 use crate::protocol::discovery::{
     DiscoveryMessage, DiscoveryNode, DiscoveryOutput, DiscoveryStats,
 };
@@ -514,9 +514,10 @@ struct Sim<'p> {
     /// has n(n-1) directions; a run uses few of them). Metrics count packets under the same
     /// index.
     links: Vec<Link>,
-    /// The random streams of each link direction (same index as `links`); empty when no link
-    /// draws anything or in a full mesh.
-    link_streams: Vec<LinkStreams>,
+    /// What a packet reads and writes of each link direction to draw its fate: its models,
+    /// streams and their positions in one cache line ([`Direction`]; same index as `links`).
+    /// Empty when no link draws anything or in a full mesh.
+    directions: Vec<Direction>,
     /// In a full mesh whose links draw: each direction's small streams (same index as
     /// `links`). A mesh's direction carries a few packets (discovery_1000: 42,306 directions
     /// used, a few packets each), so it keeps one ChaCha block, not four: the same draws in a
@@ -784,10 +785,10 @@ impl<'p> Sim<'p> {
         } else {
             Vec::new()
         };
-        let link_streams: Vec<LinkStreams> = if fixed {
+        let directions: Vec<Direction> = if fixed {
             Vec::new()
         } else {
-            links.iter().map(|_| None).collect()
+            links.iter().map(Direction::new).collect()
         };
         let mut link_table = Vec::new();
         let n = nodes.len();
@@ -872,7 +873,7 @@ impl<'p> Sim<'p> {
             queue,
             nodes,
             links,
-            link_streams,
+            directions,
             small_link_streams: Vec::new(),
             fixed,
             fixed_delays,
@@ -1969,7 +1970,7 @@ impl<'p> Sim<'p> {
         } else if self.mesh {
             self.transmit_mesh(link, &names)
         } else {
-            self.links[link].transmit(&mut self.link_streams[link], &names)
+            self.directions[link].transmit(&mut self.links[link], &names)
         };
         // A packet that will find its receiver offline is settled here, with its send: nothing
         // the receiver does can change that (its availability is a function of the tick; only
@@ -2563,7 +2564,7 @@ mod tests {
         );
         assert_eq!(s.links.len(), 3);
         assert_eq!(s.small_link_streams.len(), 3);
-        assert!(s.link_streams.is_empty(), "a mesh keeps small streams only");
+        assert!(s.directions.is_empty(), "a mesh keeps small streams only");
     }
 
     #[test]
@@ -2577,7 +2578,7 @@ mod tests {
         sparse.link_table = Vec::new();
         sparse.run(&mut |_| {});
         // A mesh's directions drew from small streams only.
-        assert!(sparse.link_streams.is_empty());
+        assert!(sparse.directions.is_empty());
         assert_eq!(sparse.small_link_streams.len(), sparse.links.len());
         assert!(sparse.small_link_streams.iter().all(Option::is_some));
         assert!(!sparse.mesh_links.is_empty());

@@ -11,7 +11,8 @@
 //! [`SmallStream`] (one block at a time, a third of the memory), which give the same words.
 
 use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::block::Generator;
+use rand_chacha::{ChaCha8Core, ChaCha8Rng};
 use sha2::{Digest, Sha256};
 
 /// One independent random stream.
@@ -34,6 +35,11 @@ fn stream_key(seed: u64, label: &str) -> [u8; 32] {
 /// [`stream`] as a [`SmallStream`]: the same words.
 pub fn small_stream(seed: u64, label: &str) -> SmallStream {
     SmallStream::new(stream_key(seed, label))
+}
+
+/// [`stream`] as a [`WideStream`]: the same words.
+pub fn wide_stream(seed: u64, label: &str) -> WideStream {
+    WideStream::new(stream_key(seed, label))
 }
 
 /// A source of 64-bit words for the samplers: a [`Stream`] or a [`SmallStream`].
@@ -135,6 +141,69 @@ impl Draw for SmallStream {
         let lo = self.next_u32();
         let hi = self.next_u32();
         (u64::from(hi) << 32) | u64::from(lo)
+    }
+}
+
+/// A [`Stream`] whose read position is kept by its owner: the words of `rand_chacha`'s
+/// `ChaCha8Rng` in the same order (four ChaCha8 blocks computed at a time by its own core), for
+/// a caller that keeps the position beside other state it reads anyway. `ChaCha8Rng` keeps the
+/// position in its first word, so a draw reads that word's cache line and the line of the
+/// words it hands out; here a draw reads the words' line only. Words are handed out in pairs
+/// (`u64`s only), so a pair never straddles two lines.
+#[derive(Clone, Debug)]
+#[repr(align(64))]
+pub struct WideStream {
+    words: [u32; 64],
+    core: ChaCha8Core,
+}
+
+impl WideStream {
+    /// The read position of a stream with no words left (a new one's).
+    pub const EMPTY: u8 = 64;
+
+    /// The stream of ChaCha key `key`, at its start (its position [`Self::EMPTY`]).
+    pub fn new(key: [u8; 32]) -> Self {
+        Self {
+            words: [0; 64],
+            core: ChaCha8Core::from_seed(key),
+        }
+    }
+
+    /// The next 64 bits, the word at `at` in the low half; `at` is the stream's read position,
+    /// kept by the caller (even, at most [`Self::EMPTY`]).
+    #[inline]
+    pub fn draw(&mut self, at: &mut u8) -> u64 {
+        if *at >= Self::EMPTY {
+            self.refill();
+            *at = 0;
+        }
+        let i = usize::from(*at & 62);
+        *at += 2;
+        (u64::from(self.words[i + 1]) << 32) | u64::from(self.words[i])
+    }
+
+    #[inline(never)]
+    fn refill(&mut self) {
+        self.core.generate(&mut self.words);
+    }
+
+    /// The stream with its position `at`, as a [`Draw`].
+    #[inline(always)]
+    pub fn reader<'a>(&'a mut self, at: &'a mut u8) -> WideReader<'a> {
+        WideReader { stream: self, at }
+    }
+}
+
+/// A [`WideStream`] and its read position.
+pub struct WideReader<'a> {
+    stream: &'a mut WideStream,
+    at: &'a mut u8,
+}
+
+impl Draw for WideReader<'_> {
+    #[inline(always)]
+    fn draw_u64(&mut self) -> u64 {
+        self.stream.draw(self.at)
     }
 }
 
@@ -398,6 +467,46 @@ mod tests {
             assert_eq!(small.draw_u64(), full.next_u64());
         }
         assert!(std::mem::size_of::<SmallStream>() <= 112);
+    }
+
+    /// A wide stream with its position kept outside gives the words of the full one, across
+    /// many refills of its four blocks, and the samplers on top agree draw for draw.
+    #[test]
+    fn a_wide_stream_draws_the_words_of_the_full_one() {
+        for k in 0..20u64 {
+            let label = format!("link/n-{k}->n-{}/loss", k + 2);
+            let (mut full, mut wide) = (stream(k, &label), wide_stream(k, &label));
+            let mut at = WideStream::EMPTY;
+            // 32 words a refill: past several refills, stopping at every offset.
+            for _ in 0..(k * 13 % 32 + 100) {
+                assert_eq!(wide.draw(&mut at), full.next_u64());
+                assert!(at.is_multiple_of(2) && at <= WideStream::EMPTY);
+            }
+            let mut w = wide.reader(&mut at);
+            for _ in 0..20 {
+                assert_eq!(standard_normal(&mut w), standard_normal(&mut full));
+                assert_eq!(
+                    uniform_inclusive(&mut w, 2, 9),
+                    uniform_inclusive(&mut full, 2, 9)
+                );
+                let p = Probability::new(0.3);
+                assert_eq!(p.sample(&mut w), p.sample(&mut full));
+            }
+        }
+        // Two streams of the same key and position draw the same; another key does not.
+        let (mut a, mut b, mut c) = (
+            wide_stream(1, "x"),
+            wide_stream(1, "x"),
+            wide_stream(2, "x"),
+        );
+        let (mut pa, mut pb, mut pc) = (WideStream::EMPTY, WideStream::EMPTY, WideStream::EMPTY);
+        let xs: Vec<u64> = (0..40).map(|_| a.draw(&mut pa)).collect();
+        let ys: Vec<u64> = (0..40).map(|_| b.draw(&mut pb)).collect();
+        let zs: Vec<u64> = (0..40).map(|_| c.draw(&mut pc)).collect();
+        assert_eq!(xs, ys);
+        assert_ne!(xs, zs);
+        // Its words start on a cache line, so a pair of words never straddles two.
+        assert_eq!(std::mem::align_of::<WideStream>(), 64);
     }
 
     #[test]

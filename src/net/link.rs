@@ -9,7 +9,7 @@
 //! lost with `loss_good` or `loss_bad`. Bursts in the bad state last `1 / p_bad_to_good` packets
 //! on average. Each direction starts in the good state.
 
-use crate::engine::rng::{self, Draw, Probability, SmallStream, Stream};
+use crate::engine::rng::{self, Draw, Probability, SmallStream, Stream, WideStream};
 use crate::engine::time::Tick;
 use crate::ids::NodeId;
 
@@ -74,12 +74,12 @@ pub enum Loss {
 }
 
 /// The random streams of one link direction, latency then loss: `None` until the first packet
-/// that needs a draw. Kept apart from the [`Link`] (the engine holds them in an array of their
-/// own), so that reaching a link and reaching its streams' pointer are two independent memory
-/// reads. Boxed, so that a link that never carries a packet costs 8 bytes here, not the state
-/// of two streams. `R` is [`Stream`] (two of them 624 bytes, four ChaCha blocks computed at a
-/// time: for links that carry many packets) or [`SmallStream`] (224 bytes, one block at a
-/// time: for a full mesh's directions, which carry a few packets each); the same words.
+/// that needs a draw. Boxed, so that a link that never carries a packet costs 8 bytes here, not
+/// the state of two streams. `R` is [`Stream`] (two of them 624 bytes, four ChaCha blocks
+/// computed at a time) or [`SmallStream`] (224 bytes, one block at a time: for a full mesh's
+/// directions, which carry a few packets each); the same words. The engine keeps a
+/// [`Direction`] for each link of a run that is not a full mesh, the same draws laid out for
+/// the packet path.
 pub type LinkStreams<R = Stream> = Option<Box<(R, R)>>;
 
 /// A kind of stream a link direction can draw from.
@@ -200,31 +200,113 @@ impl Link {
     #[inline(always)]
     fn draw_from<R: Draw>(&mut self, latency_rng: &mut R, loss_rng: &mut R) -> Transit {
         let latency = self.latency.sample(latency_rng);
-        let lost = match &self.loss {
-            Loss::None => false,
-            Loss::Bernoulli { p } => p.sample(loss_rng),
-            Loss::GilbertElliott {
-                p_good_to_bad,
-                p_bad_to_good,
-                loss_good,
-                loss_bad,
-            } => {
-                let switch = if self.bad {
-                    p_bad_to_good
-                } else {
-                    p_good_to_bad
-                };
-                if switch.sample(loss_rng) {
-                    self.bad = !self.bad;
-                }
-                if self.bad {
-                    loss_bad.sample(loss_rng)
-                } else {
-                    loss_good.sample(loss_rng)
-                }
+        let lost = lose(&self.loss, &mut self.bad, loss_rng);
+        Transit { latency, lost }
+    }
+}
+
+/// Whether the next packet is lost under `loss`, drawing from `rng`; `bad` is the
+/// Gilbert–Elliott state, stepped first.
+#[inline(always)]
+fn lose<R: Draw>(loss: &Loss, bad: &mut bool, rng: &mut R) -> bool {
+    match loss {
+        Loss::None => false,
+        Loss::Bernoulli { p } => p.sample(rng),
+        Loss::GilbertElliott {
+            p_good_to_bad,
+            p_bad_to_good,
+            loss_good,
+            loss_bad,
+        } => {
+            let switch = if *bad { p_bad_to_good } else { p_good_to_bad };
+            if switch.sample(rng) {
+                *bad = !*bad;
             }
+            if *bad {
+                loss_bad.sample(rng)
+            } else {
+                loss_good.sample(rng)
+            }
+        }
+    }
+}
+
+/// A direction's loss model as its [`Direction`] keeps it: the models without a state of their
+/// own in full, Gilbert–Elliott (72 bytes and a state) left with the [`Link`].
+#[derive(Clone, Copy, Debug)]
+enum DirectionLoss {
+    None,
+    Bernoulli(Probability),
+    OfLink,
+}
+
+/// What the packet path of a run that is not a full mesh reads and writes of a link direction
+/// that draws, in one cache line: its latency and loss models (Gilbert–Elliott's stay with the
+/// [`Link`]), the read position of each of its two streams and the pointer to their words. A
+/// packet's draws then read this line and one line of words. The same draws as
+/// [`Link::transmit`] with a [`LinkStreams`] of [`Stream`]s, which take a line for the link, a
+/// line for the pointer, and two lines of the stream, whose read position is its first word
+/// (`rand_core`'s block streams keep it there), a line away from most words it hands out.
+#[derive(Debug)]
+#[repr(align(64))]
+pub struct Direction {
+    latency: Latency,
+    loss: DirectionLoss,
+    /// The latency stream and the loss stream, derived at the first packet that draws.
+    streams: Option<Box<[WideStream; 2]>>,
+    /// The next word of each stream ([`WideStream::draw`]).
+    at: [u8; 2],
+}
+
+impl Direction {
+    /// The direction of `link`, its streams not yet derived.
+    pub fn new(link: &Link) -> Self {
+        Self {
+            latency: link.latency.clone(),
+            loss: match link.loss {
+                Loss::None => DirectionLoss::None,
+                Loss::Bernoulli { p } => DirectionLoss::Bernoulli(p),
+                Loss::GilbertElliott { .. } => DirectionLoss::OfLink,
+            },
+            streams: None,
+            at: [WideStream::EMPTY; 2],
+        }
+    }
+
+    /// [`Link::transmit`] of `link`, whose direction this is.
+    #[inline]
+    pub fn transmit(&mut self, link: &mut Link, names: &dyn Fn(NodeId) -> String) -> Transit {
+        if let (Latency::Fixed { delay }, DirectionLoss::None) = (&self.latency, &self.loss) {
+            return Transit {
+                latency: *delay,
+                lost: false,
+            };
+        }
+        let streams = match &mut self.streams {
+            Some(s) => s,
+            None => self.streams.insert(Self::open(link, names)),
+        };
+        let [latency_stream, loss_stream] = &mut **streams;
+        let [latency_at, loss_at] = &mut self.at;
+        let latency = self.latency.sample(&mut latency_stream.reader(latency_at));
+        let loss = &mut loss_stream.reader(loss_at);
+        let lost = match self.loss {
+            DirectionLoss::None => false,
+            DirectionLoss::Bernoulli(p) => p.sample(loss),
+            DirectionLoss::OfLink => lose(&link.loss, &mut link.bad, loss),
         };
         Transit { latency, lost }
+    }
+
+    /// Derives the direction's streams (once, at its first packet that draws).
+    #[cold]
+    #[inline(never)]
+    fn open(link: &Link, names: &dyn Fn(NodeId) -> String) -> Box<[WideStream; 2]> {
+        let (f, t) = (names(link.from), names(link.to));
+        Box::new([
+            rng::wide_stream(link.seed, &format!("link/{f}->{t}/latency")),
+            rng::wide_stream(link.seed, &format!("link/{f}->{t}/loss")),
+        ])
     }
 }
 
@@ -292,6 +374,59 @@ mod tests {
             assert_eq!(a, b);
             assert!(small_streams.is_some() && full.1.is_some());
         }
+    }
+
+    /// A [`Direction`] draws exactly what its link with full streams draws, whatever the
+    /// latency and loss models (Gilbert–Elliott's state kept by the link), and is one cache line.
+    #[test]
+    fn a_direction_gives_its_links_transits() {
+        let models = [
+            (Latency::Uniform { min: 1, max: 3 }, Loss::None),
+            (
+                Latency::Uniform { min: 2, max: 40 },
+                Loss::Bernoulli {
+                    p: Probability::new(0.2),
+                },
+            ),
+            (
+                Latency::Fixed { delay: 4 },
+                Loss::Bernoulli {
+                    p: Probability::new(0.5),
+                },
+            ),
+            (Latency::Fixed { delay: 3 }, Loss::None),
+            (
+                Latency::Normal { mean: 3.0, sd: 2.0 },
+                Loss::GilbertElliott {
+                    p_good_to_bad: Probability::new(0.1),
+                    p_bad_to_good: Probability::new(0.3),
+                    loss_good: Probability::new(0.01),
+                    loss_bad: Probability::new(0.8),
+                },
+            ),
+            (
+                Latency::LogNormal {
+                    median: 4.0,
+                    sigma: 0.5,
+                },
+                Loss::None,
+            ),
+            (Latency::Exponential { mean: 2.5 }, Loss::None),
+        ];
+        for (latency, loss) in models {
+            let mut full = link(latency.clone(), loss.clone());
+            let mut of = Link::new(11, NodeId(0), NodeId(1), latency.clone(), loss.clone());
+            let mut direction = Direction::new(&of);
+            // Past several refills of the streams' four blocks (32 draws each).
+            let a: Vec<Transit> = (0..300).map(|_| full.transmit(&names)).collect();
+            let b: Vec<Transit> = (0..300)
+                .map(|_| direction.transmit(&mut of, &names))
+                .collect();
+            assert_eq!(a, b, "{latency:?} {loss:?}");
+            let draws = of.fixed_delay().is_none();
+            assert_eq!(direction.streams.is_some(), draws, "{latency:?} {loss:?}");
+        }
+        assert_eq!(std::mem::size_of::<Direction>(), 64);
     }
 
     /// A link direction with its streams, as the engine keeps them.

@@ -13,4 +13,4 @@ mod link;
 pub mod topology;
 
 pub use availability::{Availability, AvailabilityState, online_spans};
-pub use link::{Latency, Link, LinkStream, LinkStreams, Loss, Transit, fixed_delay};
+pub use link::{Direction, Latency, Link, LinkStream, LinkStreams, Loss, Transit, fixed_delay};
