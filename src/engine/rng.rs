@@ -7,8 +7,9 @@
 //!
 //! The samplers here are written out (integer arithmetic on `next_u64`), so their values depend
 //! only on the ChaCha output, not on a distribution crate's version. They take any [`Draw`]: a
-//! [`Stream`] (`rand_chacha`'s `ChaCha8Rng`, four blocks computed at a time) or a
-//! [`SmallStream`] (one block at a time, a third of the memory), which give the same words.
+//! [`Stream`] (`rand_chacha`'s `ChaCha8Rng`, four blocks computed at a time), a
+//! [`SmallStream`] (one block at a time, a third of the memory) or a [`WideStream`] whose read
+//! position its owner keeps (through [`WideStream::reader`]), which give the same words.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::rand_core::block::Generator;
@@ -440,6 +441,17 @@ mod tests {
         assert_eq!(format!("{:016x}", z.to_bits()), "3ff35f2ec8e0d4c4");
     }
 
+    /// Twenty rounds of the samplers on two sources that must give the same words: the same
+    /// normal, uniform (over `lo..=hi`) and Bernoulli draws from each.
+    fn samplers_agree(a: &mut impl Draw, b: &mut impl Draw, (lo, hi): (u64, u64)) {
+        for _ in 0..20 {
+            assert_eq!(standard_normal(a), standard_normal(b));
+            assert_eq!(uniform_inclusive(a, lo, hi), uniform_inclusive(b, lo, hi));
+            let p = Probability::new(0.3);
+            assert_eq!(p.sample(a), p.sample(b));
+        }
+    }
+
     /// The small stream gives the words of the full one: many keys, long runs across blocks,
     /// and the samplers on top of either agree draw for draw.
     #[test]
@@ -450,15 +462,7 @@ mod tests {
             for _ in 0..(k * 7 % 60 + 40) {
                 assert_eq!(small.draw_u64(), full.next_u64());
             }
-            for _ in 0..20 {
-                assert_eq!(standard_normal(&mut small), standard_normal(&mut full));
-                assert_eq!(
-                    uniform_inclusive(&mut small, 1, 3),
-                    uniform_inclusive(&mut full, 1, 3)
-                );
-                let p = Probability::new(0.3);
-                assert_eq!(p.sample(&mut small), p.sample(&mut full));
-            }
+            samplers_agree(&mut small, &mut full, (1, 3));
         }
         // Odd word offsets: a 64-bit draw straddling two blocks.
         let (mut full, mut small) = (stream(5, "w"), small_stream(5, "w"));
@@ -482,16 +486,7 @@ mod tests {
                 assert_eq!(wide.draw(&mut at), full.next_u64());
                 assert!(at.is_multiple_of(2) && at <= WideStream::EMPTY);
             }
-            let mut w = wide.reader(&mut at);
-            for _ in 0..20 {
-                assert_eq!(standard_normal(&mut w), standard_normal(&mut full));
-                assert_eq!(
-                    uniform_inclusive(&mut w, 2, 9),
-                    uniform_inclusive(&mut full, 2, 9)
-                );
-                let p = Probability::new(0.3);
-                assert_eq!(p.sample(&mut w), p.sample(&mut full));
-            }
+            samplers_agree(&mut wide.reader(&mut at), &mut full, (2, 9));
         }
         // Two streams of the same key and position draw the same; another key does not.
         let (mut a, mut b, mut c) = (

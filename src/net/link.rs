@@ -329,72 +329,17 @@ mod tests {
         assert!(std::mem::size_of::<(SmallStream, SmallStream)>() <= 224);
     }
 
-    /// A direction with small streams draws exactly what one with full streams draws, whatever
-    /// its latency and loss models.
-    #[test]
-    fn small_streams_give_the_same_transits() {
-        let models = [
-            (
-                Latency::Uniform { min: 1, max: 3 },
-                Loss::Bernoulli {
-                    p: Probability::new(0.2),
-                },
-            ),
-            (
-                Latency::LogNormal {
-                    median: 4.0,
-                    sigma: 0.5,
-                },
-                Loss::None,
-            ),
-            (
-                Latency::Normal { mean: 3.0, sd: 2.0 },
-                Loss::GilbertElliott {
-                    p_good_to_bad: Probability::new(0.1),
-                    p_bad_to_good: Probability::new(0.3),
-                    loss_good: Probability::new(0.01),
-                    loss_bad: Probability::new(0.8),
-                },
-            ),
-            (
-                Latency::Exponential { mean: 2.5 },
-                Loss::Bernoulli {
-                    p: Probability::new(0.5),
-                },
-            ),
-        ];
-        for (latency, loss) in models {
-            let mut full = link(latency.clone(), loss.clone());
-            let mut small = Link::new(11, NodeId(0), NodeId(1), latency, loss);
-            let mut small_streams: LinkStreams<SmallStream> = None;
-            let a: Vec<Transit> = (0..300).map(|_| full.transmit(&names)).collect();
-            let b: Vec<Transit> = (0..300)
-                .map(|_| small.transmit(&mut small_streams, &names))
-                .collect();
-            assert_eq!(a, b);
-            assert!(small_streams.is_some() && full.1.is_some());
-        }
-    }
-
-    /// A [`Direction`] draws exactly what its link with full streams draws, whatever the
-    /// latency and loss models (Gilbert–Elliott's state kept by the link), and is one cache line.
-    #[test]
-    fn a_direction_gives_its_links_transits() {
-        let models = [
+    /// Latency and loss models that draw, one of each kind at least, for tests that compare two
+    /// ways of drawing a direction's transits.
+    fn drawing_models() -> Vec<(Latency, Loss)> {
+        let bernoulli = |p| Loss::Bernoulli {
+            p: Probability::new(p),
+        };
+        vec![
             (Latency::Uniform { min: 1, max: 3 }, Loss::None),
-            (
-                Latency::Uniform { min: 2, max: 40 },
-                Loss::Bernoulli {
-                    p: Probability::new(0.2),
-                },
-            ),
-            (
-                Latency::Fixed { delay: 4 },
-                Loss::Bernoulli {
-                    p: Probability::new(0.5),
-                },
-            ),
-            (Latency::Fixed { delay: 3 }, Loss::None),
+            (Latency::Uniform { min: 1, max: 3 }, bernoulli(0.2)),
+            (Latency::Uniform { min: 2, max: 40 }, bernoulli(0.2)),
+            (Latency::Fixed { delay: 4 }, bernoulli(0.5)),
             (
                 Latency::Normal { mean: 3.0, sd: 2.0 },
                 Loss::GilbertElliott {
@@ -412,7 +357,35 @@ mod tests {
                 Loss::None,
             ),
             (Latency::Exponential { mean: 2.5 }, Loss::None),
-        ];
+            (Latency::Exponential { mean: 2.5 }, bernoulli(0.5)),
+        ]
+    }
+
+    /// A direction with small streams draws exactly what one with full streams draws, whatever
+    /// its latency and loss models.
+    #[test]
+    fn small_streams_give_the_same_transits() {
+        for (latency, loss) in drawing_models() {
+            let mut full = link(latency.clone(), loss.clone());
+            let mut small = Link::new(11, NodeId(0), NodeId(1), latency, loss);
+            let mut small_streams: LinkStreams<SmallStream> = None;
+            let a: Vec<Transit> = (0..300).map(|_| full.transmit(&names)).collect();
+            let b: Vec<Transit> = (0..300)
+                .map(|_| small.transmit(&mut small_streams, &names))
+                .collect();
+            assert_eq!(a, b);
+            assert!(small_streams.is_some() && full.1.is_some());
+        }
+    }
+
+    /// A [`Direction`] draws exactly what its link with full streams draws, whatever the
+    /// latency and loss models (Gilbert–Elliott's state kept by the link), and is one cache line.
+    #[test]
+    fn a_direction_gives_its_links_transits() {
+        // With the models that draw, one that draws nothing (its streams are never derived).
+        let models = drawing_models()
+            .into_iter()
+            .chain([(Latency::Fixed { delay: 3 }, Loss::None)]);
         for (latency, loss) in models {
             let mut full = link(latency.clone(), loss.clone());
             let mut of = Link::new(11, NodeId(0), NodeId(1), latency.clone(), loss.clone());
