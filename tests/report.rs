@@ -102,6 +102,39 @@ fn the_deliveries_plot_draws_the_expected_total_dashed_on_top() {
     assert!(svg.find(blue).unwrap() < first_red && svg.find(grey).unwrap() < first_red);
 }
 
+/// The numbers an SVG plot writes as text of its own (axis labels), in order.
+fn svg_numbers(svg: &str) -> Vec<f64> {
+    svg.split("</text>")
+        .filter_map(|part| part.rsplit('>').next())
+        .filter_map(|text| text.trim().parse::<f64>().ok())
+        .collect()
+}
+
+/// A count of deliveries is a whole number, and so is every label of its axis: a run of four
+/// expected deliveries gets 0, 1, 2, 3, 4, not the halves plotters picks by default.
+#[test]
+fn a_small_count_axis_is_labelled_in_whole_numbers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    run("scenarios/mobile_desktop.json", &out, &[]);
+    let svg = fs::read_to_string(out.join("plots/deliveries.svg")).unwrap();
+    let numbers = svg_numbers(&svg);
+    for y in [0.0, 1.0, 2.0, 3.0, 4.0] {
+        assert!(numbers.contains(&y), "no label {y} in {numbers:?}");
+    }
+    assert!(
+        numbers.iter().all(|x| x.fract() == 0.0),
+        "a label that is not a whole number: {numbers:?}"
+    );
+    // The kB axis of the traffic plot is no count: it keeps its fractions.
+    let traffic = fs::read_to_string(out.join("plots/traffic.svg")).unwrap();
+    assert!(
+        svg_numbers(&traffic).iter().any(|x| x.fract() != 0.0),
+        "{:?}",
+        svg_numbers(&traffic)
+    );
+}
+
 #[test]
 fn plots_change_when_the_data_does() {
     let tmp = tempfile::tempdir().unwrap();

@@ -367,6 +367,7 @@ fn deliveries<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData)
         .configure_mesh()
         .x_desc(format!("time ({})", tick_unit(data)))
         .y_desc("deliveries so far")
+        .y_labels(whole_labels(ymax))
         .x_label_formatter(&|x: &f64| format!("{x:.0}"))
         .y_label_formatter(&|y: &f64| {
             if y.fract() == 0.0 {
@@ -424,6 +425,7 @@ fn stacked<DB: DrawingBackend>(
     layers: &[(String, RGBColor, Vec<f64>)],
     y_desc: &str,
     panel_title: &str,
+    whole: bool,
 ) -> Res {
     let xs: Vec<f64> = data.series.iter().map(|r| r.tick as f64).collect();
     let width = data.series.first().map(|r| r.bucket_ticks).unwrap_or(1) as f64;
@@ -445,6 +447,7 @@ fn stacked<DB: DrawingBackend>(
         .configure_mesh()
         .x_desc(format!("time ({})", tick_unit(data)))
         .y_desc(y_desc)
+        .y_labels(if whole { whole_labels(ymax) } else { 10 })
         .x_label_formatter(&|x: &f64| format!("{x:.0}"))
         .y_label_formatter(&|y: &f64| {
             if y.fract() == 0.0 {
@@ -515,6 +518,7 @@ fn traffic<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) ->
         &items,
         &format!("items per {width} ticks"),
         "items sent",
+        true,
     )?;
     let mut bytes: Vec<(String, RGBColor, Vec<f64>)> = present
         .iter()
@@ -543,6 +547,7 @@ fn traffic<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) ->
         &bytes,
         &format!("kB per {width} ticks"),
         "bytes sent (encoded 2/MVDS payloads, kB = 1000 bytes)",
+        false,
     )
 }
 
@@ -708,7 +713,7 @@ fn peer_states<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData
         })
         .filter(|(_, _, v)| v.iter().any(|&x| x > 0.0))
         .collect();
-    stacked(&area, data, &layers, "peers (all stores)", "")
+    stacked(&area, data, &layers, "peers (all stores)", "", true)
 }
 
 /// Crashes of summary.json: `(node, crashed_at, known_before, remembered or None if still down)`.
@@ -853,6 +858,7 @@ fn rpc_outcomes<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunDat
         &layers,
         &format!("requests ending per {width} ticks"),
         "",
+        true,
     )
 }
 
@@ -1074,6 +1080,13 @@ impl<X: Ranged, Y: Ranged, DB: DrawingBackend> House
 }
 
 /// A chart builder with the house margins and label areas (`y_area` pixels for y labels).
+/// The number of y labels for an axis of whole counts from 0 to `ymax`: one a whole number
+/// while there are fewer than ten (so plotters labels 0, 1, 2, ... rather than halves of a
+/// count), else plotters' default ten, whose steps are whole numbers from there on.
+fn whole_labels(ymax: f64) -> usize {
+    (ymax.floor() as usize + 1).clamp(2, 10)
+}
+
 fn chart<'a, 'b, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, Shift>,
     y_area: u32,
