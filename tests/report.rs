@@ -135,6 +135,29 @@ fn a_small_count_axis_is_labelled_in_whole_numbers() {
     );
 }
 
+/// The propagation heat map labels each shown message once, at its row: mobile_desktop's two
+/// messages are 1 and 2, and no label is written twice.
+#[test]
+fn the_heat_map_labels_each_row_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    run("scenarios/mobile_desktop.json", &out, &[]);
+    let svg = fs::read_to_string(out.join("plots/propagation.svg")).unwrap();
+    let numbers = svg_numbers(&svg);
+    assert!(
+        numbers.contains(&1.0) && numbers.contains(&2.0),
+        "{numbers:?}"
+    );
+    let mut sorted = numbers.clone();
+    sorted.sort_by(f64::total_cmp);
+    sorted.dedup();
+    assert_eq!(
+        sorted.len(),
+        numbers.len(),
+        "a label written twice: {numbers:?}"
+    );
+}
+
 #[test]
 fn plots_change_when_the_data_does() {
     let tmp = tempfile::tempdir().unwrap();

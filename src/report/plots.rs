@@ -933,7 +933,11 @@ fn propagation<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData
         .margin_bottom(10)
         .x_label_area_size(if cols_n <= 30 { 60 } else { 50 })
         .y_label_area_size(70)
-        .build_cartesian_2d((0..cols_n as i32 - 1).into_segmented(), 0f64..rows_n as f64)
+        .build_cartesian_2d(
+            (0..cols_n as i32 - 1).into_segmented(),
+            // Two units a row, so that a row's middle is a whole number.
+            (0..2 * rows_n as i32).with_key_points(row_labels(rows_n)),
+        )
         .map_err(err)?;
     let col_names: Vec<String> = nodes.iter().map(|s| s.to_string()).collect();
     let note = match (
@@ -965,7 +969,7 @@ fn propagation<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData
         .configure_mesh()
         .disable_mesh()
         .x_desc(x_desc)
-        .y_desc("message, in append order (first at the top)")
+        .y_desc("message, in append order (1 the first, at the top)")
         .x_labels(cols_n.min(30))
         .x_label_formatter(&move |x: &SegmentValue<i32>| match x {
             SegmentValue::CenterOf(i) if cols_n <= 30 && (*i as usize) < col_names.len() => {
@@ -974,7 +978,8 @@ fn propagation<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData
             SegmentValue::CenterOf(i) if cols_n > 30 => format!("{i}"),
             _ => String::new(),
         })
-        .y_label_formatter(&move |y: &f64| format!("{}", (rows_n as f64 - y).round() as i64))
+        // Rows labelled at their middle with their place in append order ([`row_labels`]).
+        .y_label_formatter(&move |y: &i32| format!("{}", rows_n - (*y / 2) as usize))
         .label_style((FONT, 12))
         .axis_desc_style((FONT, 15))
         .draw()
@@ -994,12 +999,12 @@ fn propagation<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData
             } else {
                 WHITE
             };
-            let y = (rows_n - 1 - r) as f64;
+            let y = 2 * (rows_n - 1 - r) as i32;
             let (x0, x1) = (
                 SegmentValue::Exact(c as i32),
                 SegmentValue::Exact(c as i32 + 1),
             );
-            cells.push(Rectangle::new([(x0, y), (x1, y + 1.0)], color.filled()));
+            cells.push(Rectangle::new([(x0, y), (x1, y + 2)], color.filled()));
         }
     }
     chart.draw_series(cells).map_err(err)?;
@@ -1079,7 +1084,30 @@ impl<X: Ranged, Y: Ranged, DB: DrawingBackend> House
     }
 }
 
-/// A chart builder with the house margins and label areas (`y_area` pixels for y labels).
+/// The middles of the rows of a heat map of `rows` rows (row 0 at the bottom, two units a row)
+/// whose place in append order (1 the first message, at the top) is labelled: the first, then
+/// every multiple of the smallest step of 1, 2 or 5 times a power of ten with at most twenty
+/// multiples up to `rows`.
+fn row_labels(rows: usize) -> Vec<i32> {
+    let mut power = 1;
+    let step = loop {
+        if let Some(step) = [power, 2 * power, 5 * power]
+            .into_iter()
+            .find(|&step| rows / step <= 20)
+        {
+            break step;
+        }
+        power *= 10;
+    };
+    let mut places: Vec<usize> = std::iter::once(1)
+        .chain((1..=rows / step).map(|k| k * step))
+        .filter(|&p| p <= rows)
+        .collect();
+    places.dedup();
+    // The middle of the row of place `p`, at two units a row.
+    places.iter().map(|&p| 2 * (rows - p) as i32 + 1).collect()
+}
+
 /// The number of y labels for an axis of whole counts from 0 to `ymax`: one a whole number
 /// while there are fewer than ten (so plotters labels 0, 1, 2, ... rather than halves of a
 /// count), else plotters' default ten, whose steps are whole numbers from there on.
@@ -1087,6 +1115,7 @@ fn whole_labels(ymax: f64) -> usize {
     (ymax.floor() as usize + 1).clamp(2, 10)
 }
 
+/// A chart builder with the house margins and label areas (`y_area` pixels for y labels).
 fn chart<'a, 'b, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, Shift>,
     y_area: u32,
@@ -1319,6 +1348,34 @@ fn sweep_plot<DB: DrawingBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn heat_map_rows_are_labelled_at_their_middles_in_round_steps() {
+        // Two rows: place 1 (the top row, row 1 from the bottom) at 3, place 2 at 1.
+        assert_eq!(row_labels(2), vec![3, 1]);
+        assert_eq!(row_labels(1), vec![1]);
+        // Up to twenty rows, every row.
+        assert_eq!(row_labels(20).len(), 20);
+        // 146 rows: 1, 10, 20, ..., 140.
+        let places: Vec<usize> = row_labels(146)
+            .iter()
+            .map(|&y| 146 - (y / 2) as usize)
+            .collect();
+        let mut expected = vec![1];
+        expected.extend((10..=140).step_by(10));
+        assert_eq!(places, expected);
+        // 200 rows (the most a heat map shows): steps of 10; 40 rows: steps of 2 (twenty
+        // multiples); 42 rows: steps of 5 (twenty-one multiples of 2 would be too many).
+        assert_eq!(row_labels(200).len(), 21);
+        assert_eq!(row_labels(40)[1], 2 * (40 - 2) + 1);
+        assert_eq!(row_labels(42)[1], 2 * (42 - 5) + 1);
+        // Every label is the middle of a row, inside the axis.
+        for rows in 1..=200 {
+            for y in row_labels(rows) {
+                assert!(y % 2 == 1 && (y as usize) < 2 * rows, "{rows}: {y}");
+            }
+        }
+    }
 
     #[test]
     fn a_running_total_rises_once_per_distinct_tick() {
