@@ -158,6 +158,22 @@ fn the_heat_map_labels_each_row_once() {
     );
 }
 
+/// The bytes panel names what its bytes are: 2/MVDS payloads alone, or with the discovery and
+/// peer-store messages a run also sends.
+#[test]
+fn the_bytes_panel_says_which_messages_it_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (sync, mixed) = (tmp.path().join("sync"), tmp.path().join("mixed"));
+    run("scenarios/mobile_desktop.json", &sync, &[]);
+    run("scenarios/discovery_crash.json", &mixed, &[]);
+    let title = "bytes sent (encoded 2/MVDS payloads and other wire messages, kB = 1000 bytes)";
+    let sync_svg = fs::read_to_string(sync.join("plots/traffic.svg")).unwrap();
+    let mixed_svg = fs::read_to_string(mixed.join("plots/traffic.svg")).unwrap();
+    assert!(sync_svg.contains("bytes sent (encoded 2/MVDS payloads, kB = 1000 bytes)"));
+    assert!(!sync_svg.contains(title));
+    assert!(mixed_svg.contains(title));
+}
+
 #[test]
 fn plots_change_when_the_data_does() {
     let tmp = tempfile::tempdir().unwrap();

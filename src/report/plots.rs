@@ -433,7 +433,10 @@ fn stacked<DB: DrawingBackend>(
     let totals: Vec<f64> = (0..xs.len())
         .map(|i| layers.iter().map(|(_, _, v)| v[i]).sum())
         .collect();
-    let ymax = totals.iter().copied().fold(0.0, f64::max).max(1.0) * 1.12;
+    // Headroom for the legend in the upper right, a line a layer, so that it does not hide the
+    // tallest bars.
+    let headroom = 1.12 + 0.06 * layers.len() as f64;
+    let ymax = totals.iter().copied().fold(0.0, f64::max).max(1.0) * headroom;
     let mut chart = ChartBuilder::on(area)
         .caption(panel_title, (FONT, 16))
         .margin_left(10)
@@ -546,7 +549,13 @@ fn traffic<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &RunData) ->
         data,
         &bytes,
         &format!("kB per {width} ticks"),
-        "bytes sent (encoded 2/MVDS payloads, kB = 1000 bytes)",
+        // The kinds before the request/response ones are the sync items; the others are
+        // request/response, discovery and peer-store messages, each its own wire message.
+        if present.iter().all(|&k| k < crate::metrics::RPC_REQUEST) {
+            "bytes sent (encoded 2/MVDS payloads, kB = 1000 bytes)"
+        } else {
+            "bytes sent (encoded 2/MVDS payloads and other wire messages, kB = 1000 bytes)"
+        },
         false,
     )
 }
