@@ -102,6 +102,11 @@ fn the_deliveries_plot_draws_the_expected_total_dashed_on_top() {
     assert!(svg.find(blue).unwrap() < first_red && svg.find(grey).unwrap() < first_red);
 }
 
+/// The SVG of plot `plot` in the run folder `out`.
+fn plot_svg(out: &Path, plot: &str) -> String {
+    fs::read_to_string(out.join(format!("plots/{plot}.svg"))).unwrap()
+}
+
 /// The numbers an SVG plot writes as text of its own (axis labels), in order.
 fn svg_numbers(svg: &str) -> Vec<f64> {
     svg.split("</text>")
@@ -117,8 +122,7 @@ fn a_small_count_axis_is_labelled_in_whole_numbers() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
     run("scenarios/mobile_desktop.json", &out, &[]);
-    let svg = fs::read_to_string(out.join("plots/deliveries.svg")).unwrap();
-    let numbers = svg_numbers(&svg);
+    let numbers = svg_numbers(&plot_svg(&out, "deliveries"));
     for y in [0.0, 1.0, 2.0, 3.0, 4.0] {
         assert!(numbers.contains(&y), "no label {y} in {numbers:?}");
     }
@@ -127,12 +131,8 @@ fn a_small_count_axis_is_labelled_in_whole_numbers() {
         "a label that is not a whole number: {numbers:?}"
     );
     // The kB axis of the traffic plot is no count: it keeps its fractions.
-    let traffic = fs::read_to_string(out.join("plots/traffic.svg")).unwrap();
-    assert!(
-        svg_numbers(&traffic).iter().any(|x| x.fract() != 0.0),
-        "{:?}",
-        svg_numbers(&traffic)
-    );
+    let kb = svg_numbers(&plot_svg(&out, "traffic"));
+    assert!(kb.iter().any(|x| x.fract() != 0.0), "{kb:?}");
 }
 
 /// The propagation heat map labels each shown message once, at its row: mobile_desktop's two
@@ -142,8 +142,7 @@ fn the_heat_map_labels_each_row_once() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
     run("scenarios/mobile_desktop.json", &out, &[]);
-    let svg = fs::read_to_string(out.join("plots/propagation.svg")).unwrap();
-    let numbers = svg_numbers(&svg);
+    let numbers = svg_numbers(&plot_svg(&out, "propagation"));
     assert!(
         numbers.contains(&1.0) && numbers.contains(&2.0),
         "{numbers:?}"
@@ -167,8 +166,7 @@ fn the_bytes_panel_says_which_messages_it_counts() {
     run("scenarios/mobile_desktop.json", &sync, &[]);
     run("scenarios/discovery_crash.json", &mixed, &[]);
     let title = "bytes sent (encoded 2/MVDS payloads and other wire messages, kB = 1000 bytes)";
-    let sync_svg = fs::read_to_string(sync.join("plots/traffic.svg")).unwrap();
-    let mixed_svg = fs::read_to_string(mixed.join("plots/traffic.svg")).unwrap();
+    let (sync_svg, mixed_svg) = (plot_svg(&sync, "traffic"), plot_svg(&mixed, "traffic"));
     assert!(sync_svg.contains("bytes sent (encoded 2/MVDS payloads, kB = 1000 bytes)"));
     assert!(!sync_svg.contains(title));
     assert!(mixed_svg.contains(title));

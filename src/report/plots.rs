@@ -1108,9 +1108,9 @@ fn row_labels(rows: usize) -> Vec<i32> {
         }
         power *= 10;
     };
+    // (With a step of 1 the first place is also the first multiple.)
     let mut places: Vec<usize> = std::iter::once(1)
         .chain((1..=rows / step).map(|k| k * step))
-        .filter(|&p| p <= rows)
         .collect();
     places.dedup();
     // The middle of the row of place `p`, at two units a row.
