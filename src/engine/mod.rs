@@ -1035,25 +1035,27 @@ impl<'p> Sim<'p> {
     }
 
     /// Recomputes the peers `node` shares `group` with: its sharing list, restricted to the
-    /// current members it has a link to (nothing if it is not a member).
+    /// current members it has a link to (nothing if it is not a member), and under the
+    /// "discovered" policy to the peers it has found. Under that policy the work follows the
+    /// found peers (a handful), not the group: a node's discovery changes its set at every
+    /// walk, and a pass over a group of tens of thousands each time made such runs quadratic.
+    /// Both ways list the peers in increasing id, as the sharing list and the members are.
     fn update_sharing(&mut self, now: Tick, group: GroupId, node: NodeId) {
         let members = &self.members[group.idx()];
-        let peers = if members.binary_search(&node).is_ok() {
-            let rt = &self.nodes[node.idx()];
-            let g = &self.plan.groups[group.idx()];
-            let verified = if g.discovered {
-                rt.found_peers()
-            } else {
-                Vec::new()
-            };
-            g.sharing_of(node, members)
-                .into_iter()
-                .filter(|&p| {
-                    self.linked(node, p) && (!g.discovered || verified.binary_search(&p).is_ok())
-                })
-                .collect()
-        } else {
+        let peers = if members.binary_search(&node).is_err() {
             Vec::new()
+        } else if self.plan.groups[group.idx()].discovered {
+            let g = &self.plan.groups[group.idx()];
+            let mut found = self.nodes[node.idx()].found_peers();
+            found.retain(|&p| {
+                g.shares_with(node, p) && members.binary_search(&p).is_ok() && self.linked(node, p)
+            });
+            found
+        } else {
+            let g = &self.plan.groups[group.idx()];
+            let mut peers = g.sharing_of(node, members);
+            peers.retain(|&p| self.linked(node, p));
+            peers
         };
         self.nodes[node.idx()].sync.set_sharing(now, group, peers);
     }
@@ -2507,6 +2509,73 @@ mod tests {
                 assert_eq!(s.linked(from, to), table[a * n + b] != u32::MAX);
             }
         }
+    }
+
+    /// The peers `node` shares `group` with as the sharing list, the current members, the links
+    /// and (under the "discovered" policy) the found peers say, each rule applied to every
+    /// member in turn: what [`Sim::update_sharing`] must keep in the node's sync state.
+    fn sharing_by_every_member(s: &Sim<'_>, group: GroupId, node: NodeId) -> Vec<NodeId> {
+        let members = &s.members[group.idx()];
+        if members.binary_search(&node).is_err() {
+            return Vec::new();
+        }
+        let g = &s.plan.groups[group.idx()];
+        let found = s.nodes[node.idx()].found_peers();
+        g.sharing_of(node, members)
+            .into_iter()
+            .filter(|&p| s.linked(node, p))
+            .filter(|p| !g.discovered || found.binary_search(p).is_ok())
+            .collect()
+    }
+
+    #[test]
+    fn a_discovered_group_shares_with_exactly_the_found_peers_of_the_sharing_list() {
+        // Under the "discovered" policy the sharing is built from the found peers, not from a
+        // pass over the members: it must be what a pass over the members gives, with explicit
+        // sharing lists, a graph that does not link every pair, churn, leaves and a join, at
+        // several ends of the run (the found sets change at every walk).
+        let text = r#"{"name": "found", "duration": DURATION, "tick_ms": 500,
+            "nodes": [{"name": "tracker"},
+                      {"name": "p", "count": 24,
+                       "availability": {"kind": "markov", "mean_on": 60, "mean_off": 20}}],
+            "groups": [{"name": "chat", "members": ["p*"], "policy": "discovered",
+                        "sharing": {"p-0": ["p-1", "p-2", "p-3", "p-5", "p-8", "p-13"],
+                                    "p-4": ["p-0", "p-9"]},
+                        "changes": [{"tick": 10, "node": "p-7", "action": "leave"},
+                                    {"tick": 25, "node": "p-7", "action": "join"},
+                                    {"tick": 28, "node": "p-11", "action": "leave"}]},
+                       {"name": "all", "members": ["p*"]}],
+            "links": {"topology": {"kind": "random_regular", "k": 10}},
+            "discovery": {"walkers": [{"strategy": "RandomWalk", "peers": 4, "init": {}}],
+                          "bootstrappers": ["tracker"]},
+            "workload": {"generators": [{"nodes": ["p*"], "group": "chat",
+                                         "mean_interval": 30}]}}"#;
+        let mut checked_discovered = 0;
+        for duration in [30, 60, 95, 200] {
+            let text = text.replace("DURATION", &duration.to_string());
+            let plan = crate::scenario::parse("found.json", &text, &[], None).unwrap();
+            let mut s = Sim::new(&plan, None);
+            s.run(&mut |_| {});
+            assert!(s.error.is_none(), "{:?}", s.error);
+            for g in 0..plan.groups.len() {
+                let group = GroupId(g as u32);
+                for n in 0..plan.nodes.len() {
+                    let node = NodeId(n as u32);
+                    let want = sharing_by_every_member(&s, group, node);
+                    assert_eq!(
+                        s.nodes[n].sync.sharing(group),
+                        want.as_slice(),
+                        "{} in {} at {duration}",
+                        plan.nodes[n].name,
+                        plan.groups[g].name
+                    );
+                    checked_discovered +=
+                        usize::from(plan.groups[g].discovered && !want.is_empty());
+                }
+            }
+        }
+        // The discovered group's sharing was not empty everywhere (the walks found peers).
+        assert!(checked_discovered > 24, "{checked_discovered}");
     }
 
     /// A mesh of 12 nodes: lossy lognormal links with one pair of its own, everyone sharing one

@@ -66,6 +66,18 @@ impl PlanGroup {
             None => members.iter().copied().filter(|&p| p != member).collect(),
         }
     }
+
+    /// Whether `member` shares the group with `peer` when both are members: [`sharing_of`]'s
+    /// answer for one peer, without listing the others.
+    ///
+    /// [`sharing_of`]: PlanGroup::sharing_of
+    pub fn shares_with(&self, member: NodeId, peer: NodeId) -> bool {
+        peer != member
+            && self
+                .sharing
+                .get(&member)
+                .is_none_or(|list| list.binary_search(&peer).is_ok())
+    }
 }
 
 /// Latency and loss of one link direction.
